@@ -1,1 +1,114 @@
-//! (module under construction: events)
+//! The per-call event log's vocabulary: every step of a call is a fact in the past tense
+//! (`call.offered`, `agent.offered`, `call.ended`), with a per-call sequence number assigned by the
+//! call core and a global offset assigned when the store has made the event durable. This module
+//! owns the event types and their JSON schema (version [`SCHEMA_VERSION`]); the store persists them
+//! and the API streams them.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the JSON schema of [`CallEvent`]; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Which side ended a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HangupSide {
+    Caller,
+    Agent,
+    System,
+}
+
+/// Why an offered agent did not take the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoAnswerReason {
+    /// Rang past the ring timeout (RONA).
+    NoAnswer,
+    /// The phone answered with a final error such as 486 or 603.
+    Rejected,
+    /// No binding, transaction timeout or ICMP/transport failure.
+    Unreachable,
+}
+
+/// What happened. Serialized with a `type` field such as `"call.offered"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum EventKind {
+    /// A carrier INVITE was accepted from a trunk and routed by DID.
+    #[serde(rename = "call.offered")]
+    CallOffered { ani: String, did: String, trunk: String },
+    /// The switch answered the caller (200 OK) and the call waits in a queue.
+    #[serde(rename = "call.queued")]
+    CallQueued { queue: String },
+    /// The ACD reserved an agent and sent the agent leg an INVITE.
+    #[serde(rename = "agent.offered")]
+    AgentOffered { agent: String, attempt: u32 },
+    /// The agent's phone is ringing (180/183).
+    #[serde(rename = "agent.ringing")]
+    AgentRinging { agent: String },
+    /// The agent did not take the call; the call goes back to the queue.
+    #[serde(rename = "agent.no_answer")]
+    AgentNoAnswer { agent: String, reason: NoAnswerReason, sip_status: Option<u16> },
+    /// The agent's phone answered (200 OK).
+    #[serde(rename = "agent.answered")]
+    AgentAnswered { agent: String },
+    /// Caller and agent media are bridged through the relay.
+    #[serde(rename = "call.bridged")]
+    CallBridged { agent: String },
+    /// The caller hung up while still waiting in the queue.
+    #[serde(rename = "call.abandoned")]
+    CallAbandoned { queue: String, wait_ms: u64 },
+    /// The agent entered wrap-up after the call.
+    #[serde(rename = "agent.wrapup_started")]
+    WrapUpStarted { agent: String, seconds: u32 },
+    /// The agent's wrap-up ended.
+    #[serde(rename = "agent.wrapup_ended")]
+    WrapUpEnded { agent: String },
+    /// Both legs are gone; the call is over.
+    #[serde(rename = "call.ended")]
+    CallEnded { side: HangupSide, cause: String, sip_status: Option<u16> },
+}
+
+/// One event of one call, as produced by the call core.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallEvent {
+    /// Meritline's id of the call (not the SIP Call-ID).
+    pub call_id: String,
+    /// Position of this event in its call's log, from 1, without gaps.
+    pub seq: u32,
+    /// Wall-clock time in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// The agent concerned, when one is.
+    pub agent: Option<String>,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// An event after the store made it durable: it now has a global, gap-free offset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub offset: i64,
+    pub schema: u32,
+    #[serde(flatten)]
+    pub event: CallEvent,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_serializes_with_dotted_type() {
+        let ev = CallEvent {
+            call_id: "c1".into(),
+            seq: 1,
+            at_ms: 5,
+            agent: None,
+            kind: EventKind::CallQueued { queue: "sales".into() },
+        };
+        let json = serde_json::to_string(&ev).unwrap();
+        assert!(json.contains("\"type\":\"call.queued\""), "{json}");
+        let back: CallEvent = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, ev);
+    }
+}
