@@ -10,6 +10,8 @@ pub mod call;
 pub mod config;
 pub mod events;
 pub mod media;
+pub mod metrics;
 pub mod sdp;
+pub mod server;
 pub mod sip;
 pub mod store;

@@ -1,1 +1,688 @@
-//! (module under construction: call)
+//! The B2BUA core: one sans-IO [`Engine`] that owns the SIP transaction layer, the registrar and
+//! digest authenticator, the ACD and every [`Call`]. A carrier INVITE from an allowed trunk is
+//! answered at once (hold audio), queued by DID, offered to the agent the ACD picks, and bridged
+//! when the agent's phone answers; a BYE from either side ends both legs. The engine never touches
+//! a socket or a clock: the shell feeds it input with `handle_*(now, ..)`, and carries out what it
+//! polls from [`Engine::poll_output`] (datagrams, media commands, events for the durable log).
+
+mod agent_leg;
+mod caller_leg;
+mod register;
+mod sip_util;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+
+use crate::acd::{self, Acd, AcdEvent, CallId, OfferResult, Requested};
+use crate::api::{AgentState as ApiAgentState, AgentStateRequest, AgentView, ApiError, QueueView};
+use crate::config::Config;
+use crate::events::{CallEvent, EventKind, HangupSide};
+use crate::media::Codec;
+use crate::metrics as m;
+use crate::sdp::SessionDescription;
+use crate::sip::auth::DigestAuthenticator;
+use crate::sip::dialog::Dialog;
+use crate::sip::message::{SipMessage, Method};
+use crate::sip::registrar::{Registrar, RegistrarEvent};
+use crate::sip::transaction::{TimerConfig, TransactionLayer, Transmit, Transport, TxEvent, TxId};
+
+/// The engine's handle for a call; also the ACD's call id.
+pub type CallRef = CallId;
+
+/// Where to send a leg's RTP and how to packetize it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteMedia {
+    pub rtp: SocketAddr,
+    pub codec: Codec,
+    pub payload_type: u8,
+    pub telephone_event_pt: Option<u8>,
+}
+
+/// What the shell must do to the media plane of a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaCommand {
+    /// Reserve RTP ports for both legs; answer with `handle_media_ready`/`handle_media_failed`.
+    Allocate { call: CallRef },
+    SetCallerRemote { call: CallRef, remote: RemoteMedia },
+    SetAgentRemote { call: CallRef, remote: RemoteMedia },
+    /// Loop the hold prompt to the caller.
+    PlayHold { call: CallRef },
+    /// Stop hold audio and relay caller and agent to each other.
+    Bridge { call: CallRef },
+    /// Release the call's ports.
+    Close { call: CallRef },
+}
+
+/// Everything the engine asks the shell to do, in order.
+#[derive(Debug, Clone)]
+pub enum Output {
+    Transmit(Transmit),
+    Media(MediaCommand),
+    Event(CallEvent),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for RTP ports before answering the caller.
+    AwaitingMedia,
+    /// Answered, hearing hold audio, in the ACD.
+    Queued,
+    /// An agent's phone is being rung.
+    Offering,
+    /// Caller and agent talk.
+    Bridged,
+}
+
+/// Which leg of a call a SIP Call-ID or transaction belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leg {
+    Caller,
+    Agent,
+}
+
+/// What a client transaction of ours is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxRole {
+    /// Our INVITE to an agent phone, and where it went (a late 2xx must be ACKed there).
+    AgentInvite { dest: SocketAddr, transport: Transport },
+    Bye(Leg),
+}
+
+struct CallerLeg {
+    invite_tx: TxId,
+    invite: SipMessage,
+    source: SocketAddr,
+    transport: Transport,
+    offer: SessionDescription,
+    local_tag: String,
+    /// Our SDP answer, kept for re-INVITEs.
+    answer: Option<Bytes>,
+    dialog: Option<Dialog>,
+    sip_call_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AgentLegState {
+    Inviting,
+    Ringing,
+    /// CANCEL sent (ring timeout or caller gone); waiting for the 487.
+    Cancelling,
+    Answered,
+}
+
+struct AgentLeg {
+    agent: Arc<str>,
+    invite_tx: TxId,
+    invite: SipMessage,
+    dest: SocketAddr,
+    transport: Transport,
+    sip_call_id: String,
+    offer: SessionDescription,
+    state: AgentLegState,
+    /// Why we cancelled: a ring timeout is the agent's miss, a caller hangup is not.
+    cancelled_for_rona: bool,
+    dialog: Option<Dialog>,
+    answered_at: Option<Instant>,
+}
+
+/// One carrier call and, while it has one, its agent leg.
+struct Call {
+    id: String,
+    seq: u32,
+    ani: String,
+    did: String,
+    queue: String,
+    phase: Phase,
+    caller: CallerLeg,
+    agent: Option<AgentLeg>,
+    attempts: u32,
+    media_ports: Option<(u16, u16)>,
+}
+
+/// An agent in wrap-up after a call: the call whose log gets the wrap-up events.
+struct WrapUp {
+    call_id: String,
+    next_seq: u32,
+}
+
+/// The switch's sans-IO core.
+pub struct Engine {
+    config: Arc<Config>,
+    sip_ip: IpAddr,
+    sip_port: u16,
+    media_ip: IpAddr,
+    txl: TransactionLayer,
+    registrar: Registrar,
+    auth: DigestAuthenticator,
+    acd: Acd,
+    calls: HashMap<CallRef, Call>,
+    by_sip_call_id: HashMap<String, (CallRef, Leg)>,
+    by_tx: HashMap<TxId, (CallRef, TxRole)>,
+    wrapups: HashMap<Arc<str>, WrapUp>,
+    outputs: VecDeque<Output>,
+    rng: StdRng,
+    epoch: Instant,
+    epoch_unix_ms: i64,
+    next_call: u64,
+    draining: bool,
+}
+
+impl Engine {
+    /// A new engine. `now` and `unix_ms` pin the wall clock used in events; `seed` feeds tags,
+    /// branches, Call-IDs and the nonce secret.
+    pub fn new(config: Arc<Config>, now: Instant, unix_ms: i64, seed: u64) -> Engine {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut secret = [0u8; 32];
+        rng.fill_bytes(&mut secret);
+        let auth = DigestAuthenticator::new(config.sip.realm.clone(), secret, config.nonce_ttl());
+        let timers = TimerConfig::with_t1(config.t1());
+        let registrar = Registrar::new(
+            Duration::from_secs(u64::from(config.sip.register_min_expires_seconds)),
+            Duration::from_secs(u64::from(config.sip.register_max_expires_seconds)),
+            Duration::from_secs(u64::from(config.sip.register_default_expires_seconds)),
+        );
+        let mut acd = Acd::new();
+        for q in &config.queues {
+            let added = acd.add_queue(acd::QueueConfig {
+                name: q.name.clone(),
+                required_skills: q.skills.clone(),
+                ring_timeout: q.ring_timeout(),
+                max_wait: q.max_wait(),
+                strategy: acd::Strategy::LongestIdle,
+            });
+            if let Err(e) = added {
+                tracing::warn!(queue = %q.name, error = %e, "queue not added");
+            }
+        }
+        for a in &config.agents {
+            let added = acd.add_agent(acd::AgentConfig { id: a.id.clone(), skills: a.skills.clone(), wrapup: a.wrapup() });
+            if let Err(e) = added {
+                tracing::warn!(agent = %a.id, error = %e, "agent not added");
+            }
+        }
+        Engine {
+            sip_ip: config.sip_advertised_ip(),
+            sip_port: config.sip.listen.port(),
+            media_ip: config.media_advertised_ip(),
+            config,
+            txl: TransactionLayer::new(timers),
+            registrar,
+            auth,
+            acd,
+            calls: HashMap::new(),
+            by_sip_call_id: HashMap::new(),
+            by_tx: HashMap::new(),
+            wrapups: HashMap::new(),
+            outputs: VecDeque::new(),
+            rng,
+            epoch: now,
+            epoch_unix_ms: unix_ms,
+            next_call: 1,
+            draining: false,
+        }
+    }
+
+    // ------------------------------------------------------------------ inputs
+
+    /// One datagram or stream-framed message from the network.
+    pub fn handle_inbound(&mut self, now: Instant, transport: Transport, source: SocketAddr, payload: Bytes) {
+        match sip_util::parse_inbound(&payload) {
+            Ok(msg) => {
+                sip_util::count_message("in", &msg);
+                self.txl.handle_incoming(now, msg, source, transport);
+            }
+            Err(e) => {
+                let tname = match transport {
+                    Transport::Udp => "udp",
+                    Transport::Tcp => "tcp",
+                };
+                match sip_util::error_reply(&payload, &e) {
+                    Some(reply) => {
+                        metrics::counter!(m::SIP_PARSE_ERRORS, "transport" => tname, "action" => "replied_400").increment(1);
+                        tracing::debug!(%source, error = %e, "malformed SIP request, answering 400");
+                        let dest = sip_util::reply_destination(&payload, source, transport);
+                        self.outputs.push_back(Output::Transmit(Transmit { dest, transport, payload: reply }));
+                    }
+                    None => {
+                        metrics::counter!(m::SIP_PARSE_ERRORS, "transport" => tname, "action" => "dropped").increment(1);
+                        tracing::debug!(%source, error = %e, "malformed SIP message dropped");
+                    }
+                }
+            }
+        }
+        self.pump(now);
+    }
+
+    /// RTP ports for `call` are bound: answer the caller.
+    pub fn handle_media_ready(&mut self, now: Instant, call: CallRef, caller_port: u16, agent_port: u16) {
+        caller_leg::media_ready(self, now, call, caller_port, agent_port);
+        self.pump(now);
+    }
+
+    /// No RTP ports for `call`: refuse it.
+    pub fn handle_media_failed(&mut self, now: Instant, call: CallRef, reason: &str) {
+        tracing::warn!(reason, "media allocation failed");
+        caller_leg::refuse_pending(self, now, call, 503, "Media Unavailable");
+        self.pump(now);
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.txl.handle_timeout(now);
+        self.registrar.handle_timeout(now);
+        self.acd.handle_timeout(now);
+        self.pump(now);
+    }
+
+    /// Stops taking calls: new INVITEs get 503, every live call is hung up.
+    pub fn begin_shutdown(&mut self, now: Instant) {
+        self.draining = true;
+        let refs: Vec<CallRef> = self.calls.keys().copied().collect();
+        for call in refs {
+            self.hang_up(now, call, HangupSide::System, "shutdown");
+        }
+        self.pump(now);
+    }
+
+    // ------------------------------------------------------------------ outputs
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if let Some(o) = self.outputs.pop_front() {
+            return Some(o);
+        }
+        self.txl.poll_transmit().map(|t| {
+            if let Ok(msg) = SipMessage::parse(t.payload.clone()) {
+                sip_util::count_message("out", &msg);
+            }
+            Output::Transmit(t)
+        })
+    }
+
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        [self.txl.poll_timeout(), self.registrar.poll_timeout(), self.acd.poll_timeout()].into_iter().flatten().min()
+    }
+
+    /// Calls with a live caller leg.
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    // ------------------------------------------------------------------ API views
+
+    pub fn agents(&self, now: Instant) -> Vec<AgentView> {
+        self.config
+            .agents
+            .iter()
+            .filter_map(|a| self.agent_view(now, &a.id))
+            .collect()
+    }
+
+    fn agent_view(&self, now: Instant, id: &str) -> Option<AgentView> {
+        let snap = self.acd.agent(id)?;
+        let cfg = self.config.agent(id)?;
+        let binding = self.registrar.lookup(now, id);
+        let state = match snap.state {
+            acd::AgentState::LoggedOut => ApiAgentState::LoggedOut,
+            acd::AgentState::Ready => ApiAgentState::Ready,
+            acd::AgentState::NotReady { .. } => ApiAgentState::NotReady,
+            acd::AgentState::Offered { .. } => ApiAgentState::Offered,
+            acd::AgentState::OnCall { .. } => ApiAgentState::OnCall,
+            acd::AgentState::WrapUp { .. } => ApiAgentState::WrapUp,
+        };
+        Some(AgentView {
+            id: id.to_string(),
+            name: cfg.display_name().to_string(),
+            state,
+            not_ready_reason: snap.not_ready_reason.clone(),
+            skills: snap.skills.clone(),
+            registered: binding.is_some(),
+            contact: binding.map(|b| b.contact_uri.clone()),
+            idle_since_ms: snap.idle_since.map(|t| self.unix_ms(t)),
+            calls_handled: snap.calls_handled,
+        })
+    }
+
+    pub fn queues(&self, now: Instant) -> Vec<QueueView> {
+        self.acd
+            .queue_stats(now)
+            .into_iter()
+            .map(|q| QueueView {
+                name: q.name.to_string(),
+                skills: q.skills.clone(),
+                waiting_calls: q.waiting,
+                longest_wait_seconds: q.longest_wait.as_secs_f64(),
+                agents_ready: q.agents_ready,
+                agents_staffed: q.agents_staffed,
+            })
+            .collect()
+    }
+
+    pub fn set_agent_state(&mut self, now: Instant, id: &str, req: AgentStateRequest) -> Result<AgentView, ApiError> {
+        let requested = match req {
+            AgentStateRequest::Ready => Requested::Ready,
+            AgentStateRequest::NotReady { reason } => Requested::NotReady(reason.unwrap_or_else(|| "busy".into())),
+            AgentStateRequest::LoggedOut => Requested::LoggedOut,
+        };
+        let result = self.acd.set_agent_state(now, id, requested);
+        self.pump(now);
+        match result {
+            Ok(()) => self.agent_view(now, id).ok_or_else(|| ApiError::NotFound(format!("agent {id}"))),
+            Err(e) if e.status_code() == 404 => Err(ApiError::NotFound(e.to_string())),
+            Err(e) => Err(ApiError::Conflict(e.to_string())),
+        }
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    /// Wall-clock milliseconds of a monotonic instant.
+    fn unix_ms(&self, t: Instant) -> i64 {
+        match t.checked_duration_since(self.epoch) {
+            Some(d) => self.epoch_unix_ms + d.as_millis() as i64,
+            None => self.epoch_unix_ms - self.epoch.duration_since(t).as_millis() as i64,
+        }
+    }
+
+    fn now_unix_secs(&self, now: Instant) -> u64 {
+        (self.unix_ms(now).max(0) / 1000) as u64
+    }
+
+    fn rng_u32(&mut self) -> u32 {
+        self.rng.next_u32()
+    }
+
+    fn random_hex(&mut self, bytes: usize) -> String {
+        let mut out = String::with_capacity(bytes * 2);
+        for _ in 0..bytes {
+            out.push_str(&format!("{:02x}", (self.rng.next_u32() & 0xff) as u8));
+        }
+        out
+    }
+
+    /// Appends an event to a call's log.
+    fn emit(&mut self, now: Instant, call: CallRef, agent: Option<&str>, kind: EventKind) {
+        let at_ms = self.unix_ms(now);
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        c.seq += 1;
+        let ev = CallEvent { call_id: c.id.clone(), seq: c.seq, at_ms, agent: agent.map(str::to_string), kind };
+        self.outputs.push_back(Output::Event(ev));
+    }
+
+    fn media(&mut self, cmd: MediaCommand) {
+        self.outputs.push_back(Output::Media(cmd));
+    }
+
+    /// Drains the sub-cores' events until nothing moves.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            let mut progressed = false;
+            while let Some(ev) = self.txl.poll_event() {
+                progressed = true;
+                self.on_tx_event(now, ev);
+            }
+            while let Some(ev) = self.registrar.poll_event() {
+                progressed = true;
+                self.on_registrar_event(now, ev);
+            }
+            while let Some(ev) = self.acd.poll_event() {
+                progressed = true;
+                self.on_acd_event(now, ev);
+            }
+            if !progressed {
+                break;
+            }
+        }
+        metrics::gauge!(m::CALLS_ACTIVE).set(self.calls.len() as f64);
+        let queued = self.calls.values().filter(|c| c.phase == Phase::Queued).count();
+        metrics::gauge!(m::CALLS_QUEUED).set(queued as f64);
+    }
+
+    fn on_tx_event(&mut self, now: Instant, ev: TxEvent) {
+        match ev {
+            TxEvent::Request { tx, msg, source, transport } => self.on_request(now, tx, msg, source, transport),
+            TxEvent::CancelReceived { invite_tx, .. } => caller_leg::cancelled(self, now, invite_tx),
+            TxEvent::Response { tx, msg } => {
+                match self.by_tx.get(&tx).copied() {
+                    Some((call, TxRole::AgentInvite { dest, transport })) => {
+                        if self.calls.contains_key(&call) {
+                            agent_leg::invite_response(self, now, call, tx, msg, dest, transport);
+                        } else if msg.status().is_some_and(|s| (200..300).contains(&s)) {
+                            // The call is gone but the phone answered: don't leave it in a dead call.
+                            agent_leg::ack_and_bye(self, now, tx, &msg, dest, transport);
+                        }
+                    }
+                    Some((_, TxRole::Bye(_))) | None => {}
+                }
+            }
+            TxEvent::StrayResponse { msg, source, .. } => {
+                // Retransmitted 2xx are re-ACKed by the transaction layer; anything else that
+                // matches nothing is logged and dropped.
+                tracing::debug!(%source, status = ?msg.status(), "stray response");
+            }
+            TxEvent::Timeout { tx } | TxEvent::TransportError { tx } => {
+                if let Some(&(call, TxRole::AgentInvite { .. })) = self.by_tx.get(&tx) {
+                    agent_leg::invite_failed(self, now, call, tx);
+                }
+            }
+            TxEvent::AckFor2xx { .. } | TxEvent::StrayAck { .. } => {}
+            TxEvent::AckTimeout { tx } => {
+                // The caller never ACKed our 200: the dialog is dead (RFC 3261 13.3.1.4).
+                if let Some(call) = self.calls.iter().find(|(_, c)| c.caller.invite_tx == tx).map(|(k, _)| *k) {
+                    self.hang_up(now, call, HangupSide::System, "no_ack");
+                }
+            }
+            TxEvent::Terminated { tx } => {
+                self.by_tx.remove(&tx);
+            }
+        }
+    }
+
+    fn on_request(&mut self, now: Instant, tx: TxId, msg: SipMessage, source: SocketAddr, transport: Transport) {
+        let method = msg.method().unwrap_or(Method::Other("?".into()));
+        let in_dialog = msg.to().ok().and_then(|t| t.tag().map(str::to_string)).is_some();
+        match method {
+            Method::Register => register::handle(self, now, tx, &msg, source, transport),
+            Method::Invite if !in_dialog => caller_leg::new_invite(self, now, tx, msg, source, transport),
+            Method::Invite => self.reinvite(now, tx, &msg),
+            Method::Bye => self.on_bye(now, tx, &msg),
+            Method::Options => {
+                let resp = sip_util::options_reply(&msg, self.sip_ip, self.sip_port);
+                self.respond_msg(now, tx, resp);
+            }
+            Method::Info | Method::Update | Method::Notify if in_dialog => {
+                let known = msg.call_id().ok().map(|id| self.by_sip_call_id.contains_key(id)).unwrap_or(false);
+                if known {
+                    self.respond(now, tx, &msg, 200, "OK");
+                } else {
+                    self.respond(now, tx, &msg, 481, "Call/Transaction Does Not Exist");
+                }
+            }
+            Method::Ack | Method::Cancel => {}
+            _ => {
+                let resp = sip_util::response(&msg, 405, "Method Not Allowed", None)
+                    .header("Allow", sip_util::ALLOW)
+                    .build();
+                self.respond_built(now, tx, resp);
+            }
+        }
+    }
+
+    /// A re-INVITE (hold, session refresh, codec change) inside a dialog we know: we keep our
+    /// media where it is and answer with the same SDP, updating where we send.
+    fn reinvite(&mut self, now: Instant, tx: TxId, msg: &SipMessage) {
+        let Some((call, leg)) = msg.call_id().ok().and_then(|id| self.by_sip_call_id.get(id).copied()) else {
+            self.respond(now, tx, msg, 481, "Call/Transaction Does Not Exist");
+            return;
+        };
+        match leg {
+            Leg::Caller => caller_leg::reinvite(self, now, call, tx, msg),
+            Leg::Agent => agent_leg::reinvite(self, now, call, tx, msg),
+        }
+    }
+
+    fn on_bye(&mut self, now: Instant, tx: TxId, msg: &SipMessage) {
+        let found = msg.call_id().ok().and_then(|id| self.by_sip_call_id.get(id).copied());
+        let Some((call, leg)) = found else {
+            self.respond(now, tx, msg, 481, "Call/Transaction Does Not Exist");
+            return;
+        };
+        self.respond(now, tx, msg, 200, "OK");
+        let side = match leg {
+            Leg::Caller => HangupSide::Caller,
+            Leg::Agent => HangupSide::Agent,
+        };
+        let cause = match leg {
+            Leg::Caller => "caller_hangup",
+            Leg::Agent => "agent_hangup",
+        };
+        // The leg that sent BYE is gone already: don't BYE it back.
+        if let Some(c) = self.calls.get_mut(&call) {
+            match leg {
+                Leg::Caller => c.caller.dialog = None,
+                Leg::Agent => {
+                    if let Some(a) = c.agent.as_mut() {
+                        a.dialog = None;
+                    }
+                }
+            }
+        }
+        self.hang_up(now, call, side, cause);
+    }
+
+    /// Ends a call from any phase: releases the agent or the queue slot, BYEs or CANCELs the
+    /// legs still up, closes media and writes the final events.
+    fn hang_up(&mut self, now: Instant, call: CallRef, side: HangupSide, cause: &str) {
+        let Some(c) = self.calls.get(&call) else { return };
+        let phase = c.phase;
+        let queue = c.queue.clone();
+        match phase {
+            Phase::AwaitingMedia => {
+                caller_leg::refuse_pending(self, now, call, 503, "Service Unavailable");
+                return;
+            }
+            Phase::Queued | Phase::Offering => {
+                let removed = self.acd.remove_call(now, call);
+                if side == HangupSide::Caller {
+                    let wait_ms = removed.as_ref().map(|r| r.waited.as_millis() as u64).unwrap_or(0);
+                    self.emit(now, call, None, EventKind::CallAbandoned { queue, wait_ms });
+                }
+                agent_leg::abort(self, now, call);
+            }
+            Phase::Bridged => {
+                let agent = self.calls.get(&call).and_then(|c| c.agent.as_ref().map(|a| a.agent.clone()));
+                agent_leg::send_bye(self, now, call);
+                if let Some(agent) = agent {
+                    self.finish_agent_call(now, call, &agent);
+                }
+            }
+        }
+        caller_leg::send_bye(self, now, call);
+        let sip_status = None;
+        self.emit(now, call, None, EventKind::CallEnded { side, cause: cause.to_string(), sip_status });
+        self.remove_call(call);
+    }
+
+    /// The agent's part of a call ended: wrap-up starts (events go to this call's log).
+    fn finish_agent_call(&mut self, now: Instant, call: CallRef, agent: &Arc<str>) {
+        let wrapup = self.config.agent(agent).map(|a| a.wrapup_seconds).unwrap_or(0);
+        if let Err(e) = self.acd.call_ended(now, agent, call) {
+            tracing::warn!(%agent, error = %e, "acd call_ended");
+        }
+        if wrapup > 0 {
+            self.emit(now, call, Some(agent), EventKind::WrapUpStarted { agent: agent.to_string(), seconds: wrapup });
+        }
+        if wrapup > 0 {
+            if let Some(c) = self.calls.get(&call) {
+                // `next_seq` is fixed when the call leaves `calls`, after its last event.
+                self.wrapups.insert(agent.clone(), WrapUp { call_id: c.id.clone(), next_seq: 0 });
+            }
+        }
+    }
+
+    fn remove_call(&mut self, call: CallRef) {
+        if let Some(c) = self.calls.remove(&call) {
+            for w in self.wrapups.values_mut().filter(|w| w.call_id == c.id) {
+                w.next_seq = c.seq + 1;
+            }
+            self.by_sip_call_id.remove(&c.caller.sip_call_id);
+            if let Some(a) = &c.agent {
+                self.by_sip_call_id.remove(&a.sip_call_id);
+            }
+            // by_tx entries stay until their transactions terminate: a late 2xx to an agent
+            // INVITE of this call must still be ACKed and hung up.
+            if c.media_ports.is_some() {
+                self.media(MediaCommand::Close { call });
+            }
+            let outcome = if c.agent.as_ref().map(|a| a.state == AgentLegState::Answered).unwrap_or(false) {
+                "answered"
+            } else {
+                "not_answered"
+            };
+            metrics::counter!(m::CALLS_TOTAL, "outcome" => outcome).increment(1);
+        }
+    }
+
+    fn on_registrar_event(&mut self, now: Instant, ev: RegistrarEvent) {
+        let (user, registered) = match &ev {
+            RegistrarEvent::Registered { user, .. } | RegistrarEvent::Refreshed { user, .. } => (user.clone(), true),
+            RegistrarEvent::Unregistered { user } | RegistrarEvent::Expired { user } => {
+                (user.clone(), self.registrar.is_registered(now, user))
+            }
+        };
+        if let Err(e) = self.acd.set_registered(now, &user, registered) {
+            tracing::debug!(%user, error = %e, "registration for an agent the ACD does not know");
+        }
+        metrics::gauge!(m::REGISTRATIONS).set(self.registrar.binding_count(now) as f64);
+    }
+
+    fn on_acd_event(&mut self, now: Instant, ev: AcdEvent) {
+        match ev {
+            AcdEvent::Offer { call, agent, .. } => agent_leg::offer(self, now, call, agent),
+            AcdEvent::OfferTimedOut { call, agent } => agent_leg::ring_timeout(self, now, call, &agent),
+            AcdEvent::CallTimedOut { call, .. } => {
+                self.hang_up(now, call, HangupSide::System, "max_wait");
+            }
+            AcdEvent::AgentStateChanged { agent, state } => {
+                if !matches!(state, acd::AgentState::WrapUp { .. }) {
+                    if let Some(w) = self.wrapups.remove(&agent) {
+                        let ev = CallEvent {
+                            call_id: w.call_id,
+                            seq: w.next_seq,
+                            at_ms: self.unix_ms(now),
+                            agent: Some(agent.to_string()),
+                            kind: EventKind::WrapUpEnded { agent: agent.to_string() },
+                        };
+                        self.outputs.push_back(Output::Event(ev));
+                    }
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ replying
+
+    fn respond(&mut self, now: Instant, tx: TxId, req: &SipMessage, status: u16, reason: &str) {
+        let resp = sip_util::response(req, status, reason, None).build();
+        self.respond_built(now, tx, resp);
+    }
+
+    fn respond_built(&mut self, now: Instant, tx: TxId, resp: Result<SipMessage, crate::sip::message::ParseError>) {
+        match resp {
+            Ok(msg) => self.respond_msg(now, tx, msg),
+            Err(e) => tracing::warn!(error = %e, "could not build a response"),
+        }
+    }
+
+    fn respond_msg(&mut self, now: Instant, tx: TxId, resp: SipMessage) {
+        if let Err(e) = self.txl.send_response(now, tx, resp) {
+            tracing::debug!(%tx, error = %e, "response not sent");
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The real-peer test harness: starts the `meritline` binary on its own ports with a config written
+//! for the test, runs SIPp and baresip processes against it, and reads Meritline's HTTP API. Every
+//! process is killed and every temp dir removed when its guard drops, so a failing test cleans up.
+//! Ports come from a per-process counter offset by the PID, so tests run in parallel.
+
+#![allow(dead_code)]
+
+pub mod rtp;
+
+use std::io::Write;
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+static NEXT_SLOT: AtomicU16 = AtomicU16::new(0);
+
+/// A UDP+TCP port that is free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    for _ in 0..200 {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+        let port = udp.local_addr().unwrap().port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+/// A range of 600 RTP ports private to this test (below the kernel's ephemeral range).
+pub fn rtp_range() -> (u16, u16) {
+    let slot = NEXT_SLOT.fetch_add(1, Ordering::SeqCst);
+    let pid_slot = (std::process::id() % 7) as u16;
+    let base = 10_000 + ((pid_slot * 3 + slot) % 36) * 600;
+    (base, base + 598)
+}
+
+/// A scratch directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let slot = NEXT_SLOT.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("meritline-{tag}-{}-{slot}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("MERITLINE_KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A child process killed on drop.
+pub struct Proc {
+    pub name: String,
+    pub child: Child,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, cmd: &mut Command) -> Proc {
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Proc { name: name.to_string(), child }
+    }
+    /// Waits for the process to exit by itself, at most `limit`; kills it past that.
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let st = self.child.wait().expect("wait");
+                panic!("{} did not finish within {limit:?} (killed, {st})", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct AgentSpec {
+    pub id: &'static str,
+    pub password: &'static str,
+    pub wrapup_seconds: u32,
+}
+
+/// What a test's switch looks like.
+pub struct SwitchSpec {
+    pub trunk_allow: Vec<String>,
+    pub agents: Vec<AgentSpec>,
+    pub ring_timeout_seconds: u32,
+    pub max_wait_seconds: u32,
+}
+
+impl Default for SwitchSpec {
+    fn default() -> Self {
+        SwitchSpec {
+            trunk_allow: vec!["127.0.0.0/8".into()],
+            agents: vec![
+                AgentSpec { id: "agent1", password: "secret1", wrapup_seconds: 0 },
+                AgentSpec { id: "agent2", password: "secret2", wrapup_seconds: 0 },
+            ],
+            ring_timeout_seconds: 15,
+            max_wait_seconds: 600,
+        }
+    }
+}
+
+pub const DID: &str = "5551000";
+
+/// A running `meritline run` with its own ports, config and database.
+pub struct Switch {
+    pub sip_port: u16,
+    pub http_port: u16,
+    pub dir: TempDir,
+    pub proc: Proc,
+    http: reqwest::blocking::Client,
+}
+
+impl Switch {
+    pub fn start(spec: &SwitchSpec) -> Switch {
+        let dir = TempDir::new("switch");
+        let sip_port = free_port();
+        let http_port = free_port();
+        let (rtp_min, rtp_max) = rtp_range();
+        let hold = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prompts/hold.wav");
+        let mut toml = String::new();
+        toml.push_str(&format!(
+            "[sip]\nlisten = \"127.0.0.1:{sip_port}\"\ntransports = [\"udp\", \"tcp\"]\n\n\
+             [http]\nlisten = \"127.0.0.1:{http_port}\"\n\n\
+             [media]\nip = \"127.0.0.1\"\nrtp_port_min = {rtp_min}\nrtp_port_max = {rtp_max}\nhold_prompt = {hold:?}\n\n\
+             [store]\npath = {db:?}\n\n",
+            db = dir.path().join("meritline.db"),
+        ));
+        let allow: Vec<String> = spec.trunk_allow.iter().map(|c| format!("{c:?}")).collect();
+        toml.push_str(&format!(
+            "[[trunks]]\nname = \"carrier\"\nallow = [{}]\n\n[[trunks.routes]]\ndid = \"{DID}\"\nqueue = \"support\"\n\n",
+            allow.join(", ")
+        ));
+        toml.push_str(&format!(
+            "[[queues]]\nname = \"support\"\nskills = [\"support\"]\nring_timeout_seconds = {}\nmax_wait_seconds = {}\n\n",
+            spec.ring_timeout_seconds, spec.max_wait_seconds
+        ));
+        for a in &spec.agents {
+            toml.push_str(&format!(
+                "[[agents]]\nid = \"{}\"\nname = \"{}\"\npassword = \"{}\"\nskills = [\"support\"]\nwrapup_seconds = {}\n\n",
+                a.id, a.id, a.password, a.wrapup_seconds
+            ));
+        }
+        let cfg = dir.path().join("meritline.toml");
+        std::fs::File::create(&cfg).and_then(|mut f| f.write_all(toml.as_bytes())).expect("write config");
+        let log = std::fs::File::create(dir.path().join("meritline.log")).expect("log file");
+        let proc = Proc::spawn(
+            "meritline",
+            Command::new(env!("CARGO_BIN_EXE_meritline"))
+                .args(["run", "--config"])
+                .arg(&cfg)
+                .current_dir(dir.path())
+                .env("RUST_LOG", "meritline=debug,info")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log),
+        );
+        let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+        let mut sw = Switch { sip_port, http_port, dir, proc, http };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if !sw.proc.is_running() {
+                panic!("meritline exited at start-up:\n{}", sw.log());
+            }
+            if sw.http.get(sw.url("/healthz")).send().map(|r| r.status().is_success()).unwrap_or(false) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "meritline did not come up:\n{}", sw.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        sw
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.http_port, path)
+    }
+    pub fn sip_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.sip_port)
+    }
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("meritline.log")).unwrap_or_default()
+    }
+    pub fn get(&self, path: &str) -> Value {
+        let resp = self.http.get(self.url(path)).send().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
+        resp.json().expect("json")
+    }
+    pub fn put_json(&self, path: &str, body: Value) -> reqwest::StatusCode {
+        self.http.put(self.url(path)).json(&body).send().unwrap_or_else(|e| panic!("PUT {path}: {e}")).status()
+    }
+    pub fn set_ready(&self, agent: &str) {
+        let st = self.put_json(&format!("/api/agents/{agent}/state"), serde_json::json!({"state": "ready"}));
+        assert!(st.is_success(), "set {agent} ready: {st}");
+    }
+    pub fn agent(&self, id: &str) -> Value {
+        let agents = self.get("/api/agents");
+        agents.as_array().expect("array").iter().find(|a| a["id"] == id).cloned().unwrap_or(Value::Null)
+    }
+    pub fn calls(&self, limit: usize) -> Vec<Value> {
+        self.get(&format!("/api/calls?limit={limit}")).as_array().cloned().unwrap_or_default()
+    }
+    pub fn metrics(&self) -> String {
+        self.http.get(self.url("/metrics")).send().and_then(|r| r.text()).unwrap_or_default()
+    }
+    /// Polls `cond` until it holds, failing the test with `what` and the switch log after `limit`.
+    pub fn wait_for(&self, what: &str, limit: Duration, mut cond: impl FnMut(&Switch) -> bool) {
+        let deadline = Instant::now() + limit;
+        while !cond(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}\n--- log tail ---\n{}", tail(&self.log(), 80));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+pub fn tail(s: &str, lines: usize) -> String {
+    let v: Vec<&str> = s.lines().collect();
+    v[v.len().saturating_sub(lines)..].join("\n")
+}
+
+pub fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sip-tests/scenarios").join(name)
+}
+
+/// A SIPp process. `args` are appended after the common ones (`-nostdin`, a global timeout,
+/// trace files in `dir`).
+pub fn sipp(dir: &TempDir, name: &str, scenario_file: &str, local_port: u16, remote: &str, args: &[&str]) -> Proc {
+    let mut cmd = Command::new("sipp");
+    cmd.arg(remote)
+        .arg("-sf")
+        .arg(scenario(scenario_file))
+        .args(["-i", "127.0.0.1", "-p", &local_port.to_string(), "-nostdin", "-trace_err", "-trace_msg"])
+        .args(["-timeout", "180s", "-timeout_error"])
+        .args(args)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    Proc::spawn(&format!("sipp {name}"), &mut cmd)
+}
+
+/// SIPp's error and message traces of a test dir, for failure messages.
+pub fn sipp_traces(dir: &TempDir) -> String {
+    let mut out = String::new();
+    if let Ok(rd) = std::fs::read_dir(dir.path()) {
+        for e in rd.flatten() {
+            let p = e.path();
+            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+            if n.ends_with("_errors.log") || n.ends_with("_messages.log") {
+                out.push_str(&format!("--- {n} ---\n{}\n", tail(&std::fs::read_to_string(&p).unwrap_or_default(), 60)));
+            }
+        }
+    }
+    out
+}
+
+/// An agent phone made of two SIPp processes: one registers the agent with digest auth and exits,
+/// the other answers the calls the switch sends to the registered contact.
+pub struct SippAgent {
+    pub id: String,
+    pub port: u16,
+    pub uas: Proc,
+}
+
+pub fn sipp_agent(dir: &TempDir, sw: &Switch, id: &str, password: &str, uas_scenario: &str, uas_args: &[&str]) -> SippAgent {
+    let port = free_port();
+    let mut uas_all: Vec<&str> = vec!["-s", id];
+    uas_all.extend_from_slice(uas_args);
+    let uas = sipp(dir, &format!("{id} uas"), uas_scenario, port, &sw.sip_addr(), &uas_all);
+    let reg_port = free_port();
+    let port_s = port.to_string();
+    let mut reg = sipp(
+        dir,
+        &format!("{id} register"),
+        "agent_register.xml",
+        reg_port,
+        &sw.sip_addr(),
+        &["-s", id, "-au", id, "-ap", password, "-key", "contact_port", &port_s, "-m", "1"],
+    );
+    let st = reg.wait(Duration::from_secs(30));
+    assert!(st.success(), "{id} failed to register ({st})\n{}\n{}", sipp_traces(dir), tail(&sw.log(), 40));
+    SippAgent { id: id.to_string(), port, uas }
+}

@@ -1,0 +1,321 @@
+//! Real-peer tests: the `meritline` binary against SIPp and baresip processes on 127.0.0.1.
+//! Assertions read Meritline's HTTP API and count RTP packets at both ends of the relay.
+//! Liveness waits are generous (a busy 2-core machine); nothing here asserts speed.
+
+mod harness;
+
+use std::io::Write;
+use std::net::{TcpStream, UdpSocket};
+use std::time::Duration;
+
+use harness::rtp::RtpPeer;
+use harness::*;
+use serde_json::Value;
+
+const CALLER_TAG: u32 = 0xCA11_E700;
+const AGENT_TAG: u32 = 0xA6E7_0000;
+
+fn wait_agent_registered(sw: &Switch, id: &str) {
+    sw.wait_for(&format!("{id} registered"), Duration::from_secs(20), |s| s.agent(id)["registered"] == true);
+}
+
+fn newest_call(sw: &Switch) -> Value {
+    sw.calls(1).into_iter().next().unwrap_or(Value::Null)
+}
+
+fn ended_calls(sw: &Switch) -> Vec<Value> {
+    sw.calls(1000).into_iter().filter(|c| !c["ended_at"].is_null()).collect()
+}
+
+#[test]
+fn carrier_call_is_bridged_to_agent_with_rtp_both_ways() {
+    let dir = TempDir::new("bridge");
+    let sw = Switch::start(&SwitchSpec::default());
+    let mut agent_rtp = RtpPeer::start(AGENT_TAG, CALLER_TAG, Duration::from_secs(60));
+    let rtp_port = agent_rtp.port.to_string();
+    let _agent = sipp_agent(&dir, &sw, "agent1", "secret1", "agent_answers.xml", &["-key", "rtp_port", &rtp_port]);
+    wait_agent_registered(&sw, "agent1");
+    sw.set_ready("agent1");
+
+    let mut caller_rtp = RtpPeer::start(CALLER_TAG, AGENT_TAG, Duration::from_secs(60));
+    let caller_port = free_port();
+    let crtp = caller_rtp.port.to_string();
+    let mut caller = sipp(
+        &dir,
+        "caller",
+        "caller_hangs_up.xml",
+        caller_port,
+        &sw.sip_addr(),
+        &["-s", DID, "-key", "ani", "15550001111", "-key", "rtp_port", &crtp, "-m", "1", "-d", "13000"],
+    );
+    let st = caller.wait(Duration::from_secs(90));
+    let c = caller_rtp.stop();
+    let a = agent_rtp.stop();
+    assert!(st.success(), "caller SIPp failed ({st})\n{}\n{}", sipp_traces(&dir), tail(&sw.log(), 60));
+
+    // Both directions: at least 10 s of tagged audio arrived, with under 1% loss.
+    for (what, sent_by, got) in [("caller->agent", &c, &a), ("agent->caller", &a, &c)] {
+        let (first, last) = (got.first_counter.expect(what), got.last_counter.expect(what));
+        let span = last - first + 1;
+        assert!(span >= 500, "{what}: only {span} packets (20 ms each) crossed the relay: {got:?}");
+        let loss = 1.0 - f64::from(got.received_tagged) / f64::from(span);
+        assert!(loss < 0.01, "{what}: loss {loss:.4} (sent {}, span {span}, got {})", sent_by.sent, got.received_tagged);
+    }
+    // The caller heard hold audio first, then the agent, as one continuous stream.
+    assert!(c.received_other > 0, "caller heard no hold audio: {c:?}");
+    assert_eq!(c.ssrcs_seen.len(), 1, "caller saw the SSRC change: {c:?}");
+
+    sw.wait_for("the CDR", Duration::from_secs(20), |s| !newest_call(s)["ended_at"].is_null());
+    let cdr = newest_call(&sw);
+    assert_eq!(cdr["ani"], "15550001111");
+    assert_eq!(cdr["did"], DID);
+    assert_eq!(cdr["queue"], "support");
+    assert_eq!(cdr["agent"], "agent1");
+    assert_eq!(cdr["hangup_side"], "caller");
+    assert!(cdr["talk_seconds"].as_f64().unwrap_or(0.0) >= 10.0, "{cdr}");
+    let one = sw.get(&format!("/api/calls/{}", cdr["call_id"].as_str().expect("call_id")));
+    assert_eq!(one["call_id"], cdr["call_id"]);
+}
+
+#[test]
+fn caller_abandoning_in_queue_is_recorded() {
+    let dir = TempDir::new("abandon");
+    let sw = Switch::start(&SwitchSpec::default());
+    let caller_port = free_port();
+    let mut caller = sipp(
+        &dir,
+        "caller",
+        "caller_hangs_up.xml",
+        caller_port,
+        &sw.sip_addr(),
+        &["-s", DID, "-key", "ani", "15550002222", "-key", "rtp_port", "40000", "-m", "1", "-d", "3000"],
+    );
+    sw.wait_for("a waiting call", Duration::from_secs(20), |s| {
+        s.get("/api/queues").as_array().map(|q| q.iter().any(|q| q["waiting_calls"] == 1)).unwrap_or(false)
+    });
+    let st = caller.wait(Duration::from_secs(60));
+    assert!(st.success(), "caller SIPp failed ({st})\n{}", sipp_traces(&dir));
+    sw.wait_for("the abandoned CDR", Duration::from_secs(20), |s| newest_call(s)["abandoned"] == true);
+    let cdr = newest_call(&sw);
+    assert_eq!(cdr["hangup_side"], "caller");
+    assert!(cdr["agent"].is_null(), "{cdr}");
+    assert!(cdr["wait_seconds"].as_f64().unwrap_or(0.0) >= 2.0, "{cdr}");
+    let q = sw.get("/api/queues");
+    assert_eq!(q[0]["waiting_calls"], 0);
+}
+
+#[test]
+fn rona_moves_the_call_to_the_next_agent() {
+    let dir = TempDir::new("rona");
+    let spec = SwitchSpec { ring_timeout_seconds: 3, ..SwitchSpec::default() };
+    let sw = Switch::start(&spec);
+    let _a1 = sipp_agent(&dir, &sw, "agent1", "secret1", "agent_no_answer.xml", &[]);
+    wait_agent_registered(&sw, "agent1");
+    sw.set_ready("agent1");
+    // agent1 has been idle longest, so it is offered first; agent2 becomes ready after.
+    std::thread::sleep(Duration::from_millis(300));
+    let _a2 = sipp_agent(&dir, &sw, "agent2", "secret2", "agent_answers.xml", &["-key", "rtp_port", "40002"]);
+    wait_agent_registered(&sw, "agent2");
+    sw.set_ready("agent2");
+
+    let caller_port = free_port();
+    let mut caller = sipp(
+        &dir,
+        "caller",
+        "caller_hangs_up.xml",
+        caller_port,
+        &sw.sip_addr(),
+        &["-s", DID, "-key", "ani", "15550003333", "-key", "rtp_port", "40004", "-m", "1", "-d", "8000"],
+    );
+    let st = caller.wait(Duration::from_secs(60));
+    assert!(st.success(), "caller SIPp failed ({st})\n{}\n{}", sipp_traces(&dir), tail(&sw.log(), 60));
+    sw.wait_for("the CDR", Duration::from_secs(20), |s| !newest_call(s)["ended_at"].is_null());
+    let cdr = newest_call(&sw);
+    assert_eq!(cdr["agent"], "agent2", "{cdr}");
+    assert_eq!(cdr["attempts"], 2, "{cdr}");
+    let a1 = sw.agent("agent1");
+    assert_eq!(a1["state"], "not_ready", "{a1}");
+    assert_eq!(a1["not_ready_reason"], "rona", "{a1}");
+    let events = sw.get(&format!("/api/calls/{}/events", cdr["call_id"].as_str().expect("id")));
+    let types: Vec<&str> = events.as_array().expect("events").iter().filter_map(|e| e["type"].as_str()).collect();
+    assert!(types.contains(&"agent.no_answer"), "{types:?}");
+}
+
+#[test]
+fn invite_from_unauthorised_source_gets_403() {
+    let dir = TempDir::new("acl");
+    let spec = SwitchSpec { trunk_allow: vec!["127.0.0.1/32".into()], ..SwitchSpec::default() };
+    let sw = Switch::start(&spec);
+    let port = free_port();
+    let mut caller = Proc::spawn(
+        "sipp caller from 127.0.0.5",
+        std::process::Command::new("sipp")
+            .arg(sw.sip_addr())
+            .arg("-sf")
+            .arg(scenario("caller_refused_403.xml"))
+            .args(["-i", "127.0.0.5", "-p", &port.to_string(), "-nostdin", "-m", "1", "-timeout", "60s", "-timeout_error"])
+            .args(["-s", DID, "-key", "ani", "15550004444", "-key", "rtp_port", "40006"])
+            .args(["-trace_err", "-trace_msg"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    let st = caller.wait(Duration::from_secs(60));
+    assert!(st.success(), "expected a 403 ({st})\n{}\n{}", sipp_traces(&dir), tail(&sw.log(), 40));
+    assert!(sw.calls(10).is_empty(), "a refused INVITE made a call record");
+}
+
+#[test]
+fn unknown_did_gets_404() {
+    let dir = TempDir::new("did");
+    let sw = Switch::start(&SwitchSpec::default());
+    let port = free_port();
+    let mut caller = sipp(
+        &dir,
+        "caller",
+        "caller_refused_404.xml",
+        port,
+        &sw.sip_addr(),
+        &["-s", "5559999", "-key", "ani", "15550004444", "-key", "rtp_port", "40006", "-m", "1"],
+    );
+    let st = caller.wait(Duration::from_secs(60));
+    assert!(st.success(), "expected a 404 ({st})\n{}", sipp_traces(&dir));
+}
+
+#[test]
+fn register_with_wrong_password_is_refused() {
+    let dir = TempDir::new("regauth");
+    let sw = Switch::start(&SwitchSpec::default());
+    let port = free_port();
+    let mut reg = sipp(
+        &dir,
+        "register",
+        "agent_register_refused.xml",
+        port,
+        &sw.sip_addr(),
+        &["-s", "agent1", "-au", "agent1", "-ap", "wrong-password", "-key", "contact_port", "40008", "-m", "1"],
+    );
+    let st = reg.wait(Duration::from_secs(30));
+    assert!(st.success(), "expected 401/403 ({st})\n{}", sipp_traces(&dir));
+    assert_eq!(sw.agent("agent1")["registered"], false);
+    // The right password still works afterwards.
+    let _ok = sipp_agent(&dir, &sw, "agent1", "secret1", "agent_answers.xml", &["-key", "rtp_port", "40010"]);
+    wait_agent_registered(&sw, "agent1");
+}
+
+#[test]
+fn malformed_sip_is_refused_while_a_good_call_completes() {
+    let dir = TempDir::new("malformed");
+    let sw = Switch::start(&SwitchSpec::default());
+    let _agent = sipp_agent(&dir, &sw, "agent1", "secret1", "agent_answers.xml", &["-key", "rtp_port", "40012"]);
+    wait_agent_registered(&sw, "agent1");
+    sw.set_ready("agent1");
+    let caller_port = free_port();
+    let mut caller = sipp(
+        &dir,
+        "caller",
+        "caller_hangs_up.xml",
+        caller_port,
+        &sw.sip_addr(),
+        &["-s", DID, "-key", "ani", "15550005555", "-key", "rtp_port", "40014", "-m", "1", "-d", "4000"],
+    );
+
+    // Garbage over UDP: one with a readable Via (expects a 400), others with nothing readable.
+    let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    udp.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let me = udp.local_addr().expect("addr");
+    let bad_cseq = format!(
+        "INVITE sip:{DID}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKbad1\r\nFrom: <sip:x@y>;tag=1\r\n\
+         To: <sip:{DID}@127.0.0.1>\r\nCall-ID: bad1\r\nCSeq: banana INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    udp.send_to(bad_cseq.as_bytes(), sw.sip_addr()).expect("send");
+    let mut buf = [0u8; 4096];
+    let (n, _) = udp.recv_from(&mut buf).expect("a 400 reply over UDP");
+    let reply = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(reply.starts_with("SIP/2.0 400"), "{reply}");
+    for junk in [&b"\x00\x01\x02 not sip at all"[..], b"INVITE\r\n\r\n", b"SIP/2.0 200\r\nVia: \r\n\r\n", &[0xffu8; 1500][..]] {
+        udp.send_to(junk, sw.sip_addr()).expect("send");
+    }
+    let truncated = format!(
+        "OPTIONS sip:{DID}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKbad2\r\nFrom: <sip:x@y>;tag=1\r\n\
+         To: <sip:{DID}@127.0.0.1>\r\nCall-ID: bad2\r\nCSeq: 1 OPTIONS\r\nContent-Length: 500\r\n\r\nshort"
+    );
+    udp.send_to(truncated.as_bytes(), sw.sip_addr()).expect("send");
+    let (n, _) = udp.recv_from(&mut buf).expect("a 400 for the truncated message");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 400"));
+
+    // Garbage over TCP: a 400 for a broken message with a Via, then the connection is closed
+    // or stays usable; either way the switch carries on.
+    let mut tcp = TcpStream::connect(sw.sip_addr()).expect("connect tcp");
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let tcp_me = tcp.local_addr().expect("addr");
+    let bad_tcp = format!(
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP {tcp_me};branch=z9hG4bKbad3\r\nFrom: <sip:agent1@127.0.0.1>;tag=1\r\n\
+         To: <sip:agent1@127.0.0.1>\r\nCall-ID: bad3\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    );
+    tcp.write_all(bad_tcp.as_bytes()).expect("write");
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 2048];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match std::io::Read::read(&mut tcp, &mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+        }
+    }
+    assert!(String::from_utf8_lossy(&got).starts_with("SIP/2.0 400"), "{}", String::from_utf8_lossy(&got));
+    let mut tcp2 = TcpStream::connect(sw.sip_addr()).expect("connect tcp");
+    let _ = tcp2.write_all(b"\x16\x03\x01\x02\x00 definitely not SIP\r\n\r\n");
+    let _ = tcp2.write_all(&[b'A'; 70_000]);
+
+    let st = caller.wait(Duration::from_secs(60));
+    assert!(st.success(), "the good call failed ({st})\n{}\n{}", sipp_traces(&dir), tail(&sw.log(), 60));
+    sw.wait_for("the good CDR", Duration::from_secs(20), |s| newest_call(s)["agent"] == "agent1" && !newest_call(s)["ended_at"].is_null());
+    let metrics = sw.metrics();
+    assert!(metrics.contains("meritline_sip_parse_errors_total"), "{metrics}");
+}
+
+#[test]
+fn two_hundred_calls_at_20_cps_against_10_agents() {
+    let dir = TempDir::new("load");
+    let agents: Vec<AgentSpec> = [
+        ("agent1", "p1"),
+        ("agent2", "p2"),
+        ("agent3", "p3"),
+        ("agent4", "p4"),
+        ("agent5", "p5"),
+        ("agent6", "p6"),
+        ("agent7", "p7"),
+        ("agent8", "p8"),
+        ("agent9", "p9"),
+        ("agent10", "p10"),
+    ]
+    .into_iter()
+    .map(|(id, password)| AgentSpec { id, password, wrapup_seconds: 0 })
+    .collect();
+    let spec = SwitchSpec { agents, ..SwitchSpec::default() };
+    let sw = Switch::start(&spec);
+    let mut phones = Vec::new();
+    for a in &spec.agents {
+        phones.push(sipp_agent(&dir, &sw, a.id, a.password, "agent_answers_hangs_up.xml", &["-key", "rtp_port", "40016", "-d", "1000"]));
+    }
+    for a in &spec.agents {
+        wait_agent_registered(&sw, a.id);
+        sw.set_ready(a.id);
+    }
+    let caller_port = free_port();
+    let mut caller = sipp(
+        &dir,
+        "load caller",
+        "caller_waits_for_bye.xml",
+        caller_port,
+        &sw.sip_addr(),
+        &["-s", DID, "-key", "ani", "15550006666", "-key", "rtp_port", "40018", "-r", "20", "-m", "200", "-l", "250"],
+    );
+    let st = caller.wait(Duration::from_secs(300));
+    assert!(st.success(), "load caller failed ({st})\n{}\n{}", sipp_traces(&dir), tail(&sw.log(), 60));
+    sw.wait_for("200 ended CDRs", Duration::from_secs(60), |s| ended_calls(s).len() >= 200);
+    let calls = ended_calls(&sw);
+    assert_eq!(calls.len(), 200);
+    let answered = calls.iter().filter(|c| !c["agent"].is_null() && c["hangup_side"] == "agent").count();
+    assert_eq!(answered, 200, "every call should be answered by an agent who hung up");
+}

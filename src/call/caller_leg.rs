@@ -1,0 +1,276 @@
+//! The caller (carrier) leg of a call: admission of a new INVITE (trunk ACL, DID route, SDP
+//! offer), answering it once RTP ports are bound, hold audio and queueing, CANCEL before the
+//! answer, re-INVITEs, and the BYE we send when the call ends on our side.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::sip_util::{self, redact};
+use super::{Call, CallRef, CallerLeg, Engine, Leg, MediaCommand, Phase, RemoteMedia, TxRole};
+use crate::events::EventKind;
+use crate::sdp::{self, AudioCodec, SessionDescription};
+use crate::sip::dialog::Dialog;
+use crate::sip::message::{Method, SipMessage};
+use crate::sip::transaction::{new_branch, Transport, TxId};
+
+/// Codecs we accept from carriers, in our order of preference when the offer leaves it open.
+pub const CALLER_CODECS: [AudioCodec; 2] = [AudioCodec::Pcmu, AudioCodec::Pcma];
+
+pub fn media_codec(c: AudioCodec) -> crate::media::Codec {
+    match c {
+        AudioCodec::Pcmu => crate::media::Codec::Pcmu,
+        AudioCodec::Pcma => crate::media::Codec::Pcma,
+    }
+}
+
+/// A new carrier INVITE: admit it or refuse it with the right status.
+pub fn new_invite(e: &mut Engine, now: Instant, tx: TxId, msg: SipMessage, source: SocketAddr, transport: Transport) {
+    if e.draining {
+        e.respond(now, tx, &msg, 503, "Service Unavailable");
+        return;
+    }
+    let Some(trunk) = e.config.trunk_for_source(source.ip()) else {
+        tracing::info!(%source, "INVITE from a source no trunk allows");
+        e.respond(now, tx, &msg, 403, "Forbidden");
+        return;
+    };
+    let trunk_name = trunk.name.clone();
+    let did = msg
+        .request_uri()
+        .ok()
+        .and_then(|u| u.user.clone())
+        .or_else(|| msg.to().ok().and_then(|t| t.uri.user.clone()))
+        .unwrap_or_default();
+    let Some(route) = trunk.route(&did) else {
+        tracing::info!(did = %did, trunk = %trunk_name, "no route for the dialled number");
+        e.respond(now, tx, &msg, 404, "Not Found");
+        return;
+    };
+    let queue = route.queue.clone();
+    let is_sdp = msg.content_type().map(|ct| ct.to_ascii_lowercase().starts_with("application/sdp")).unwrap_or(false);
+    if msg.body().is_empty() || !is_sdp {
+        // Offerless INVITEs (offer in our 200, answer in the ACK) are not supported yet.
+        let resp = sip_util::response(&msg, 488, "Not Acceptable Here", None)
+            .header("Warning", "399 meritline \"an SDP offer is required\"")
+            .build();
+        e.respond_built(now, tx, resp);
+        return;
+    }
+    let offer = match SessionDescription::parse(msg.body()) {
+        Ok(o) => o,
+        Err(err) => {
+            let resp = sip_util::response(&msg, err.status_code(), "Bad SDP", None).build();
+            e.respond_built(now, tx, resp);
+            return;
+        }
+    };
+    let ani = msg.from().ok().and_then(|f| f.uri.user.clone()).unwrap_or_else(|| "anonymous".into());
+    let sip_call_id = msg.call_id().map(str::to_string).unwrap_or_default();
+    if e.by_sip_call_id.contains_key(&sip_call_id) {
+        // A new INVITE reusing a live Call-ID without a To tag: a loop or a broken peer.
+        e.respond(now, tx, &msg, 482, "Loop Detected");
+        return;
+    }
+
+    let call = super::CallId(e.next_call);
+    e.next_call += 1;
+    let id = format!("{:x}-{:x}", e.unix_ms(now), call.0);
+    tracing::info!(call = %id, ani = %redact(&ani), did = %did, queue = %queue, "call offered");
+    let local_tag = e.random_hex(8);
+    e.by_sip_call_id.insert(sip_call_id.clone(), (call, Leg::Caller));
+    e.calls.insert(
+        call,
+        Call {
+            id,
+            seq: 0,
+            ani: ani.clone(),
+            did: did.clone(),
+            queue: queue.clone(),
+            phase: Phase::AwaitingMedia,
+            caller: CallerLeg {
+                invite_tx: tx,
+                invite: msg,
+                source,
+                transport,
+                offer,
+                local_tag,
+                answer: None,
+                dialog: None,
+                sip_call_id,
+            },
+            agent: None,
+            attempts: 0,
+            media_ports: None,
+        },
+    );
+    e.emit(now, call, None, EventKind::CallOffered { ani, did, trunk: trunk_name });
+    e.media(MediaCommand::Allocate { call });
+}
+
+/// Ports are bound: negotiate, answer with 200 OK, start hold audio and queue the call.
+pub fn media_ready(e: &mut Engine, now: Instant, call: CallRef, caller_port: u16, agent_port: u16) {
+    let session_id = u64::from(e.rng_u32());
+    let media_ip = e.media_ip;
+    let contact = format!("<sip:meritline@{}>", sip_util::host_port(e.sip_ip, e.sip_port));
+    let Some(c) = e.calls.get_mut(&call) else {
+        // The call ended while we waited (CANCEL): give the ports back.
+        e.media(MediaCommand::Close { call });
+        return;
+    };
+    c.media_ports = Some((caller_port, agent_port));
+    if c.phase != Phase::AwaitingMedia {
+        return;
+    }
+    let answer = sdp::answer_audio(&c.caller.offer, media_ip, caller_port, &CALLER_CODECS, session_id);
+    let (answer, negotiated) = match answer {
+        Ok(a) => a,
+        Err(err) => {
+            let status = err.status_code();
+            refuse_pending(e, now, call, status, "Not Acceptable Here");
+            return;
+        }
+    };
+    let body = Bytes::from(answer.to_string());
+    c.caller.answer = Some(body.clone());
+    let tag = c.caller.local_tag.clone();
+    let resp = sip_util::response(&c.caller.invite, 200, "OK", Some(&tag))
+        .header("Contact", &contact)
+        .header("Allow", sip_util::ALLOW)
+        .body("application/sdp", body)
+        .build();
+    let resp = match resp {
+        Ok(r) => r,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot build 200 OK");
+            refuse_pending(e, now, call, 500, "Server Internal Error");
+            return;
+        }
+    };
+    c.caller.dialog = Dialog::from_uas(&c.caller.invite, &tag, &contact).ok();
+    c.phase = Phase::Queued;
+    let invite_tx = c.caller.invite_tx;
+    let queue = c.queue.clone();
+    e.respond_msg(now, invite_tx, resp);
+    let remote = RemoteMedia {
+        rtp: negotiated.remote_rtp,
+        codec: media_codec(negotiated.codec),
+        payload_type: negotiated.payload_type,
+        telephone_event_pt: negotiated.telephone_event_pt,
+    };
+    e.media(MediaCommand::SetCallerRemote { call, remote });
+    e.media(MediaCommand::PlayHold { call });
+    match e.acd.enqueue(now, call, &queue, 0) {
+        Ok(()) => e.emit(now, call, None, EventKind::CallQueued { queue }),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot queue call");
+            e.hang_up(now, call, crate::events::HangupSide::System, "queue_unavailable");
+        }
+    }
+}
+
+/// Refuses a call we have not answered yet and forgets it.
+pub fn refuse_pending(e: &mut Engine, now: Instant, call: CallRef, status: u16, reason: &str) {
+    let Some(c) = e.calls.get(&call) else { return };
+    if c.phase != Phase::AwaitingMedia {
+        return;
+    }
+    let (tx, invite) = (c.caller.invite_tx, c.caller.invite.clone());
+    let tag = c.caller.local_tag.clone();
+    let resp = sip_util::response(&invite, status, reason, Some(&tag)).build();
+    e.respond_built(now, tx, resp);
+    e.emit(
+        now,
+        call,
+        None,
+        EventKind::CallEnded { side: crate::events::HangupSide::System, cause: reason.to_ascii_lowercase().replace(' ', "_"), sip_status: Some(status) },
+    );
+    e.remove_call(call);
+}
+
+/// The carrier CANCELled its INVITE before we answered.
+pub fn cancelled(e: &mut Engine, now: Instant, invite_tx: TxId) {
+    let Some(call) = e.calls.iter().find(|(_, c)| c.caller.invite_tx == invite_tx).map(|(k, _)| *k) else {
+        return;
+    };
+    let Some(c) = e.calls.get(&call) else { return };
+    if c.phase != Phase::AwaitingMedia {
+        // Already answered: the CANCEL crossed our 200; the caller will BYE.
+        return;
+    }
+    let (tx, invite) = (c.caller.invite_tx, c.caller.invite.clone());
+    let tag = c.caller.local_tag.clone();
+    let queue = c.queue.clone();
+    let resp = sip_util::response(&invite, 487, "Request Terminated", Some(&tag)).build();
+    e.respond_built(now, tx, resp);
+    e.emit(now, call, None, EventKind::CallAbandoned { queue, wait_ms: 0 });
+    e.emit(
+        now,
+        call,
+        None,
+        EventKind::CallEnded { side: crate::events::HangupSide::Caller, cause: "caller_cancel".into(), sip_status: Some(487) },
+    );
+    e.remove_call(call);
+}
+
+/// A re-INVITE from the carrier: same media on our side; follow its new address.
+pub fn reinvite(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: &SipMessage) {
+    let Some(c) = e.calls.get_mut(&call) else { return };
+    let Some(body) = c.caller.answer.clone() else {
+        e.respond(now, tx, msg, 491, "Request Pending");
+        return;
+    };
+    if let Some(d) = c.caller.dialog.as_mut() {
+        if let Err(err) = d.handle_remote_request(msg) {
+            let status = err.status_code();
+            e.respond(now, tx, msg, status, "Out Of Order");
+            return;
+        }
+    }
+    let mut update = None;
+    if !msg.body().is_empty() {
+        if let Ok(offer) = SessionDescription::parse(msg.body()) {
+            if let Ok((_, neg)) = sdp::answer_audio(&offer, e.media_ip, c.media_ports.map(|p| p.0).unwrap_or(0), &CALLER_CODECS, 0) {
+                update = Some(RemoteMedia {
+                    rtp: neg.remote_rtp,
+                    codec: media_codec(neg.codec),
+                    payload_type: neg.payload_type,
+                    telephone_event_pt: neg.telephone_event_pt,
+                });
+            }
+            c.caller.offer = offer;
+        }
+    }
+    let tag = c.caller.local_tag.clone();
+    let contact = format!("<sip:meritline@{}>", sip_util::host_port(e.sip_ip, e.sip_port));
+    let resp = sip_util::response(msg, 200, "OK", Some(&tag)).header("Contact", contact).body("application/sdp", body).build();
+    e.respond_built(now, tx, resp);
+    if let Some(remote) = update {
+        e.media(MediaCommand::SetCallerRemote { call, remote });
+    }
+}
+
+/// Sends BYE on the caller leg if its dialog is up.
+pub fn send_bye(e: &mut Engine, now: Instant, call: CallRef) {
+    let branch = new_branch(&mut e.rng);
+    let Some(c) = e.calls.get_mut(&call) else { return };
+    let Some(dialog) = c.caller.dialog.as_mut() else { return };
+    let (source, transport) = (c.caller.source, c.caller.transport);
+    let via = sip_util::via(transport, e.sip_ip, e.sip_port, &branch);
+    let req = dialog.create_request(Method::Bye).map(|b| b.header("Via", &via).header("Max-Forwards", "70").build());
+    c.caller.dialog = None;
+    match req {
+        Ok(Ok(bye)) => {
+            // In-dialog requests go where the caller's requests came from (NAT-safe, RFC 3581).
+            let (dest, transport) = (source, transport);
+            match e.txl.send_request(now, bye, dest, transport) {
+                Ok(tx) => {
+                    e.by_tx.insert(tx, (call, TxRole::Bye(Leg::Caller)));
+                }
+                Err(err) => tracing::warn!(error = %err, "BYE to caller not sent"),
+            }
+        }
+        _ => tracing::warn!("cannot build BYE to caller"),
+    }
+}

@@ -1,0 +1,337 @@
+//! The IO shell that runs a switch: it binds the SIP transports, the HTTP API and the media
+//! engine, and drives the sans-IO [`Engine`](crate::call::Engine) from one task that owns it.
+//! That task turns socket input, API requests, media results and timer expiries into `handle_*`
+//! calls, then carries out what the engine polls out: datagrams, media commands and events for the
+//! durable log. On Ctrl-C or SIGTERM it drains: new calls get 503, live calls get BYE, and the
+//! event store is flushed before the process exits.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::api::{self, AgentStateRequest, AgentView, ApiError, QueueView, SwitchControl};
+use crate::call::{CallRef, Engine, MediaCommand, Output};
+use crate::config::{Config, SipTransport};
+use crate::media::{wav::Prompt, CallMedia, MediaEngine};
+use crate::sip::transport::{Inbound, SipTransports};
+use crate::store::Store;
+
+/// Why the switch could not start or stopped with an error. Start-up problems are the operator's
+/// to fix, so they exit with code 2 like config errors.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("sip.listen: cannot bind {addr}: {source}")]
+    SipBind { addr: SocketAddr, source: std::io::Error },
+    #[error("http.listen: cannot bind {addr}: {source}")]
+    HttpBind { addr: SocketAddr, source: std::io::Error },
+    #[error("media.hold_prompt: {0}")]
+    Prompt(String),
+    #[error("media: {0}")]
+    Media(String),
+    #[error("store.path: {0}")]
+    Store(String),
+    #[error("metrics: {0}")]
+    Metrics(String),
+}
+
+impl RunError {
+    pub fn exit_code(&self) -> i32 {
+        2
+    }
+}
+
+/// Requests from the API to the engine task.
+enum Control {
+    Agents(oneshot::Sender<Vec<AgentView>>),
+    Queues(oneshot::Sender<Vec<QueueView>>),
+    SetAgentState(String, AgentStateRequest, oneshot::Sender<Result<AgentView, ApiError>>),
+}
+
+/// The API's handle on the engine task.
+#[derive(Clone)]
+pub struct SwitchHandle {
+    tx: mpsc::Sender<Control>,
+}
+
+impl SwitchControl for SwitchHandle {
+    async fn agents(&self) -> Vec<AgentView> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Control::Agents(tx)).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    async fn set_agent_state(&self, id: &str, state: AgentStateRequest) -> Result<AgentView, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Control::SetAgentState(id.to_string(), state, tx))
+            .await
+            .map_err(|_| ApiError::Unavailable("the switch is shutting down".into()))?;
+        rx.await.map_err(|_| ApiError::Unavailable("the switch is shutting down".into()))?
+    }
+
+    async fn queues(&self) -> Vec<QueueView> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Control::Queues(tx)).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn install_metrics() -> Result<PrometheusHandle, RunError> {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    // A second `run` in one process (tests) keeps the first recorder.
+    let _ = metrics::set_global_recorder(recorder);
+    Ok(handle)
+}
+
+/// Runs the switch until Ctrl-C or SIGTERM.
+pub async fn run(config: Config) -> Result<(), RunError> {
+    let config = Arc::new(config);
+    let prometheus = install_metrics()?;
+    crate::metrics::describe();
+
+    let store = Store::open(&config.store.path).map_err(|e| RunError::Store(e.to_string()))?;
+    let hold = Prompt::load(&config.media.hold_prompt).map_err(|e| RunError::Prompt(e.to_string()))?;
+    let hold = Arc::new(hold);
+    let media = MediaEngine::new(config.media.ip, config.media.rtp_port_min..=config.media.rtp_port_max)
+        .map_err(|e| RunError::Media(e.to_string()))?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (inbound_tx, inbound_rx) = mpsc::channel::<Inbound>(4096);
+    let transports = SipTransports::bind(
+        config.sip.listen,
+        config.uses(SipTransport::Udp),
+        config.uses(SipTransport::Tcp),
+        config.sip.max_tcp_connections,
+        inbound_tx,
+        shutdown_rx.clone(),
+    )
+    .await
+    .map_err(|source| RunError::SipBind { addr: config.sip.listen, source })?;
+
+    let http = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|source| RunError::HttpBind { addr: config.http.listen, source })?;
+
+    let (control_tx, control_rx) = mpsc::channel(256);
+    let handle = SwitchHandle { tx: control_tx };
+    let router = api::router(Arc::new(handle), store.clone(), prometheus);
+    let mut http_shutdown = shutdown_rx.clone();
+    let http_task = tokio::spawn(async move {
+        let _ = axum::serve(http, router)
+            .with_graceful_shutdown(async move {
+                let _ = http_shutdown.changed().await;
+            })
+            .await;
+    });
+
+    let seed = rand::random::<u64>();
+    let engine = Engine::new(config.clone(), Instant::now(), unix_ms(), seed);
+    tracing::info!(
+        sip = %config.sip.listen,
+        http = %config.http.listen,
+        rtp = %format!("{}-{}", config.media.rtp_port_min, config.media.rtp_port_max),
+        "meritline running"
+    );
+    let driver = Driver { engine, transports, media, hold, store: store.clone(), calls: HashMap::new() };
+    let engine_task = tokio::spawn(driver.run(inbound_rx, control_rx, shutdown_rx.clone()));
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: draining calls");
+    let _ = shutdown_tx.send(true);
+    let _ = engine_task.await;
+    let _ = http_task.await;
+    if let Err(e) = store.event_log().flush().await {
+        tracing::error!(error = %e, "flushing the event log failed");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Result of an asynchronous media allocation, fed back into the engine.
+struct MediaReady {
+    call: CallRef,
+    result: Result<CallMedia, String>,
+}
+
+/// The task that owns the engine and the per-call media handles.
+struct Driver {
+    engine: Engine,
+    transports: SipTransports,
+    media: MediaEngine,
+    hold: Arc<Prompt>,
+    store: Store,
+    calls: HashMap<CallRef, CallMedia>,
+}
+
+/// How long a drain waits for calls to end after BYEs went out.
+const DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut inbound: mpsc::Receiver<Inbound>,
+        mut control: mpsc::Receiver<Control>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let (media_tx, mut media_rx) = mpsc::channel::<MediaReady>(256);
+        let mut drain_deadline: Option<tokio::time::Instant> = None;
+        loop {
+            self.flush_outputs(&media_tx);
+            if let Some(deadline) = drain_deadline {
+                if self.engine.active_calls() == 0 || tokio::time::Instant::now() >= deadline {
+                    break;
+                }
+            }
+            let wake = self.engine.poll_timeout().map(tokio::time::Instant::from_std);
+            let sleep_until = match (wake, drain_deadline) {
+                (Some(w), Some(d)) => Some(w.min(d)),
+                (w, d) => w.or(d),
+            };
+            tokio::select! {
+                biased;
+                changed = shutdown.changed(), if drain_deadline.is_none() => {
+                    let _ = changed;
+                    self.engine.begin_shutdown(Instant::now());
+                    drain_deadline = Some(tokio::time::Instant::now() + DRAIN_LIMIT);
+                }
+                Some(ready) = media_rx.recv() => {
+                    let now = Instant::now();
+                    match ready.result {
+                        Ok(handle) => {
+                            let ports = (handle.caller_port(), handle.agent_port());
+                            self.calls.insert(ready.call, handle);
+                            self.engine.handle_media_ready(now, ready.call, ports.0, ports.1);
+                        }
+                        Err(reason) => self.engine.handle_media_failed(now, ready.call, &reason),
+                    }
+                }
+                Some(msg) = inbound.recv() => {
+                    self.engine.handle_inbound(Instant::now(), msg.transport, msg.source, msg.payload);
+                    // Take whatever else is already queued before polling outputs again.
+                    let mut budget = 64;
+                    while budget > 0 {
+                        match inbound.try_recv() {
+                            Ok(msg) => self.engine.handle_inbound(Instant::now(), msg.transport, msg.source, msg.payload),
+                            Err(_) => break,
+                        }
+                        budget -= 1;
+                    }
+                }
+                Some(req) = control.recv() => self.handle_control(req),
+                _ = sleep(sleep_until) => {
+                    self.engine.handle_timeout(Instant::now());
+                }
+            }
+        }
+        self.flush_outputs(&media_tx);
+        for (_, m) in self.calls.drain() {
+            m.close().await;
+        }
+    }
+
+    fn handle_control(&mut self, req: Control) {
+        let now = Instant::now();
+        match req {
+            Control::Agents(tx) => {
+                let _ = tx.send(self.engine.agents(now));
+            }
+            Control::Queues(tx) => {
+                let _ = tx.send(self.engine.queues(now));
+            }
+            Control::SetAgentState(id, state, tx) => {
+                let _ = tx.send(self.engine.set_agent_state(now, &id, state));
+            }
+        }
+    }
+
+    fn flush_outputs(&mut self, media_tx: &mpsc::Sender<MediaReady>) {
+        while let Some(out) = self.engine.poll_output() {
+            match out {
+                Output::Transmit(t) => self.transports.send(t),
+                Output::Event(ev) => self.store.event_log().append(ev),
+                Output::Media(cmd) => self.media_command(cmd, media_tx),
+            }
+        }
+    }
+
+    fn media_command(&mut self, cmd: MediaCommand, media_tx: &mpsc::Sender<MediaReady>) {
+        let result = match cmd {
+            MediaCommand::Allocate { call } => {
+                let media = self.media.clone();
+                let tx = media_tx.clone();
+                tokio::spawn(async move {
+                    let result = media.allocate_call().await.map_err(|e| e.to_string());
+                    let _ = tx.send(MediaReady { call, result }).await;
+                });
+                Ok(())
+            }
+            MediaCommand::SetCallerRemote { call, remote } => match self.calls.get(&call) {
+                Some(m) => m.set_caller_remote(remote.rtp, remote.codec, remote.payload_type, remote.telephone_event_pt),
+                None => Ok(()),
+            },
+            MediaCommand::SetAgentRemote { call, remote } => match self.calls.get(&call) {
+                Some(m) => m.set_agent_remote(remote.rtp, remote.codec, remote.payload_type, remote.telephone_event_pt),
+                None => Ok(()),
+            },
+            MediaCommand::PlayHold { call } => match self.calls.get(&call) {
+                Some(m) => m.play_hold(self.hold.clone()),
+                None => Ok(()),
+            },
+            MediaCommand::Bridge { call } => match self.calls.get(&call) {
+                Some(m) => m.bridge(),
+                None => Ok(()),
+            },
+            MediaCommand::Close { call } => {
+                if let Some(m) = self.calls.remove(&call) {
+                    tokio::spawn(async move { m.close().await });
+                }
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "media command failed");
+        }
+    }
+}
+
+async fn sleep(until: Option<tokio::time::Instant>) {
+    match until {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
