@@ -36,11 +36,7 @@ pub enum NoAnswerReason {
 pub enum EventKind {
     /// A carrier INVITE was accepted from a trunk and routed by DID.
     #[serde(rename = "call.offered")]
-    CallOffered {
-        ani: String,
-        did: String,
-        trunk: String,
-    },
+    CallOffered { ani: String, did: String, trunk: String },
     /// The switch answered the caller (200 OK) and the call waits in a queue.
     #[serde(rename = "call.queued")]
     CallQueued { queue: String },
@@ -52,11 +48,7 @@ pub enum EventKind {
     AgentRinging { agent: String },
     /// The agent did not take the call; the call goes back to the queue.
     #[serde(rename = "agent.no_answer")]
-    AgentNoAnswer {
-        agent: String,
-        reason: NoAnswerReason,
-        sip_status: Option<u16>,
-    },
+    AgentNoAnswer { agent: String, reason: NoAnswerReason, sip_status: Option<u16> },
     /// The agent's phone answered (200 OK).
     #[serde(rename = "agent.answered")]
     AgentAnswered { agent: String },
@@ -74,11 +66,7 @@ pub enum EventKind {
     WrapUpEnded { agent: String },
     /// Both legs are gone; the call is over.
     #[serde(rename = "call.ended")]
-    CallEnded {
-        side: HangupSide,
-        cause: String,
-        sip_status: Option<u16>,
-    },
+    CallEnded { side: HangupSide, cause: String, sip_status: Option<u16> },
 }
 
 /// One event of one call, as produced by the call core.
@@ -118,9 +106,7 @@ mod tests {
             seq: 1,
             at_ms: 5,
             agent: None,
-            kind: EventKind::CallQueued {
-                queue: "sales".into(),
-            },
+            kind: EventKind::CallQueued { queue: "sales".into() },
         };
         let json = serde_json::to_string(&ev).unwrap();
         assert!(json.contains("\"type\":\"call.queued\""), "{json}");
@@ -135,15 +121,9 @@ mod tests {
             seq: 4,
             at_ms: 9,
             agent: Some("bob".into()),
-            kind: EventKind::AgentRinging {
-                agent: "bob".into(),
-            },
+            kind: EventKind::AgentRinging { agent: "bob".into() },
         };
-        let stored = StoredEvent {
-            offset: 3,
-            schema: SCHEMA_VERSION,
-            event: ev,
-        };
+        let stored = StoredEvent { offset: 3, schema: SCHEMA_VERSION, event: ev };
         let json = serde_json::to_string(&stored).unwrap();
         assert_eq!(json.matches("\"agent\"").count(), 1, "{json}");
         let back: StoredEvent = serde_json::from_str(&json).unwrap();
