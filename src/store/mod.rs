@@ -338,4 +338,4 @@ pub(crate) fn save_cdr(conn: &Connection, cdr: &Cdr) -> Result<(), StoreError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
