@@ -1,1 +1,201 @@
-//! (module under construction: api)
+//! The HTTP API, a thin shell over the switch and the store: agent and queue views and agent state
+//! changes (through the [`SwitchControl`] boundary the switch core implements), call detail
+//! records, a Server-Sent Events stream of the event log, Prometheus metrics and a health check.
+//! Nothing here holds call state; handlers translate HTTP to calls on the switch or store reads.
+
+mod error;
+mod sse;
+pub mod views;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Deserialize;
+
+pub use error::ApiError;
+pub use sse::{sse_frame, stored_event_stream};
+pub use views::{AgentState, AgentStateRequest, AgentView, QueueView};
+
+use crate::store::{Cdr, Store};
+use sse::read_store;
+
+/// Default and largest page of `GET /api/calls`.
+pub const DEFAULT_CALL_LIMIT: usize = 50;
+pub const MAX_CALL_LIMIT: usize = 1000;
+
+/// What the API needs from the switch core. The core implements it; the API only calls it.
+pub trait SwitchControl: Send + Sync + 'static {
+    /// Every configured agent.
+    fn agents(&self) -> impl Future<Output = Vec<AgentView>> + Send;
+    /// Changes an agent's state. Errors: [`ApiError::NotFound`] for an unknown agent,
+    /// [`ApiError::Conflict`] when the change is not allowed in the agent's current state.
+    fn set_agent_state(
+        &self,
+        id: &str,
+        state: AgentStateRequest,
+    ) -> impl Future<Output = Result<AgentView, ApiError>> + Send;
+    /// Every configured queue.
+    fn queues(&self) -> impl Future<Output = Vec<QueueView>> + Send;
+}
+
+struct AppState<S> {
+    control: Arc<S>,
+    store: Store,
+    prometheus: PrometheusHandle,
+}
+
+impl<S> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        AppState {
+            control: self.control.clone(),
+            store: self.store.clone(),
+            prometheus: self.prometheus.clone(),
+        }
+    }
+}
+
+/// The API's routes. Serve with `axum::serve(listener, router(..))`.
+pub fn router<S: SwitchControl>(
+    control: Arc<S>,
+    store: Store,
+    prometheus: PrometheusHandle,
+) -> Router {
+    Router::new()
+        .route("/api/agents", get(get_agents::<S>))
+        .route("/api/agents/{id}/state", put(put_agent_state::<S>))
+        .route("/api/queues", get(get_queues::<S>))
+        .route("/api/calls", get(list_calls::<S>))
+        .route("/api/calls/{id}", get(get_call::<S>))
+        .route("/api/events", get(get_events::<S>))
+        .route("/metrics", get(get_metrics::<S>))
+        .route("/healthz", get(get_health::<S>))
+        .fallback(no_route)
+        .with_state(AppState {
+            control,
+            store,
+            prometheus,
+        })
+}
+
+async fn get_agents<S: SwitchControl>(State(app): State<AppState<S>>) -> Json<Vec<AgentView>> {
+    Json(app.control.agents().await)
+}
+
+async fn put_agent_state<S: SwitchControl>(
+    State(app): State<AppState<S>>,
+    id: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> Result<Json<AgentView>, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let request: AgentStateRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid state request: {e}")))?;
+    Ok(Json(app.control.set_agent_state(&id, request).await?))
+}
+
+async fn get_queues<S: SwitchControl>(State(app): State<AppState<S>>) -> Json<Vec<QueueView>> {
+    Json(app.control.queues().await)
+}
+
+async fn get_call<S: SwitchControl>(
+    State(app): State<AppState<S>>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Cdr>, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let lookup = id.clone();
+    match read_store(&app.store, move |s| s.get_call(&lookup)).await? {
+        Some(cdr) => Ok(Json(cdr)),
+        None => Err(ApiError::NotFound(format!("call {id} not found"))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListCallsParams {
+    limit: Option<usize>,
+}
+
+async fn list_calls<S: SwitchControl>(
+    State(app): State<AppState<S>>,
+    params: Result<Query<ListCallsParams>, QueryRejection>,
+) -> Result<Json<Vec<Cdr>>, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = params
+        .limit
+        .unwrap_or(DEFAULT_CALL_LIMIT)
+        .min(MAX_CALL_LIMIT);
+    Ok(Json(
+        read_store(&app.store, move |s| s.list_calls(limit)).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsParams {
+    after: Option<i64>,
+}
+
+async fn get_events<S: SwitchControl>(
+    State(app): State<AppState<S>>,
+    headers: HeaderMap,
+    params: Result<Query<EventsParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    // A reconnecting EventSource repeats the original URL and adds Last-Event-ID: the header wins.
+    let last_event_id = match headers.get("last-event-id") {
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .ok_or_else(|| ApiError::BadRequest("Last-Event-ID must be an offset".into()))?,
+        ),
+        None => None,
+    };
+    let after = last_event_id.or(params.after);
+    let events = stored_event_stream(app.store.clone(), after).await?;
+    let frames = events.map(|event| event.and_then(|e| sse_frame(&e)));
+    Ok(Sse::new(frames)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+async fn get_metrics<S: SwitchControl>(State(app): State<AppState<S>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.prometheus.render(),
+    )
+        .into_response()
+}
+
+async fn get_health<S: SwitchControl>(
+    State(app): State<AppState<S>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let last_offset = read_store(&app.store, |s| s.last_offset()).await?;
+    let queued = app.store.event_log().queue_depth();
+    Ok(Json(serde_json::json!({
+        "status": "ok",
+        "last_offset": last_offset,
+        "event_queue_depth": queued,
+    })))
+}
+
+async fn no_route() -> (StatusCode, Json<serde_json::Value>) {
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({ "error": "no such route" })),
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -78,7 +78,9 @@ pub struct CallEvent {
     pub seq: u32,
     /// Wall-clock time in milliseconds since the Unix epoch.
     pub at_ms: i64,
-    /// The agent concerned, when one is.
+    /// The agent concerned, when one is. Serialized as `agent_id`: several kinds carry their own
+    /// `agent` field, which is flattened into the same JSON object and would collide.
+    #[serde(rename = "agent_id")]
     pub agent: Option<String>,
     #[serde(flatten)]
     pub kind: EventKind,
@@ -110,5 +112,21 @@ mod tests {
         assert!(json.contains("\"type\":\"call.queued\""), "{json}");
         let back: CallEvent = serde_json::from_str(&json).unwrap();
         assert_eq!(back, ev);
+    }
+
+    #[test]
+    fn agent_event_round_trips_without_key_collision() {
+        let ev = CallEvent {
+            call_id: "c1".into(),
+            seq: 4,
+            at_ms: 9,
+            agent: Some("bob".into()),
+            kind: EventKind::AgentRinging { agent: "bob".into() },
+        };
+        let stored = StoredEvent { offset: 3, schema: SCHEMA_VERSION, event: ev };
+        let json = serde_json::to_string(&stored).unwrap();
+        assert_eq!(json.matches("\"agent\"").count(), 1, "{json}");
+        let back: StoredEvent = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, stored);
     }
 }
