@@ -1,1 +1,479 @@
-//! (module under construction: config)
+//! Typed configuration: the `[sip]`, `[http]`, `[media]` and `[store]` sections plus the
+//! `[[trunks]]`, `[[routes]]`, `[[queues]]` and `[[agents]]` tables, read from TOML with unknown keys rejected
+//! and validated as a whole before anything starts. The built-in defaults ([`Config::default`])
+//! are the single source of truth for default values; `config/meritline.toml` (embedded as
+//! [`REFERENCE_TOML`]) documents every key and is tested to describe exactly the same setup.
+//! Relative paths (`media.hold_prompt`, `store.path`) resolve against the process's working
+//! directory, whether the configuration came from a file or from the defaults.
+
+mod cidr;
+mod error;
+mod validate;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use cidr::{Cidr, CidrError};
+pub use error::{ConfigError, ConfigIssue, ConfigWarning};
+
+/// The commented reference configuration (`config/meritline.toml`); parses to [`Config::default`].
+pub const REFERENCE_TOML: &str = include_str!("../../config/meritline.toml");
+
+/// Name used as the origin of the built-in defaults in error messages.
+pub const DEFAULTS_ORIGIN: &str = "built-in defaults";
+
+/// The whole configuration.
+///
+/// When loading a file, a missing `[sip]`/`[http]`/`[media]`/`[store]` section or key takes its
+/// default, while missing `[[trunks]]`/`[[routes]]`/`[[queues]]`/`[[agents]]` mean none: the
+/// demo trunk, route, queue and agents exist only in the built-in defaults (and the reference
+/// file).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub sip: SipConfig,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
+    pub media: MediaConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub trunks: Vec<TrunkConfig>,
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    #[serde(default)]
+    pub queues: Vec<QueueConfig>,
+    #[serde(default)]
+    pub agents: Vec<AgentConfig>,
+}
+
+/// A SIP transport the switch listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SipTransport {
+    Udp,
+    Tcp,
+}
+
+/// `[sip]`: signalling listener, authentication realm, registrar limits and timers.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipConfig {
+    /// Address and port for SIP on every transport in `transports`.
+    pub listen: SocketAddr,
+    /// Transports to listen on (each at most once).
+    pub transports: Vec<SipTransport>,
+    /// Digest authentication realm for agent REGISTER/INVITE.
+    pub realm: String,
+    /// Value of the `User-Agent`/`Server` header.
+    pub user_agent: String,
+    /// Address put into Contact headers and SDP; `None` means the listen/media address.
+    pub public_address: Option<IpAddr>,
+    /// How long a digest nonce stays valid.
+    pub nonce_ttl_seconds: u64,
+    /// Registrations asking for less are answered 423 Interval Too Brief.
+    pub register_min_expires_seconds: u32,
+    /// Registrations asking for more are shortened to this.
+    pub register_max_expires_seconds: u32,
+    /// Used when a REGISTER carries no expiry.
+    pub register_default_expires_seconds: u32,
+    /// Open TCP connections accepted at once; more are refused.
+    pub max_tcp_connections: usize,
+    /// RFC 3261 timer T1 (round-trip estimate), base of the retransmission timers.
+    pub t1_ms: u64,
+}
+
+/// `[http]`: the REST/events/metrics API listener.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+}
+
+/// `[media]`: RTP relay addresses and the hold prompt.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Address RTP sockets bind to.
+    pub ip: IpAddr,
+    /// Lowest RTP port (even); RTCP uses the next odd port.
+    pub rtp_port_min: u16,
+    /// Highest port the relay may use (inclusive).
+    pub rtp_port_max: u16,
+    /// WAV file played to queued callers, relative to the working directory unless absolute.
+    pub hold_prompt: PathBuf,
+}
+
+/// `[store]`: the SQLite database.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Database file, relative to the working directory unless absolute; its directory is
+    /// created by the store.
+    pub path: PathBuf,
+}
+
+/// `[[trunks]]`: a carrier, identified by the source addresses it sends from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    pub name: String,
+    /// Networks carrier INVITEs may come from.
+    pub allow: Vec<Cidr>,
+}
+
+/// `[[routes]]`: carrier calls to `did` (exact match on the Request-URI user part, whichever
+/// trunk they come from) go to `queue`. A called number without a route is answered 404.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub did: String,
+    pub queue: String,
+}
+
+/// `[[queues]]`: where callers wait for an agent with a matching skill.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    pub name: String,
+    /// An agent can take calls from this queue when it has one of these skills.
+    pub skills: Vec<String>,
+    /// How long an offered agent rings before the call is re-queued (RONA).
+    #[serde(default = "default_ring_timeout_seconds")]
+    pub ring_timeout_seconds: u32,
+    /// How long a caller may wait before the switch gives up on the call.
+    #[serde(default = "default_max_wait_seconds")]
+    pub max_wait_seconds: u32,
+}
+
+/// `[[agents]]`: a person on a SIP phone. `id` is also the SIP (digest) username.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    pub id: String,
+    /// Display name; `None` means the id.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// SIP digest password.
+    pub password: String,
+    #[serde(default)]
+    pub skills: Vec<String>,
+    /// Pause after a call before the agent is offered the next one.
+    #[serde(default = "default_wrapup_seconds")]
+    pub wrapup_seconds: u32,
+}
+
+fn default_ring_timeout_seconds() -> u32 {
+    15
+}
+
+fn default_max_wait_seconds() -> u32 {
+    600
+}
+
+fn default_wrapup_seconds() -> u32 {
+    5
+}
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: SocketAddr::new(LOOPBACK, 5060),
+            transports: vec![SipTransport::Udp, SipTransport::Tcp],
+            realm: "meritline".to_owned(),
+            user_agent: "meritline".to_owned(),
+            public_address: None,
+            nonce_ttl_seconds: 300,
+            register_min_expires_seconds: 60,
+            register_max_expires_seconds: 3600,
+            register_default_expires_seconds: 3600,
+            max_tcp_connections: 1024,
+            t1_ms: 500,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::new(LOOPBACK, 8080),
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            ip: LOOPBACK,
+            rtp_port_min: 20000,
+            rtp_port_max: 20999,
+            hold_prompt: PathBuf::from("config/prompts/hold.wav"),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: PathBuf::from("data/meritline.db"),
+        }
+    }
+}
+
+impl Default for Config {
+    /// The demo setup: SIP on 127.0.0.1:5060 (UDP+TCP), HTTP on 127.0.0.1:8080, RTP on
+    /// 127.0.0.1:20000-20999, `data/meritline.db`, one trunk accepting 127.0.0.0/8, a route
+    /// from DID 5551000 to queue `support`, and agents agent1..agent3 (passwords agentNpass).
+    fn default() -> Self {
+        let agent = |n: u32| AgentConfig {
+            id: format!("agent{n}"),
+            name: Some(format!("Demo Agent {n}")),
+            password: format!("agent{n}pass"),
+            skills: vec!["support".to_owned()],
+            wrapup_seconds: default_wrapup_seconds(),
+        };
+        Config {
+            sip: SipConfig::default(),
+            http: HttpConfig::default(),
+            media: MediaConfig::default(),
+            store: StoreConfig::default(),
+            trunks: vec![TrunkConfig {
+                name: "demo".to_owned(),
+                allow: vec![Cidr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), 8)
+                    .unwrap_or_else(|_| unreachable!("127.0.0.0/8 is a valid network"))],
+            }],
+            routes: vec![RouteConfig {
+                did: "5551000".to_owned(),
+                queue: "support".to_owned(),
+            }],
+            queues: vec![QueueConfig {
+                name: "support".to_owned(),
+                skills: vec!["support".to_owned()],
+                ring_timeout_seconds: default_ring_timeout_seconds(),
+                max_wait_seconds: default_max_wait_seconds(),
+            }],
+            agents: (1..=3).map(agent).collect(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads and validates the configuration: from `path` if given, else the built-in defaults.
+    /// Warnings are logged with `tracing::warn!` (and available from [`Config::warnings`]).
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Config::from_toml_str(&text, &path.display().to_string())?
+            }
+            None => {
+                let config = Config::default();
+                config.validate_as(DEFAULTS_ORIGIN)?;
+                config
+            }
+        };
+        for warning in config.warnings() {
+            tracing::warn!("{warning}");
+        }
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text; `origin` names it in errors (usually the file path).
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config = Config::parse_toml(text, origin)?;
+        config.validate_as(origin)?;
+        Ok(config)
+    }
+
+    /// Parses TOML text without the cross-field and file checks of [`Config::validate`].
+    pub fn parse_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let deserializer = toml::Deserializer::new(text);
+        serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            let key = err.path().to_string();
+            let inner = err.inner();
+            let (line, column) = inner
+                .span()
+                .map(|span| line_column(text, span.start))
+                .unwrap_or((1, 1));
+            let (key, message) = describe_parse_error(&key, inner.message());
+            ConfigError::Parse {
+                origin: origin.to_owned(),
+                key,
+                message,
+                line,
+                column,
+            }
+        })
+    }
+
+    /// Checks consistency (ports, names, routes, ranges) and that the hold prompt is a readable
+    /// WAV file, reporting every problem found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_as("configuration")
+    }
+
+    fn validate_as(&self, origin: &str) -> Result<(), ConfigError> {
+        let mut issues = validate::value_issues(self);
+        issues.extend(validate::file_issues(self));
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid {
+                origin: origin.to_owned(),
+                issues,
+            })
+        }
+    }
+
+    /// Suspicious but legal settings, e.g. an agent whose skills match no queue.
+    pub fn warnings(&self) -> Vec<ConfigWarning> {
+        validate::warnings(self)
+    }
+
+    /// The first trunk whose allow list contains `source`, in file order.
+    pub fn trunk_for_source(&self, source: IpAddr) -> Option<&TrunkConfig> {
+        self.trunks.iter().find(|trunk| trunk.allows(source))
+    }
+
+    /// The route for a called number (exact match).
+    pub fn route(&self, did: &str) -> Option<&RouteConfig> {
+        self.routes.iter().find(|route| route.did == did)
+    }
+
+    pub fn queue(&self, name: &str) -> Option<&QueueConfig> {
+        self.queues.iter().find(|queue| queue.name == name)
+    }
+
+    pub fn agent(&self, id: &str) -> Option<&AgentConfig> {
+        self.agents.iter().find(|agent| agent.id == id)
+    }
+
+    /// Address for Contact headers: `sip.public_address`, else the SIP listen address (which
+    /// is unspecified, 0.0.0.0/::, when listening on all interfaces; a warning says so).
+    pub fn sip_advertised_ip(&self) -> IpAddr {
+        self.sip.public_address.unwrap_or(self.sip.listen.ip())
+    }
+
+    /// Address for SDP `c=` lines: `sip.public_address`, else `media.ip`.
+    pub fn media_advertised_ip(&self) -> IpAddr {
+        self.sip.public_address.unwrap_or(self.media.ip)
+    }
+}
+
+impl SipConfig {
+    pub fn uses(&self, transport: SipTransport) -> bool {
+        self.transports.contains(&transport)
+    }
+
+    pub fn t1(&self) -> Duration {
+        Duration::from_millis(self.t1_ms)
+    }
+
+    pub fn nonce_ttl(&self) -> Duration {
+        Duration::from_secs(self.nonce_ttl_seconds)
+    }
+}
+
+impl MediaConfig {
+    /// Every even RTP port of the range whose RTCP port (+1) is also in the range.
+    pub fn rtp_ports(&self) -> impl Iterator<Item = u16> {
+        let max = self.rtp_port_max;
+        (self.rtp_port_min..max).filter(|port| port % 2 == 0)
+    }
+
+    /// How many RTP/RTCP port pairs the range holds (one per relayed call leg).
+    pub fn rtp_port_pairs(&self) -> usize {
+        self.rtp_ports().count()
+    }
+}
+
+impl TrunkConfig {
+    pub fn allows(&self, source: IpAddr) -> bool {
+        self.allow.iter().any(|network| network.contains(source))
+    }
+}
+
+impl QueueConfig {
+    pub fn ring_timeout(&self) -> Duration {
+        Duration::from_secs(u64::from(self.ring_timeout_seconds))
+    }
+
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_secs(u64::from(self.max_wait_seconds))
+    }
+}
+
+impl AgentConfig {
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+
+    pub fn wrapup(&self) -> Duration {
+        Duration::from_secs(u64::from(self.wrapup_seconds))
+    }
+}
+
+impl std::fmt::Debug for AgentConfig {
+    /// Like a derived `Debug`, but never prints the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentConfig")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("password", &"<redacted>")
+            .field("skills", &self.skills)
+            .field("wrapup_seconds", &self.wrapup_seconds)
+            .finish()
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |index| index + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Turns serde's path and toml's message into a key-named message: `unknown field` becomes
+/// `unknown key`, `missing field `x`` at `a[0]` becomes key `a[0].x`, multi-line syntax
+/// messages are joined.
+fn describe_parse_error(path: &str, message: &str) -> (String, String) {
+    let key = if path == "." {
+        String::new()
+    } else {
+        path.to_owned()
+    };
+    let message = message.trim().replace('\n', "; ");
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        if let Some(field) = rest.split('`').next() {
+            let key = if key.is_empty() {
+                field.to_owned()
+            } else {
+                format!("{key}.{field}")
+            };
+            return (key, "required key is missing".to_owned());
+        }
+    }
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        return (key, format!("unknown key {rest}"));
+    }
+    (key, message)
+}
+
+#[cfg(test)]
+mod tests;
