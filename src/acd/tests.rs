@@ -1,0 +1,1215 @@
+//! Tests of the ACD engine: one unit test per rule, then a seeded randomized run (driven by
+//! proptest seeds) over hundreds of agents and thousands of calls that checks the engine's internal
+//! invariants after every step and its decisions against an independent model of the queues.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use proptest::prelude::{any, prop_assert, prop_assert_eq, proptest, ProptestConfig};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::*;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn queue(name: &str, skills: &[&str], ring: Duration, max_wait: Duration) -> QueueConfig {
+    QueueConfig {
+        name: name.to_string(),
+        required_skills: skills.iter().map(|s| s.to_string()).collect(),
+        ring_timeout: ring,
+        max_wait,
+        strategy: Strategy::LongestIdle,
+    }
+}
+
+fn agent(id: &str, skills: &[&str], wrapup: Duration) -> AgentConfig {
+    AgentConfig {
+        id: id.to_string(),
+        skills: skills.iter().map(|s| s.to_string()).collect(),
+        wrapup,
+    }
+}
+
+/// Two queues: "sales" needs sales, "support" needs support; ring 20 s, no max wait.
+fn two_queue_acd() -> Acd {
+    let mut acd = Acd::new();
+    acd.add_queue(queue("sales", &["sales"], secs(20), Duration::ZERO))
+        .unwrap();
+    acd.add_queue(queue("support", &["support"], secs(20), Duration::ZERO))
+        .unwrap();
+    acd
+}
+
+/// Registers the agent and makes it Ready.
+fn login(acd: &mut Acd, now: Instant, id: &str) {
+    acd.set_registered(now, id, true).unwrap();
+    acd.set_agent_state(now, id, Requested::Ready).unwrap();
+}
+
+fn drain(acd: &mut Acd) -> Vec<AcdEvent> {
+    std::iter::from_fn(|| acd.poll_event()).collect()
+}
+
+/// The (call, agent) pairs of the Offer events among `events`.
+fn offers(events: &[AcdEvent]) -> Vec<(u64, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AcdEvent::Offer { call, agent, .. } => Some((call.0, agent.to_string())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn state(acd: &Acd, id: &str) -> AgentState {
+    acd.agent(id).unwrap().state
+}
+
+fn not_ready(reason: &str) -> AgentState {
+    AgentState::NotReady {
+        reason: reason.to_string(),
+    }
+}
+
+#[test]
+fn agents_start_logged_out_and_unavailable() {
+    let mut acd = two_queue_acd();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
+        .unwrap();
+    let snap = acd.agent("a1").unwrap();
+    assert_eq!(snap.state, AgentState::LoggedOut);
+    assert!(!snap.registered && !snap.available && snap.idle_since.is_none());
+    assert!(!acd.agent_available("a1"));
+    assert!(!acd.agent_available("nobody"));
+    acd.check_invariants();
+}
+
+#[test]
+fn registration_gates_availability() {
+    let t0 = Instant::now();
+    let mut acd = two_queue_acd();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
+        .unwrap();
+    acd.set_agent_state(t0, "a1", Requested::Ready).unwrap();
+    assert_eq!(state(&acd, "a1"), AgentState::Ready);
+    assert!(!acd.agent_available("a1"));
+    acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
+    assert!(
+        offers(&drain(&mut acd)).is_empty(),
+        "unregistered agent must not be offered"
+    );
+
+    acd.set_registered(t0 + secs(1), "a1", true).unwrap();
+    assert_eq!(offers(&drain(&mut acd)), vec![(1, "a1".to_string())]);
+    acd.check_invariants();
+
+    // Losing the registration while Ready makes the agent unavailable again.
+    acd.offer_result(t0 + secs(2), "a1", CallId(1), OfferResult::Answered)
+        .unwrap();
+    acd.call_ended(t0 + secs(3), "a1", CallId(1)).unwrap();
+    assert!(acd.agent_available("a1"));
+    acd.set_registered(t0 + secs(4), "a1", false).unwrap();
+    assert!(!acd.agent_available("a1"));
+    assert_eq!(state(&acd, "a1"), AgentState::Ready);
+    acd.enqueue(t0 + secs(5), CallId(2), "sales", 0).unwrap();
+    assert!(offers(&drain(&mut acd)).is_empty());
+    acd.check_invariants();
+}
+
+#[test]
+fn state_requests_from_idle_states() {
+    let t0 = Instant::now();
+    let mut acd = two_queue_acd();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
+        .unwrap();
+
+    acd.set_agent_state(t0, "a1", Requested::NotReady("lunch".into()))
+        .unwrap();
+    assert_eq!(state(&acd, "a1"), not_ready("lunch"));
+    assert_eq!(
+        acd.agent("a1").unwrap().not_ready_reason.as_deref(),
+        Some("lunch")
+    );
+    acd.set_agent_state(t0, "a1", Requested::NotReady("break".into()))
+        .unwrap();
+    assert_eq!(state(&acd, "a1"), not_ready("break"));
+    acd.set_agent_state(t0, "a1", Requested::Ready).unwrap();
+    assert_eq!(state(&acd, "a1"), AgentState::Ready);
+    assert_eq!(acd.agent("a1").unwrap().idle_since, Some(t0));
+    acd.set_agent_state(t0, "a1", Requested::LoggedOut).unwrap();
+    assert_eq!(state(&acd, "a1"), AgentState::LoggedOut);
+    acd.set_agent_state(t0, "a1", Requested::Ready).unwrap();
+
+    let events = drain(&mut acd);
+    let states: Vec<_> = events
+        .iter()
+        .map(|e| match e {
+            AcdEvent::AgentStateChanged { state, .. } => state.name(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        states,
+        ["not_ready", "not_ready", "ready", "logged_out", "ready"]
+    );
+
+    // Repeating the current state is a no-op: no event, idle time kept.
+    acd.set_agent_state(t0 + secs(9), "a1", Requested::Ready)
+        .unwrap();
+    assert!(drain(&mut acd).is_empty());
+    assert_eq!(acd.agent("a1").unwrap().idle_since, Some(t0));
+
+    let err = acd
+        .set_agent_state(t0, "ghost", Requested::Ready)
+        .unwrap_err();
+    assert_eq!(err, AcdError::UnknownAgent("ghost".into()));
+    assert_eq!(err.status_code(), 404);
+    acd.check_invariants();
+}
+
+#[test]
+fn busy_agents_refuse_ready_and_logout_but_queue_a_pending_not_ready() {
+    let t0 = Instant::now();
+    let mut acd = two_queue_acd();
+    acd.add_agent(agent("a1", &["sales"], secs(10))).unwrap();
+    login(&mut acd, t0, "a1");
+    acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
+    assert_eq!(state(&acd, "a1"), AgentState::Offered { call: CallId(1) });
+
+    for requested in [Requested::Ready, Requested::LoggedOut] {
+        let err = acd.set_agent_state(t0, "a1", requested).unwrap_err();
+        assert_eq!(err.status_code(), 409);
+        assert!(matches!(
+            err,
+            AcdError::InvalidTransition {
+                from: "offered",
+                ..
+            }
+        ));
+    }
+    acd.offer_result(t0 + secs(1), "a1", CallId(1), OfferResult::Answered)
+        .unwrap();
+    assert_eq!(state(&acd, "a1"), AgentState::OnCall { call: CallId(1) });
+    let err = acd.set_agent_state(t0, "a1", Requested::Ready).unwrap_err();
+    assert!(matches!(
+        err,
+        AcdError::InvalidTransition {
+            from: "on_call",
+            to: "ready",
+            ..
+        }
+    ));
+
+    // NotReady while on call is pending; Ready cancels it; NotReady again re-arms it.
+    acd.set_agent_state(t0 + secs(2), "a1", Requested::NotReady("break".into()))
+        .unwrap();
+    assert_eq!(
+        acd.agent("a1").unwrap().pending_not_ready.as_deref(),
+        Some("break")
+    );
+    acd.set_agent_state(t0 + secs(2), "a1", Requested::Ready)
+        .unwrap();
+    assert_eq!(acd.agent("a1").unwrap().pending_not_ready, None);
+    acd.set_agent_state(t0 + secs(2), "a1", Requested::NotReady("break".into()))
+        .unwrap();
+    assert_eq!(state(&acd, "a1"), AgentState::OnCall { call: CallId(1) });
+
+    acd.call_ended(t0 + secs(30), "a1", CallId(1)).unwrap();
+    assert_eq!(
+        state(&acd, "a1"),
+        AgentState::WrapUp {
+            until: t0 + secs(40)
+        }
+    );
+    acd.handle_timeout(t0 + secs(40));
+    assert_eq!(state(&acd, "a1"), not_ready("break"));
+    assert_eq!(acd.agent("a1").unwrap().pending_not_ready, None);
+    acd.check_invariants();
+}
+
+#[test]
+fn wrapup_timer_returns_agent_to_ready() {
+    let t0 = Instant::now();
+    let mut acd = two_queue_acd();
+    acd.add_agent(agent("a1", &["sales"], secs(15))).unwrap();
+    login(&mut acd, t0, "a1");
+    acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
+    acd.offer_result(t0 + secs(1), "a1", CallId(1), OfferResult::Answered)
+        .unwrap();
+    acd.call_ended(t0 + secs(60), "a1", CallId(1)).unwrap();
+    let until = t0 + secs(75);
+    assert_eq!(state(&acd, "a1"), AgentState::WrapUp { until });
+    assert_eq!(acd.poll_timeout(), Some(until));
+    assert_eq!(acd.agent("a1").unwrap().calls_handled, 1);
+
+    // A call arriving during wrap-up waits for the wrap-up to end.
+    acd.enqueue(t0 + secs(70), CallId(2), "sales", 0).unwrap();
+    acd.handle_timeout(until - ms(1));
+    assert_eq!(state(&acd, "a1"), AgentState::WrapUp { until });
+    drain(&mut acd);
+    acd.handle_timeout(until);
+    let events = drain(&mut acd);
+    assert_eq!(
+        events[0],
+        AcdEvent::AgentStateChanged {
+            agent: "a1".into(),
+            state: AgentState::Ready
+        }
+    );
+    assert_eq!(offers(&events), vec![(2, "a1".to_string())]);
+    acd.check_invariants();
+}
+
+#[test]
+fn leaving_wrapup_early_cancels_its_timer() {
+    let t0 = Instant::now();
+    let mut acd = two_queue_acd();
+    acd.add_agent(agent("a1", &["sales"], secs(15))).unwrap();
+    login(&mut acd, t0, "a1");
+    acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
+    acd.offer_result(t0, "a1", CallId(1), OfferResult::Answered)
+        .unwrap();
+    acd.call_ended(t0 + secs(5), "a1", CallId(1)).unwrap();
+    acd.set_agent_state(t0 + secs(6), "a1", Requested::Ready)
+        .unwrap();
+    assert_eq!(state(&acd, "a1"), AgentState::Ready);
+    assert_eq!(acd.agent("a1").unwrap().idle_since, Some(t0 + secs(6)));
+    assert_eq!(acd.poll_timeout(), None);
+    acd.check_invariants();
+}
+
+#[test]
+fn zero_wrapup_goes_straight_to_ready() {
+    let t0 = Instant::now();
+    let mut acd = two_queue_acd();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
+        .unwrap();
+    login(&mut acd, t0, "a1");
+    acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
+    acd.offer_result(t0, "a1", CallId(1), OfferResult::Answered)
+        .unwrap();
+    acd.call_ended(t0 + secs(5), "a1", CallId(1)).unwrap();
+    let snap = acd.agent("a1").unwrap();
+    assert_eq!(snap.state, AgentState::Ready);
+    assert_eq!(snap.idle_since, Some(t0 + secs(5)));
+    assert_eq!(acd.poll_timeout(), None);
+}
+
+#[test]
+fn longest_idle_agent_gets_the_call() {
+    let t0 = Instant::now();
+    let mut acd = two_queue_acd();
+    for id in ["a1", "a2", "a3"] {
+        acd.add_agent(agent(id, &["sales"], Duration::ZERO))
+            .unwrap();
+    }
+    login(&mut acd, t0 + secs(2), "a2");
+    login(&mut acd, t0 + secs(1), "a3"); // earlier `now` is clamped to the latest seen
+    login(&mut acd, t0 + secs(3), "a1");
+    drain(&mut acd);
+    for n in 1..=3 {
+        acd.enqueue(t0 + secs(10), CallId(n), "sales", 0).unwrap();
+    }
+    let events = drain(&mut acd);
+    assert_eq!(
+        offers(&events),
+        vec![
+            (1, "a2".to_string()),
+            (2, "a3".to_string()),
+            (3, "a1".to_string())
+        ]
+    );
+    match &events[0] {
+        AcdEvent::Offer {
+            decision, queue, ..
+        } => {
+            assert_eq!(&**queue, "sales");
+            assert_eq!(decision.strategy, Strategy::LongestIdle);
+            assert_eq!(decision.eligible, 3);
+            assert_eq!(decision.rank, 0);
+            assert_eq!(decision.agent_idle, secs(8));
+            assert_eq!(decision.waited, Duration::ZERO);
+        }
+        other => panic!("expected an offer, got {other:?}"),
+    }
+    // An agent finishing a call goes to the back of the idle order.
+    acd.offer_result(t0 + secs(11), "a2", CallId(1), OfferResult::Answered)
+        .unwrap();
+    acd.call_ended(t0 + secs(12), "a2", CallId(1)).unwrap();
+    acd.offer_result(t0 + secs(11), "a3", CallId(2), OfferResult::Answered)
+        .unwrap();
+    acd.call_ended(t0 + secs(13), "a3", CallId(2)).unwrap();
+    drain(&mut acd);
+    acd.enqueue(t0 + secs(20), CallId(4), "sales", 0).unwrap();
+    assert_eq!(offers(&drain(&mut acd)), vec![(4, "a2".to_string())]);
+    acd.check_invariants();
+}
+
+#[test]
+fn calls_are_served_fifo_within_a_queue() {
+    let t0 = Instant::now();
+    let mut acd = two_queue_acd();
+    for n in 1..=4 {
+        acd.enqueue(t0 + secs(n), CallId(n), "sales", 5).unwrap();
+    }
+    assert_eq!(acd.position(CallId(1)), Some(("sales".into(), 1)));
+    assert_eq!(acd.position(CallId(4)), Some(("sales".into(), 4)));
+    for n in 1..=4 {
+        let id = format!("a{n}");
+        acd.add_agent(agent(&id, &["sales"], Duration::ZERO))
+            .unwrap();
+        login(&mut acd, t0 + secs(10 + n), &id);
+    }
+    let order: Vec<u64> = offers(&drain(&mut acd))
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    assert_eq!(order, [1, 2, 3, 4]);
+    acd.check_invariants();
+}
+
+#[test]
+fn higher_priority_is_served_first_within_and_across_queues() {
+    let t0 = Instant::now();
+    let mut acd = two_queue_acd();
+    acd.add_agent(agent("both", &["sales", "support"], Duration::ZERO))
+        .unwrap();
+    acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
+    acd.enqueue(t0 + secs(1), CallId(2), "support", 0).unwrap();
+    acd.enqueue(t0 + secs(2), CallId(3), "sales", 9).unwrap();
+    acd.enqueue(t0 + secs(3), CallId(4), "support", 9).unwrap();
+    assert_eq!(acd.position(CallId(3)), Some(("sales".into(), 1)));
+    assert_eq!(acd.position(CallId(1)), Some(("sales".into(), 2)));
+    login(&mut acd, t0 + secs(5), "both");
+    let mut order = Vec::new();
+    for step in 0..4 {
+        let offered = offers(&drain(&mut acd));
+        assert_eq!(offered.len(), 1, "one agent, one offer at a time");
+        let call = CallId(offered[0].0);
+        order.push(call.0);
+        let now = t0 + secs(10 + step);
+        acd.offer_result(now, "both", call, OfferResult::Answered)
+            .unwrap();
+        acd.call_ended(now, "both", call).unwrap();
+    }
+    // Priority 9 first (older first across queues), then priority 0 by age.
+    assert_eq!(order, [3, 4, 1, 2]);
+    acd.check_invariants();
+}
+
+#[test]
+fn skills_filter_agents() {
+    let t0 = Instant::now();
+    let mut acd = two_queue_acd();
+    acd.add_queue(queue("vip", &["sales", "german"], secs(20), Duration::ZERO))
+        .unwrap();
+    acd.add_agent(agent("seller", &["sales"], Duration::ZERO))
+        .unwrap();
+    acd.add_agent(agent("helper", &["support"], Duration::ZERO))
+        .unwrap();
+    login(&mut acd, t0, "seller");
+    login(&mut acd, t0, "helper");
+    acd.enqueue(t0, CallId(1), "vip", 0).unwrap();
+    assert!(offers(&drain(&mut acd)).is_empty());
+    acd.enqueue(t0, CallId(2), "support", 0).unwrap();
+    assert_eq!(offers(&drain(&mut acd)), vec![(2, "helper".to_string())]);
+
+    // An agent (and thus a new skill profile) added after the queues is eligible where it fits.
+    acd.add_agent(agent(
+        "berliner",
+        &["german", "sales", "support"],
+        Duration::ZERO,
+    ))
+    .unwrap();
+    login(&mut acd, t0 + secs(1), "berliner");
+    assert_eq!(offers(&drain(&mut acd)), vec![(1, "berliner".to_string())]);
+
+    let stats = acd.queue_stats(t0 + secs(2));
+    let vip = stats.iter().find(|s| &*s.name == "vip").unwrap();
+    assert_eq!(
+        (vip.agents_ready, vip.agents_staffed, vip.offered),
+        (0, 1, 1)
+    );
+    let sales = stats.iter().find(|s| &*s.name == "sales").unwrap();
+    assert_eq!((sales.agents_ready, sales.agents_staffed), (1, 2));
+    acd.check_invariants();
+}
+
+#[test]
+fn queue_added_after_agents_finds_them() {
+    let t0 = Instant::now();
+    let mut acd = Acd::new();
+    acd.add_agent(agent("a1", &["x", "y"], Duration::ZERO))
+        .unwrap();
+    login(&mut acd, t0, "a1");
+    acd.add_queue(queue("q", &["y"], secs(20), Duration::ZERO))
+        .unwrap();
+    acd.add_queue(queue("any", &[], secs(20), Duration::ZERO))
+        .unwrap();
+    acd.enqueue(t0, CallId(1), "q", 0).unwrap();
+    assert_eq!(offers(&drain(&mut acd)), vec![(1, "a1".to_string())]);
+    acd.check_invariants();
+}
+
+#[test]
+fn ring_timeout_then_no_answer_puts_call_back_at_head_and_agent_not_ready() {
+    let t0 = Instant::now();
+    let mut acd = two_queue_acd();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
+        .unwrap();
+    acd.add_agent(agent("a2", &["sales"], Duration::ZERO))
+        .unwrap();
+    login(&mut acd, t0, "a1");
+    acd.enqueue(t0 + secs(1), CallId(1), "sales", 0).unwrap();
+    acd.enqueue(t0 + secs(2), CallId(2), "sales", 0).unwrap();
+    assert_eq!(offers(&drain(&mut acd)), vec![(1, "a1".to_string())]);
+    assert_eq!(
+        acd.position(CallId(1)),
+        None,
+        "an offered call is not waiting"
+    );
+    assert_eq!(acd.position(CallId(2)), Some(("sales".into(), 1)));
+    assert_eq!(acd.poll_timeout(), Some(t0 + secs(21)));
+
+    acd.handle_timeout(t0 + secs(21));
+    assert_eq!(
+        drain(&mut acd),
+        vec![AcdEvent::OfferTimedOut {
+            call: CallId(1),
+            agent: "a1".into()
+        }]
+    );
+    assert_eq!(acd.poll_timeout(), None);
+    assert_eq!(state(&acd, "a1"), AgentState::Offered { call: CallId(1) });
+
+    acd.offer_result(t0 + secs(21), "a1", CallId(1), OfferResult::NoAnswer)
+        .unwrap();
+    assert_eq!(state(&acd, "a1"), not_ready(REASON_RONA));
+    assert_eq!(acd.agent("a1").unwrap().missed_offers, 1);
+    assert_eq!(acd.position(CallId(1)), Some(("sales".into(), 1)));
+    assert_eq!(acd.position(CallId(2)), Some(("sales".into(), 2)));
+    let stats = &acd.queue_stats(t0 + secs(21))[0];
+    assert_eq!(stats.longest_wait, secs(20), "original enqueue time kept");
+
+    drain(&mut acd);
+    login(&mut acd, t0 + secs(22), "a2");
+    let events = drain(&mut acd);
+    assert_eq!(offers(&events), vec![(1, "a2".to_string())]);
+    let waited = events.iter().find_map(|e| match e {
+        AcdEvent::Offer { decision, .. } => Some(decision.waited),
+        _ => None,
+    });
+    assert_eq!(waited, Some(secs(21)));
+    acd.check_invariants();
+}
+
+#[test]
+fn rejected_and_unreachable_offers() {
+    let t0 = Instant::now();
+    let mut acd = two_queue_acd();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
+        .unwrap();
+    acd.add_agent(agent("a2", &["sales"], Duration::ZERO))
+        .unwrap();
+    login(&mut acd, t0, "a1");
+    login(&mut acd, t0 + secs(1), "a2");
+    acd.enqueue(t0 + secs(2), CallId(1), "sales", 0).unwrap();
+    assert_eq!(offers(&drain(&mut acd)), vec![(1, "a1".to_string())]);
+    acd.offer_result(t0 + secs(3), "a1", CallId(1), OfferResult::Rejected)
+        .unwrap();
+    assert_eq!(state(&acd, "a1"), not_ready(REASON_REJECTED));
+    assert_eq!(offers(&drain(&mut acd)), vec![(1, "a2".to_string())]);
+    acd.offer_result(t0 + secs(4), "a2", CallId(1), OfferResult::Unreachable)
+        .unwrap();
+    let a2 = acd.agent("a2").unwrap();
+    assert_eq!(a2.state, not_ready(REASON_UNREACHABLE));
+    assert_eq!(a2.missed_offers, 0, "unreachable is not the agent's fault");
+    assert_eq!(acd.agent("a1").unwrap().missed_offers, 1);
+    assert_eq!(acd.position(CallId(1)), Some(("sales".into(), 1)));
+    acd.check_invariants();
+}
+
+#[test]
+fn ring_out_with_pending_not_ready_takes_the_system_reason() {
+    let t0 = Instant::now();
+    let mut acd = two_queue_acd();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
+        .unwrap();
+    login(&mut acd, t0, "a1");
+    acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
+    acd.set_agent_state(t0, "a1", Requested::NotReady("break".into()))
+        .unwrap();
+    acd.offer_result(t0 + secs(20), "a1", CallId(1), OfferResult::NoAnswer)
+        .unwrap();
+    let snap = acd.agent("a1").unwrap();
+    assert_eq!(snap.state, not_ready(REASON_RONA));
+    assert_eq!(snap.pending_not_ready, None);
+}
+
+#[test]
+fn max_wait_times_calls_out() {
+    let t0 = Instant::now();
+    let mut acd = Acd::new();
+    acd.add_queue(queue("q", &[], secs(20), secs(60))).unwrap();
+    acd.enqueue(t0, CallId(1), "q", 0).unwrap();
+    acd.enqueue(t0 + secs(10), CallId(2), "q", 0).unwrap();
+    assert_eq!(acd.poll_timeout(), Some(t0 + secs(60)));
+    acd.handle_timeout(t0 + secs(59));
+    assert!(drain(&mut acd).is_empty());
+    acd.handle_timeout(t0 + secs(60));
+    assert_eq!(
+        drain(&mut acd),
+        vec![AcdEvent::CallTimedOut {
+            call: CallId(1),
+            queue: "q".into(),
+            waited: secs(60)
+        }]
+    );
+    assert_eq!(acd.position(CallId(1)), None);
+    assert_eq!(acd.remove_call(t0 + secs(61), CallId(1)), None);
+    assert_eq!(acd.position(CallId(2)), Some(("q".into(), 1)));
+    assert_eq!(acd.poll_timeout(), Some(t0 + secs(70)));
+    acd.check_invariants();
+}
+
+#[test]
+fn max_wait_does_not_interrupt_an_offer_but_applies_when_it_fails() {
+    let t0 = Instant::now();
+    let mut acd = Acd::new();
+    acd.add_queue(queue("q", &[], secs(30), secs(10))).unwrap();
+    acd.add_agent(agent("a1", &[], Duration::ZERO)).unwrap();
+    acd.enqueue(t0, CallId(1), "q", 0).unwrap();
+    login(&mut acd, t0 + secs(5), "a1");
+    assert_eq!(offers(&drain(&mut acd)), vec![(1, "a1".to_string())]);
+    assert_eq!(
+        acd.poll_timeout(),
+        Some(t0 + secs(35)),
+        "only the ring timer runs"
+    );
+    acd.handle_timeout(t0 + secs(20));
+    assert!(drain(&mut acd).is_empty());
+    acd.offer_result(t0 + secs(20), "a1", CallId(1), OfferResult::Rejected)
+        .unwrap();
+    let events = drain(&mut acd);
+    assert!(events.contains(&AcdEvent::CallTimedOut {
+        call: CallId(1),
+        queue: "q".into(),
+        waited: secs(20),
+    }));
+    assert_eq!(acd.call_count(), 0);
+    acd.check_invariants();
+}
+
+#[test]
+fn one_agent_is_never_offered_two_calls() {
+    let t0 = Instant::now();
+    let mut acd = two_queue_acd();
+    acd.add_agent(agent("a1", &["sales", "support"], Duration::ZERO))
+        .unwrap();
+    acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
+    acd.enqueue(t0, CallId(2), "support", 0).unwrap();
+    login(&mut acd, t0, "a1");
+    assert_eq!(offers(&drain(&mut acd)), vec![(1, "a1".to_string())]);
+    // Repeated state/registration inputs while offered do not produce a second offer.
+    assert!(acd.set_agent_state(t0, "a1", Requested::Ready).is_err());
+    acd.set_registered(t0, "a1", true).unwrap();
+    acd.handle_timeout(t0 + secs(1));
+    assert!(offers(&drain(&mut acd)).is_empty());
+    acd.offer_result(t0 + secs(2), "a1", CallId(1), OfferResult::Answered)
+        .unwrap();
+    assert!(offers(&drain(&mut acd)).is_empty());
+    acd.call_ended(t0 + secs(3), "a1", CallId(1)).unwrap();
+    assert_eq!(offers(&drain(&mut acd)), vec![(2, "a1".to_string())]);
+    acd.check_invariants();
+}
+
+#[test]
+fn removing_calls() {
+    let t0 = Instant::now();
+    let mut acd = two_queue_acd();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
+        .unwrap();
+    acd.add_agent(agent("a2", &["sales"], Duration::ZERO))
+        .unwrap();
+    acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
+    acd.enqueue(t0 + secs(1), CallId(2), "sales", 0).unwrap();
+    let removed = acd.remove_call(t0 + secs(5), CallId(1)).unwrap();
+    assert_eq!(
+        removed,
+        RemovedCall {
+            queue: "sales".into(),
+            waited: secs(5),
+            offered_to: None
+        }
+    );
+    assert_eq!(acd.remove_call(t0 + secs(5), CallId(1)), None);
+    assert_eq!(acd.remove_call(t0 + secs(5), CallId(99)), None);
+    assert_eq!(acd.position(CallId(2)), Some(("sales".into(), 1)));
+
+    // Abandon while ringing: the agent is released with its idle place kept.
+    login(&mut acd, t0 + secs(6), "a1");
+    login(&mut acd, t0 + secs(7), "a2");
+    assert_eq!(offers(&drain(&mut acd)), vec![(2, "a1".to_string())]);
+    let removed = acd.remove_call(t0 + secs(8), CallId(2)).unwrap();
+    assert_eq!(removed.offered_to.as_deref(), Some("a1"));
+    assert_eq!(removed.waited, secs(7));
+    let snap = acd.agent("a1").unwrap();
+    assert_eq!(snap.state, AgentState::Ready);
+    assert_eq!(snap.idle_since, Some(t0 + secs(6)));
+    assert_eq!(acd.poll_timeout(), None, "ring timer cancelled");
+    acd.enqueue(t0 + secs(9), CallId(3), "sales", 0).unwrap();
+    assert_eq!(offers(&drain(&mut acd)), vec![(3, "a1".to_string())]);
+    // The call layer must not report a result for the removed offer.
+    let err = acd
+        .offer_result(t0 + secs(9), "a1", CallId(2), OfferResult::NoAnswer)
+        .unwrap_err();
+    assert_eq!(err.status_code(), 409);
+    acd.check_invariants();
+}
+
+#[test]
+fn mismatched_reports_are_refused() {
+    let t0 = Instant::now();
+    let mut acd = two_queue_acd();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
+        .unwrap();
+    acd.add_agent(agent("a2", &["sales"], Duration::ZERO))
+        .unwrap();
+    login(&mut acd, t0, "a1");
+    acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
+    let wrong_agent = acd
+        .offer_result(t0, "a2", CallId(1), OfferResult::Answered)
+        .unwrap_err();
+    assert!(matches!(
+        wrong_agent,
+        AcdError::InvalidTransition {
+            from: "logged_out",
+            ..
+        }
+    ));
+    let wrong_call = acd
+        .offer_result(t0, "a1", CallId(7), OfferResult::Answered)
+        .unwrap_err();
+    assert_eq!(wrong_call.status_code(), 409);
+    let not_on_call = acd.call_ended(t0, "a1", CallId(1)).unwrap_err();
+    assert!(matches!(
+        not_on_call,
+        AcdError::InvalidTransition {
+            from: "offered",
+            ..
+        }
+    ));
+    let unknown = acd
+        .offer_result(t0, "zz", CallId(1), OfferResult::Answered)
+        .unwrap_err();
+    assert_eq!(unknown.status_code(), 404);
+    acd.offer_result(t0, "a1", CallId(1), OfferResult::Answered)
+        .unwrap();
+    let answered_twice = acd.offer_result(t0, "a1", CallId(1), OfferResult::Answered);
+    assert!(answered_twice.is_err());
+    assert!(acd.call_ended(t0, "a1", CallId(2)).is_err());
+    acd.check_invariants();
+}
+
+#[test]
+fn configuration_and_enqueue_errors() {
+    let t0 = Instant::now();
+    let mut acd = two_queue_acd();
+    let err = acd
+        .add_queue(queue("sales", &[], secs(1), secs(1)))
+        .unwrap_err();
+    assert_eq!(
+        (err.clone(), err.status_code()),
+        (AcdError::DuplicateQueue("sales".into()), 409)
+    );
+    acd.add_agent(agent("a1", &[], Duration::ZERO)).unwrap();
+    let err = acd.add_agent(agent("a1", &[], Duration::ZERO)).unwrap_err();
+    assert_eq!(err, AcdError::DuplicateAgent("a1".into()));
+    let err = acd.enqueue(t0, CallId(1), "nowhere", 0).unwrap_err();
+    assert_eq!(
+        (err.clone(), err.status_code()),
+        (AcdError::UnknownQueue("nowhere".into()), 404)
+    );
+    acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
+    let err = acd.enqueue(t0, CallId(1), "support", 0).unwrap_err();
+    assert_eq!(
+        (err.clone(), err.status_code()),
+        (AcdError::DuplicateCall(CallId(1)), 409)
+    );
+    assert_eq!(AcdError::UnknownCall(CallId(3)).status_code(), 404);
+    acd.check_invariants();
+}
+
+#[test]
+fn queue_stats_and_agent_snapshots() {
+    let t0 = Instant::now();
+    let mut acd = two_queue_acd();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
+        .unwrap();
+    acd.add_agent(agent("a2", &["sales", "support"], Duration::ZERO))
+        .unwrap();
+    acd.add_agent(agent("a3", &["support"], Duration::ZERO))
+        .unwrap();
+    acd.set_agent_state(t0, "a1", Requested::NotReady("training".into()))
+        .unwrap();
+    acd.set_agent_state(t0, "a2", Requested::Ready).unwrap();
+    acd.set_registered(t0, "a2", true).unwrap();
+    acd.enqueue(t0, CallId(1), "support", 3).unwrap(); // goes to a2
+    acd.enqueue(t0 + secs(4), CallId(2), "support", 0).unwrap();
+    acd.enqueue(t0 + secs(6), CallId(3), "support", 7).unwrap();
+    let stats = acd.queue_stats(t0 + secs(10));
+    assert_eq!(stats.len(), 2);
+    let sales = &stats[0];
+    assert_eq!(
+        (
+            &*sales.name,
+            sales.waiting,
+            sales.agents_ready,
+            sales.agents_staffed
+        ),
+        ("sales", 0, 0, 2)
+    );
+    assert_eq!(sales.longest_wait, Duration::ZERO);
+    let support = &stats[1];
+    assert_eq!(support.skills, vec!["support".to_string()]);
+    assert_eq!(
+        (support.waiting, support.offered, support.agents_ready),
+        (2, 1, 0)
+    );
+    assert_eq!(support.agents_staffed, 1);
+    assert_eq!(
+        support.longest_wait,
+        secs(6),
+        "oldest waiting call, not the head"
+    );
+    assert_eq!(acd.position(CallId(3)), Some(("support".into(), 1)));
+
+    let ids: Vec<String> = acd.agents().map(|a| a.id.to_string()).collect();
+    assert_eq!(ids, ["a1", "a2", "a3"]);
+    let a2 = acd.agent("a2").unwrap();
+    assert_eq!(a2.state, AgentState::Offered { call: CallId(1) });
+    assert_eq!(a2.idle_since, None);
+    assert_eq!(a2.skills, vec!["sales".to_string(), "support".to_string()]);
+    assert!(a2.registered && !a2.available);
+}
+
+#[test]
+fn offer_event_precedes_the_agent_state_change() {
+    let t0 = Instant::now();
+    let mut acd = two_queue_acd();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
+        .unwrap();
+    login(&mut acd, t0, "a1");
+    drain(&mut acd);
+    acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
+    let events = drain(&mut acd);
+    assert_eq!(events.len(), 2);
+    assert!(matches!(events[0], AcdEvent::Offer { .. }));
+    assert_eq!(
+        events[1],
+        AcdEvent::AgentStateChanged {
+            agent: "a1".into(),
+            state: AgentState::Offered { call: CallId(1) }
+        }
+    );
+}
+
+// ------------------------------------------------------------------ randomized model check
+
+const SKILLS: [&str; 4] = ["en", "fr", "billing", "tech"];
+
+/// What the test harness (playing the call layer) knows about one call.
+#[derive(Debug, Clone, Copy)]
+struct ModelCall {
+    queue: usize,
+    priority: u8,
+    enqueued_at: Instant,
+    order: u64,
+}
+
+impl ModelCall {
+    /// Global service order: higher priority first, then earlier enqueue, then enqueue order.
+    fn rank(&self) -> (std::cmp::Reverse<u8>, Instant, u64) {
+        (
+            std::cmp::Reverse(self.priority),
+            self.enqueued_at,
+            self.order,
+        )
+    }
+}
+
+/// The harness: drives the ACD like a call layer would and checks each decision against its model.
+struct Harness {
+    acd: Acd,
+    rng: StdRng,
+    now: Instant,
+    queue_names: Vec<String>,
+    queue_skills: Vec<BTreeSet<&'static str>>,
+    agent_ids: Vec<String>,
+    agent_skills: Vec<BTreeSet<&'static str>>,
+    registered: Vec<bool>,
+    /// Agent states as reported by AgentStateChanged events.
+    states: Vec<AgentState>,
+    calls: HashMap<u64, ModelCall>,
+    waiting: BTreeSet<u64>,
+    /// call -> agent for offers not yet resolved.
+    offered: BTreeMap<u64, usize>,
+    /// agent -> call for answered calls.
+    on_call: BTreeMap<usize, u64>,
+    next_call: u64,
+    log: Vec<AcdEvent>,
+    offers_made: usize,
+}
+
+impl Harness {
+    fn new(seed: u64, agents: usize, base: Instant) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut acd = Acd::new();
+        let queue_skills: Vec<BTreeSet<&'static str>> = vec![
+            BTreeSet::new(),
+            BTreeSet::from(["en"]),
+            BTreeSet::from(["fr"]),
+            BTreeSet::from(["en", "billing"]),
+            BTreeSet::from(["fr", "tech"]),
+        ];
+        let mut queue_names = Vec::new();
+        for (q, skills) in queue_skills.iter().enumerate() {
+            let name = format!("q{q}");
+            let max_wait = if rng.gen_bool(0.5) {
+                Duration::ZERO
+            } else {
+                secs(rng.gen_range(30..300))
+            };
+            acd.add_queue(QueueConfig {
+                name: name.clone(),
+                required_skills: skills.iter().map(|s| s.to_string()).collect(),
+                ring_timeout: secs(rng.gen_range(5..25)),
+                max_wait,
+                strategy: Strategy::LongestIdle,
+            })
+            .unwrap();
+            queue_names.push(name);
+        }
+        let mut agent_ids = Vec::new();
+        let mut agent_skills = Vec::new();
+        for a in 0..agents {
+            let skills: BTreeSet<&'static str> = SKILLS
+                .iter()
+                .copied()
+                .filter(|_| rng.gen_bool(0.45))
+                .collect();
+            let wrapup = if rng.gen_bool(0.3) {
+                Duration::ZERO
+            } else {
+                secs(rng.gen_range(1..20))
+            };
+            let id = format!("agent{a}");
+            acd.add_agent(AgentConfig {
+                id: id.clone(),
+                skills: skills.iter().map(|s| s.to_string()).collect(),
+                wrapup,
+            })
+            .unwrap();
+            agent_ids.push(id);
+            agent_skills.push(skills);
+        }
+        Harness {
+            acd,
+            rng,
+            now: base,
+            queue_names,
+            queue_skills,
+            registered: vec![false; agents],
+            states: vec![AgentState::LoggedOut; agents],
+            agent_ids,
+            agent_skills,
+            calls: HashMap::new(),
+            waiting: BTreeSet::new(),
+            offered: BTreeMap::new(),
+            on_call: BTreeMap::new(),
+            next_call: 0,
+            log: Vec::new(),
+            offers_made: 0,
+        }
+    }
+
+    fn agent_index(&self, id: &str) -> usize {
+        self.agent_ids.iter().position(|a| a == id).unwrap()
+    }
+
+    fn eligible(&self, a: usize, q: usize) -> bool {
+        self.queue_skills[q].is_subset(&self.agent_skills[a])
+    }
+
+    /// Applies the engine's events to the model, checking every offer.
+    fn absorb_events(&mut self) {
+        while let Some(event) = self.acd.poll_event() {
+            match &event {
+                AcdEvent::Offer {
+                    call,
+                    agent,
+                    queue,
+                    decision,
+                } => {
+                    let a = self.agent_index(agent);
+                    let offered = self.calls[&call.0];
+                    assert_eq!(**queue, *self.queue_names[offered.queue]);
+                    assert!(
+                        self.waiting.remove(&call.0),
+                        "offered call {call} was not waiting"
+                    );
+                    assert!(
+                        !self.offered.contains_key(&call.0),
+                        "call {call} offered twice"
+                    );
+                    assert!(
+                        !self.offered.values().any(|&o| o == a) && !self.on_call.contains_key(&a),
+                        "agent {agent} double-booked"
+                    );
+                    assert_eq!(self.states[a], AgentState::Ready, "offered agent not ready");
+                    assert!(self.registered[a], "offered agent not registered");
+                    assert!(
+                        self.eligible(a, offered.queue),
+                        "offered agent lacks skills"
+                    );
+                    assert!(decision.eligible >= 1);
+                    // No better-ranked waiting call that this agent could have taken: FIFO within
+                    // queue and priority, and priority across queues.
+                    for other in &self.waiting {
+                        let waiting = self.calls[other];
+                        if self.eligible(a, waiting.queue) {
+                            assert!(
+                                waiting.rank() > offered.rank(),
+                                "call {other} should have been served before {call}"
+                            );
+                        }
+                    }
+                    self.offered.insert(call.0, a);
+                    self.offers_made += 1;
+                }
+                AcdEvent::OfferTimedOut { call, agent } => {
+                    assert_eq!(self.offered.get(&call.0), Some(&self.agent_index(agent)));
+                }
+                AcdEvent::CallTimedOut { call, queue, .. } => {
+                    assert!(
+                        self.waiting.remove(&call.0),
+                        "timed-out call {call} was not waiting"
+                    );
+                    let model = self.calls.remove(&call.0).unwrap();
+                    assert_eq!(**queue, *self.queue_names[model.queue]);
+                }
+                AcdEvent::AgentStateChanged { agent, state } => {
+                    let a = self.agent_index(agent);
+                    self.states[a] = state.clone();
+                }
+            }
+            self.log.push(event);
+        }
+    }
+
+    fn random_agent(&mut self) -> usize {
+        self.rng.gen_range(0..self.agent_ids.len())
+    }
+
+    fn step(&mut self) {
+        let now = self.now;
+        match self.rng.gen_range(0..100) {
+            0..=29 => {
+                self.next_call += 1;
+                let call = self.next_call;
+                let queue = self.rng.gen_range(0..self.queue_names.len());
+                let priority = self.rng.gen_range(0..3);
+                self.acd
+                    .enqueue(now, CallId(call), &self.queue_names[queue], priority)
+                    .unwrap();
+                self.calls.insert(
+                    call,
+                    ModelCall {
+                        queue,
+                        priority,
+                        enqueued_at: now,
+                        order: call,
+                    },
+                );
+                self.waiting.insert(call);
+            }
+            30..=34 => {
+                // Caller hangs up (or an unknown/answered call is removed: must be a no-op).
+                let call = self.rng.gen_range(1..=self.next_call.max(1));
+                let removed = self.acd.remove_call(now, CallId(call));
+                let known = self.waiting.remove(&call) | self.offered.contains_key(&call);
+                assert_eq!(removed.is_some(), known, "remove_call of {call}");
+                if let Some(removed) = removed {
+                    let agent = self
+                        .offered
+                        .remove(&call)
+                        .map(|a| self.agent_ids[a].as_str());
+                    assert_eq!(removed.offered_to.as_deref(), agent);
+                    self.calls.remove(&call);
+                }
+            }
+            35..=54 => {
+                let a = self.random_agent();
+                let requested = match self.rng.gen_range(0..10) {
+                    0..=6 => Requested::Ready,
+                    7..=8 => Requested::NotReady("break".into()),
+                    _ => Requested::LoggedOut,
+                };
+                let busy = self.offered.values().any(|&o| o == a) || self.on_call.contains_key(&a);
+                let result = self
+                    .acd
+                    .set_agent_state(now, &self.agent_ids[a], requested.clone());
+                if !busy {
+                    result.unwrap();
+                } else if let Err(err) = result {
+                    assert_eq!(err.status_code(), 409);
+                    assert_ne!(requested, Requested::NotReady("break".into()));
+                }
+            }
+            55..=64 => {
+                let a = self.random_agent();
+                let registered = self.rng.gen_bool(0.8);
+                self.registered[a] = registered;
+                self.acd
+                    .set_registered(now, &self.agent_ids[a], registered)
+                    .unwrap();
+            }
+            65..=79 => {
+                let Some((&call, &a)) = self
+                    .offered
+                    .iter()
+                    .nth(self.rng.gen_range(0..self.offered.len().max(1)))
+                else {
+                    return;
+                };
+                let result = match self.rng.gen_range(0..10) {
+                    0..=5 => OfferResult::Answered,
+                    6..=7 => OfferResult::NoAnswer,
+                    8 => OfferResult::Rejected,
+                    _ => OfferResult::Unreachable,
+                };
+                self.acd
+                    .offer_result(now, &self.agent_ids[a], CallId(call), result)
+                    .unwrap();
+                self.offered.remove(&call);
+                if result == OfferResult::Answered {
+                    self.calls.remove(&call);
+                    self.on_call.insert(a, call);
+                } else {
+                    // Back in the queue, unless CallTimedOut (absorbed below) says otherwise.
+                    self.waiting.insert(call);
+                }
+            }
+            80..=89 => {
+                let Some((&a, &call)) = self
+                    .on_call
+                    .iter()
+                    .nth(self.rng.gen_range(0..self.on_call.len().max(1)))
+                else {
+                    return;
+                };
+                self.acd
+                    .call_ended(now, &self.agent_ids[a], CallId(call))
+                    .unwrap();
+                self.on_call.remove(&a);
+            }
+            90..=93 => {
+                // Nonsense input from a confused call layer must be refused without harm.
+                let a = self.random_agent();
+                let call = CallId(self.rng.gen_range(1..=self.next_call + 5));
+                let genuine =
+                    self.offered.get(&call.0) == Some(&a) || self.on_call.get(&a) == Some(&call.0);
+                if !genuine {
+                    assert!(self
+                        .acd
+                        .offer_result(now, &self.agent_ids[a], call, OfferResult::Answered)
+                        .is_err());
+                    assert!(self.acd.call_ended(now, &self.agent_ids[a], call).is_err());
+                }
+                assert!(self.acd.set_registered(now, "nobody", true).is_err());
+            }
+            _ => {
+                self.now += ms(self.rng.gen_range(0..8000));
+                while let Some(deadline) = self.acd.poll_timeout() {
+                    if deadline > self.now {
+                        break;
+                    }
+                    self.acd.handle_timeout(deadline);
+                    self.absorb_events();
+                }
+            }
+        }
+        self.absorb_events();
+    }
+
+    fn run(&mut self, steps: usize, check_every: usize) {
+        for step in 0..steps {
+            self.now += ms(self.rng.gen_range(0..50));
+            self.step();
+            if step % check_every == 0 {
+                self.acd.check_invariants();
+                self.check_views();
+            }
+        }
+        self.acd.check_invariants();
+        self.check_views();
+    }
+
+    /// The API views agree with the model.
+    fn check_views(&self) {
+        let waiting_per_queue =
+            self.waiting
+                .iter()
+                .fold(vec![0; self.queue_names.len()], |mut n, c| {
+                    n[self.calls[c].queue] += 1;
+                    n
+                });
+        for (q, stats) in self.acd.queue_stats(self.now).iter().enumerate() {
+            assert_eq!(stats.waiting, waiting_per_queue[q]);
+            let ready = (0..self.agent_ids.len())
+                .filter(|&a| {
+                    self.eligible(a, q) && self.registered[a] && self.states[a] == AgentState::Ready
+                })
+                .count();
+            assert_eq!(stats.agents_ready, ready);
+        }
+        for (a, snapshot) in self.acd.agents().enumerate() {
+            assert_eq!(snapshot.state, self.states[a]);
+            assert_eq!(snapshot.registered, self.registered[a]);
+        }
+        assert_eq!(
+            self.acd.call_count(),
+            self.waiting.len() + self.offered.len()
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_operations_keep_invariants(seed in any::<u64>(), agents in 100usize..300) {
+        let mut harness = Harness::new(seed, agents, Instant::now());
+        harness.run(8000, 7);
+        prop_assert!(harness.next_call > 1500, "thousands of calls expected");
+        prop_assert!(harness.offers_made > 100, "the run must exercise offers");
+    }
+
+    #[test]
+    fn same_inputs_give_same_decisions(seed in any::<u64>()) {
+        let base = Instant::now();
+        let mut first = Harness::new(seed, 150, base);
+        first.run(3000, 1000);
+        let mut second = Harness::new(seed, 150, base);
+        second.run(3000, 1000);
+        prop_assert_eq!(first.log.len(), second.log.len());
+        prop_assert!(first.log == second.log, "decisions differ for the same inputs");
+    }
+}
