@@ -1213,3 +1213,58 @@ proptest! {
         prop_assert!(first.log == second.log, "decisions differ for the same inputs");
     }
 }
+
+/// Smoke test at the target scale: 20,000 agents over many skill profiles, 20,000 calls. Checks
+/// the outcome, not the time; a quadratic regression shows up as a very slow test.
+#[test]
+fn twenty_thousand_agents() {
+    let t0 = Instant::now();
+    let mut acd = Acd::new();
+    acd.skip_choice_verification = true;
+    for q in 0..8 {
+        acd.add_queue(queue(
+            &format!("q{q}"),
+            &[SKILLS[q % 4]],
+            secs(20),
+            Duration::ZERO,
+        ))
+        .unwrap();
+    }
+    let mut rng = StdRng::seed_from_u64(7);
+    for a in 0..20_000u64 {
+        let skills: Vec<&str> = SKILLS
+            .iter()
+            .copied()
+            .filter(|_| rng.gen_bool(0.5))
+            .collect();
+        let id = format!("a{a}");
+        acd.add_agent(agent(&id, &skills, Duration::ZERO)).unwrap();
+        login(&mut acd, t0 + ms(a), &id);
+    }
+    drain(&mut acd);
+    let mut offered = 0;
+    for c in 0..20_000u64 {
+        let now = t0 + secs(60) + ms(c);
+        acd.enqueue(now, CallId(c), &format!("q{}", c % 8), (c % 3) as u8)
+            .unwrap();
+        while let Some(event) = acd.poll_event() {
+            if let AcdEvent::Offer { call, agent, .. } = event {
+                offered += 1;
+                acd.offer_result(now, &agent, call, OfferResult::Answered)
+                    .unwrap();
+            }
+        }
+    }
+    let waiting: usize = acd
+        .queue_stats(t0 + secs(100))
+        .iter()
+        .map(|s| s.waiting)
+        .sum();
+    let on_call = acd
+        .agents()
+        .filter(|a| matches!(a.state, AgentState::OnCall { .. }))
+        .count();
+    assert_eq!(offered, on_call);
+    assert_eq!(offered + waiting, 20_000);
+    acd.check_invariants();
+}
