@@ -112,8 +112,8 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     let (inbound_tx, inbound_rx) = mpsc::channel::<Inbound>(4096);
     let transports = SipTransports::bind(
         config.sip.listen,
-        config.uses(SipTransport::Udp),
-        config.uses(SipTransport::Tcp),
+        config.sip.uses(SipTransport::Udp),
+        config.sip.uses(SipTransport::Tcp),
         config.sip.max_tcp_connections,
         inbound_tx,
         shutdown_rx.clone(),

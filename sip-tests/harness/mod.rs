@@ -156,7 +156,7 @@ impl Switch {
         ));
         let allow: Vec<String> = spec.trunk_allow.iter().map(|c| format!("{c:?}")).collect();
         toml.push_str(&format!(
-            "[[trunks]]\nname = \"carrier\"\nallow = [{}]\n\n[[trunks.routes]]\ndid = \"{DID}\"\nqueue = \"support\"\n\n",
+            "[[trunks]]\nname = \"carrier\"\nallow = [{}]\n\n[[routes]]\ndid = \"{DID}\"\nqueue = \"support\"\n\n",
             allow.join(", ")
         ));
         toml.push_str(&format!(

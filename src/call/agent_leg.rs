@@ -34,7 +34,11 @@ pub fn offer(e: &mut Engine, now: Instant, call: CallRef, agent: Arc<str>) {
         return;
     };
     let Some((_, agent_port)) = c.media_ports else { return };
-    let (dest, transport) = sip_util::uri_target(&binding.contact_uri, binding.source, binding.transport.into());
+    let binding_transport = match binding.transport {
+        crate::sip::registrar::Transport::Udp => Transport::Udp,
+        crate::sip::registrar::Transport::Tcp => Transport::Tcp,
+    };
+    let (dest, transport) = sip_util::uri_target(&binding.contact_uri, binding.source, binding_transport);
     let ani = c.ani.clone();
     let branch = new_branch(&mut e.rng);
     let from_tag = e.random_hex(8);

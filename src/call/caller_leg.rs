@@ -43,7 +43,7 @@ pub fn new_invite(e: &mut Engine, now: Instant, tx: TxId, msg: SipMessage, sourc
         .and_then(|u| u.user.clone())
         .or_else(|| msg.to().ok().and_then(|t| t.uri.user.clone()))
         .unwrap_or_default();
-    let Some(route) = trunk.route(&did) else {
+    let Some(route) = e.config.route(&did) else {
         tracing::info!(did = %did, trunk = %trunk_name, "no route for the dialled number");
         e.respond(now, tx, &msg, 404, "Not Found");
         return;

@@ -31,7 +31,7 @@ use crate::sdp::SessionDescription;
 use crate::sip::auth::DigestAuthenticator;
 use crate::sip::dialog::Dialog;
 use crate::sip::message::{SipMessage, Method};
-use crate::sip::registrar::{Registrar, RegistrarEvent};
+use crate::sip::registrar::{Registrar, RegistrarConfig, RegistrarEvent};
 use crate::sip::transaction::{TimerConfig, TransactionLayer, Transmit, Transport, TxEvent, TxId};
 
 /// The engine's handle for a call; also the ACD's call id.
@@ -182,13 +182,14 @@ impl Engine {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut secret = [0u8; 32];
         rng.fill_bytes(&mut secret);
-        let auth = DigestAuthenticator::new(config.sip.realm.clone(), secret, config.nonce_ttl());
-        let timers = TimerConfig::with_t1(config.t1());
-        let registrar = Registrar::new(
-            Duration::from_secs(u64::from(config.sip.register_min_expires_seconds)),
-            Duration::from_secs(u64::from(config.sip.register_max_expires_seconds)),
-            Duration::from_secs(u64::from(config.sip.register_default_expires_seconds)),
-        );
+        let auth = DigestAuthenticator::new(config.sip.realm.clone(), secret, config.sip.nonce_ttl());
+        let timers = TimerConfig { t1: config.sip.t1(), ..TimerConfig::default() };
+        let registrar = Registrar::new(RegistrarConfig {
+            min_expires: config.sip.register_min_expires_seconds,
+            max_expires: config.sip.register_max_expires_seconds,
+            default_expires: config.sip.register_default_expires_seconds,
+            ..RegistrarConfig::default()
+        });
         let mut acd = Acd::new();
         for q in &config.queues {
             let added = acd.add_queue(acd::QueueConfig {
@@ -632,14 +633,14 @@ impl Engine {
     fn on_registrar_event(&mut self, now: Instant, ev: RegistrarEvent) {
         let (user, registered) = match &ev {
             RegistrarEvent::Registered { user, .. } | RegistrarEvent::Refreshed { user, .. } => (user.clone(), true),
-            RegistrarEvent::Unregistered { user } | RegistrarEvent::Expired { user } => {
-                (user.clone(), self.registrar.is_registered(now, user))
+            RegistrarEvent::Unregistered { user, remaining, .. } | RegistrarEvent::Expired { user, remaining, .. } => {
+                (user.clone(), *remaining > 0)
             }
         };
         if let Err(e) = self.acd.set_registered(now, &user, registered) {
             tracing::debug!(%user, error = %e, "registration for an agent the ACD does not know");
         }
-        metrics::gauge!(m::REGISTRATIONS).set(self.registrar.binding_count(now) as f64);
+        metrics::gauge!(m::REGISTRATIONS).set(self.registrar.registered_users(now).count() as f64);
     }
 
     fn on_acd_event(&mut self, now: Instant, ev: AcdEvent) {

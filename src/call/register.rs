@@ -10,7 +10,7 @@ use super::sip_util;
 use super::Engine;
 use crate::metrics as m;
 use crate::sip::message::{Contacts, SipMessage};
-use crate::sip::registrar::{ContactSpec, RegisterRequest};
+use crate::sip::registrar::{self, ContactParam, RegisterRequest};
 use crate::sip::transaction::{Transport, TxId};
 
 pub fn handle(e: &mut Engine, now: Instant, tx: TxId, msg: &SipMessage, source: SocketAddr, transport: Transport) {
@@ -61,7 +61,13 @@ pub fn handle(e: &mut Engine, now: Instant, tx: TxId, msg: &SipMessage, source: 
     let (contacts, wildcard) = match msg.contacts() {
         Ok(Contacts::Wildcard) => (Vec::new(), true),
         Ok(Contacts::List(list)) => (
-            list.iter().map(|c| ContactSpec { uri: c.uri.to_string(), expires: c.expires() }).collect(),
+            list.iter()
+                .map(|c| ContactParam {
+                    uri: c.uri.to_string(),
+                    expires: c.expires(),
+                    q: c.param("q").flatten().and_then(|q| q.parse().ok()),
+                })
+                .collect(),
             false,
         ),
         Err(_) => {
@@ -78,14 +84,17 @@ pub fn handle(e: &mut Engine, now: Instant, tx: TxId, msg: &SipMessage, source: 
         call_id: msg.call_id().unwrap_or_default().to_string(),
         cseq: msg.cseq().map(|c| c.seq).unwrap_or(0),
         source,
-        transport: transport.into(),
+        transport: match transport {
+            Transport::Udp => registrar::Transport::Udp,
+            Transport::Tcp => registrar::Transport::Tcp,
+        },
     };
     match e.registrar.handle_register(now, req) {
         Ok(bindings) => {
             count("ok");
             let mut b = sip_util::response(msg, 200, "OK", Some("meritline-reg"));
             for binding in &bindings {
-                b = b.header("Contact", format!("<{}>;expires={}", binding.contact_uri, binding.expires_in.as_secs()));
+                b = b.header("Contact", binding.to_contact_header());
             }
             e.respond_built(now, tx, b.build());
         }

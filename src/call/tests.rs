@@ -1,0 +1,594 @@
+//! Deterministic simulations of the engine against in-process SIP peers. A carrier and agent
+//! phones are built from their own `TransactionLayer`s and talk to the engine over a seeded lossy
+//! in-memory network in virtual time, so thousands of calls run in milliseconds and a failure
+//! replays exactly. The addresses are labels; nothing touches a socket.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::{Engine, MediaCommand, Output};
+use crate::api::AgentStateRequest;
+use crate::config::{AgentConfig, Config, QueueConfig, RouteConfig, TrunkConfig};
+use crate::events::{CallEvent, EventKind, HangupSide};
+use crate::sip::auth::{compute_response, DigestAlgorithm, DigestResponseInput};
+use crate::sip::message::{Method, Request, SipMessage};
+use crate::sip::transaction::{new_branch, TimerConfig, TransactionLayer, Transport, TxEvent, TxId};
+
+const DID: &str = "5551000";
+
+fn addr(last: u8, port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, last], port))
+}
+
+fn switch_addr() -> SocketAddr {
+    addr(1, 5060)
+}
+
+fn config(agents: usize, ring_timeout: u32, wrapup: u32) -> Arc<Config> {
+    let mut cfg = Config::default();
+    cfg.sip.listen = switch_addr();
+    cfg.trunks = vec![TrunkConfig { name: "carrier".into(), allow: vec!["127.0.0.0/8".parse().expect("cidr")] }];
+    cfg.routes = vec![RouteConfig { did: DID.into(), queue: "support".into() }];
+    cfg.queues = vec![QueueConfig {
+        name: "support".into(),
+        skills: vec!["support".into()],
+        ring_timeout_seconds: ring_timeout,
+        max_wait_seconds: 600,
+    }];
+    cfg.agents = (0..agents)
+        .map(|i| AgentConfig {
+            id: format!("agent{i}"),
+            name: None,
+            password: format!("pw{i}"),
+            skills: vec!["support".into()],
+            wrapup_seconds: wrapup,
+        })
+        .collect();
+    Arc::new(cfg)
+}
+
+/// A message in flight.
+struct Packet {
+    at: Instant,
+    from: SocketAddr,
+    to: SocketAddr,
+    payload: Bytes,
+}
+
+/// What an agent phone does when rung.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    After(Duration),
+    Never,
+}
+
+struct Phone {
+    addr: SocketAddr,
+    txl: TransactionLayer,
+    user: String,
+    password: String,
+    answer: Answer,
+    registered: bool,
+    /// Pending answers: (when, server tx, INVITE).
+    to_answer: Vec<(Instant, TxId, SipMessage)>,
+    answered: u32,
+}
+
+struct CarrierCall {
+    invite_tx: TxId,
+    call_id: String,
+    from_tag: String,
+    to_tag: Option<String>,
+    remote_target: Option<String>,
+    hangup_at: Option<Instant>,
+    talk: Duration,
+    ended: bool,
+}
+
+struct Carrier {
+    addr: SocketAddr,
+    txl: TransactionLayer,
+    calls: Vec<CarrierCall>,
+    by_tx: HashMap<TxId, usize>,
+    by_call_id: HashMap<String, usize>,
+}
+
+struct Sim {
+    now: Instant,
+    engine: Engine,
+    rng: StdRng,
+    loss: f64,
+    net: Vec<Packet>,
+    carrier: Carrier,
+    phones: Vec<Phone>,
+    events: Vec<CallEvent>,
+    pending_media: VecDeque<super::CallRef>,
+    next_port: u16,
+}
+
+fn sdp(port: u16) -> Bytes {
+    Bytes::from(format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.9\r\ns=-\r\nc=IN IP4 127.0.0.9\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"
+    ))
+}
+
+impl Sim {
+    fn new(seed: u64, loss: f64, agents: usize, answer: Answer, ring_timeout: u32) -> Sim {
+        let now = Instant::now();
+        let cfg = config(agents, ring_timeout, 0);
+        let timers = TimerConfig::default();
+        let phones = (0..agents)
+            .map(|i| Phone {
+                addr: addr(10 + i as u8 % 200, 6000 + i as u16),
+                txl: TransactionLayer::new(timers),
+                user: format!("agent{i}"),
+                password: format!("pw{i}"),
+                answer,
+                registered: false,
+                to_answer: Vec::new(),
+                answered: 0,
+            })
+            .collect();
+        Sim {
+            now,
+            engine: Engine::new(cfg, now, 1_700_000_000_000, seed),
+            rng: StdRng::seed_from_u64(seed ^ 0x5eed),
+            loss,
+            net: Vec::new(),
+            carrier: Carrier {
+                addr: addr(2, 5080),
+                txl: TransactionLayer::new(timers),
+                calls: Vec::new(),
+                by_tx: HashMap::new(),
+                by_call_id: HashMap::new(),
+            },
+            phones,
+            events: Vec::new(),
+            pending_media: VecDeque::new(),
+            next_port: 20000,
+        }
+    }
+
+    fn send(&mut self, from: SocketAddr, to: SocketAddr, payload: Bytes) {
+        if self.rng.gen_bool(self.loss) {
+            return;
+        }
+        let delay = Duration::from_millis(self.rng.gen_range(5..40));
+        self.net.push(Packet { at: self.now + delay, from, to, payload });
+    }
+
+    /// Runs the world until `until`, stepping from one due thing to the next.
+    fn run_until(&mut self, until: Instant) {
+        loop {
+            self.flush();
+            let mut next: Option<Instant> = self.engine.poll_timeout();
+            let mut consider = |t: Option<Instant>| {
+                if let Some(t) = t {
+                    next = Some(next.map_or(t, |n| n.min(t)));
+                }
+            };
+            consider(self.net.iter().map(|p| p.at).min());
+            consider(self.carrier.txl.poll_timeout());
+            consider(self.carrier.calls.iter().filter(|c| !c.ended).filter_map(|c| c.hangup_at).min());
+            for p in &mut self.phones {
+                consider(p.txl.poll_timeout());
+                consider(p.to_answer.iter().map(|a| a.0).min());
+            }
+            let Some(t) = next else { break };
+            if t > until {
+                break;
+            }
+            self.now = self.now.max(t);
+            self.step();
+        }
+        self.now = self.now.max(until);
+    }
+
+    fn step(&mut self) {
+        let now = self.now;
+        // Deliver due packets in send order.
+        let mut due = Vec::new();
+        let mut i = 0;
+        while i < self.net.len() {
+            if self.net[i].at <= now {
+                due.push(self.net.remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        for p in due {
+            if p.to == switch_addr() {
+                self.engine.handle_inbound(now, Transport::Udp, p.from, p.payload);
+            } else if p.to == self.carrier.addr {
+                if let Ok(msg) = SipMessage::parse(p.payload) {
+                    self.carrier.txl.handle_incoming(now, msg, p.from, Transport::Udp);
+                }
+            } else if let Some(ph) = self.phones.iter_mut().find(|ph| ph.addr == p.to) {
+                if let Ok(msg) = SipMessage::parse(p.payload) {
+                    ph.txl.handle_incoming(now, msg, p.from, Transport::Udp);
+                }
+            }
+        }
+        self.engine.handle_timeout(now);
+        self.carrier.txl.handle_timeout(now);
+        for ph in &mut self.phones {
+            ph.txl.handle_timeout(now);
+        }
+        self.carrier_events();
+        self.phone_events();
+        // Scheduled hangups and answers.
+        for idx in 0..self.carrier.calls.len() {
+            let c = &self.carrier.calls[idx];
+            if !c.ended && c.hangup_at.is_some_and(|t| t <= now) {
+                self.carrier_bye(idx);
+            }
+        }
+        for pi in 0..self.phones.len() {
+            let due: Vec<(Instant, TxId, SipMessage)> = {
+                let ph = &mut self.phones[pi];
+                let (due, keep): (Vec<_>, Vec<_>) = ph.to_answer.drain(..).partition(|a| a.0 <= now);
+                ph.to_answer = keep;
+                due
+            };
+            for (_, tx, invite) in due {
+                let ph = &mut self.phones[pi];
+                let resp = crate::sip::message::Response::for_request(&invite, 200, "OK")
+                    .to_tag(&format!("ph{pi}"))
+                    .header("Contact", format!("<sip:{}@{}>", ph.user, ph.addr))
+                    .body("application/sdp", sdp(30000 + pi as u16))
+                    .build()
+                    .expect("200");
+                if ph.txl.send_response(now, tx, resp).is_ok() {
+                    ph.answered += 1;
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        let now = self.now;
+        while let Some(call) = self.pending_media.pop_front() {
+            let p = self.next_port;
+            self.next_port = self.next_port.wrapping_add(4).max(20000);
+            self.engine.handle_media_ready(now, call, p, p + 2);
+        }
+        while let Some(out) = self.engine.poll_output() {
+            match out {
+                Output::Transmit(t) => self.send(switch_addr(), t.dest, t.payload),
+                Output::Media(MediaCommand::Allocate { call }) => self.pending_media.push_back(call),
+                Output::Media(_) => {}
+                Output::Event(ev) => self.events.push(ev),
+            }
+        }
+        while let Some(t) = self.carrier.txl.poll_transmit() {
+            let from = self.carrier.addr;
+            self.send(from, t.dest, t.payload);
+        }
+        for i in 0..self.phones.len() {
+            while let Some(t) = self.phones[i].txl.poll_transmit() {
+                let from = self.phones[i].addr;
+                self.send(from, t.dest, t.payload);
+            }
+        }
+        if !self.pending_media.is_empty() {
+            self.flush();
+        }
+    }
+
+    fn place_call(&mut self, ani: &str, talk: Duration) {
+        let n = self.carrier.calls.len();
+        let branch = new_branch(&mut self.rng);
+        let call_id = format!("carrier-{n}");
+        let from_tag = format!("c{n}");
+        let req = Request::builder(Method::Invite, format!("sip:{DID}@{}", switch_addr()))
+            .header("Via", format!("SIP/2.0/UDP {};branch={branch};rport", self.carrier.addr))
+            .header("Max-Forwards", "70")
+            .header("From", format!("<sip:{ani}@{}>;tag={from_tag}", self.carrier.addr))
+            .header("To", format!("<sip:{DID}@{}>", switch_addr()))
+            .header("Call-ID", &call_id)
+            .header("CSeq", "1 INVITE")
+            .header("Contact", format!("<sip:{ani}@{}>", self.carrier.addr))
+            .body("application/sdp", sdp(40000 + (n % 1000) as u16))
+            .build()
+            .expect("invite");
+        let tx = self.carrier.txl.send_request(self.now, req, switch_addr(), Transport::Udp).expect("send");
+        self.carrier.by_tx.insert(tx, n);
+        self.carrier.by_call_id.insert(call_id.clone(), n);
+        self.carrier.calls.push(CarrierCall {
+            invite_tx: tx,
+            call_id,
+            from_tag,
+            to_tag: None,
+            remote_target: None,
+            hangup_at: None,
+            talk,
+            ended: false,
+        });
+    }
+
+    fn carrier_bye(&mut self, idx: usize) {
+        let branch = new_branch(&mut self.rng);
+        let c = &mut self.carrier.calls[idx];
+        c.ended = true;
+        let target = c.remote_target.clone().unwrap_or_else(|| format!("sip:{}", switch_addr()));
+        let req = Request::builder(Method::Bye, target)
+            .header("Via", format!("SIP/2.0/UDP {};branch={branch};rport", self.carrier.addr))
+            .header("Max-Forwards", "70")
+            .header("From", format!("<sip:x@{}>;tag={}", self.carrier.addr, c.from_tag))
+            .header("To", format!("<sip:{DID}@{}>;tag={}", switch_addr(), c.to_tag.clone().unwrap_or_default()))
+            .header("Call-ID", &c.call_id)
+            .header("CSeq", "2 BYE")
+            .build()
+            .expect("bye");
+        let _ = self.carrier.txl.send_request(self.now, req, switch_addr(), Transport::Udp);
+    }
+
+    fn carrier_events(&mut self) {
+        let now = self.now;
+        while let Some(ev) = self.carrier.txl.poll_event() {
+            match ev {
+                TxEvent::Response { tx, msg } => {
+                    let Some(&idx) = self.carrier.by_tx.get(&tx) else { continue };
+                    if msg.status() != Some(200) || self.carrier.calls[idx].invite_tx != tx {
+                        continue;
+                    }
+                    let to_tag = msg.to().ok().and_then(|t| t.tag().map(str::to_string));
+                    let target = msg
+                        .contacts()
+                        .ok()
+                        .and_then(|c| match c {
+                            crate::sip::message::Contacts::List(l) => l.first().map(|a| a.uri.to_string()),
+                            _ => None,
+                        })
+                        .unwrap_or_default();
+                    let branch = new_branch(&mut self.rng);
+                    let c = &mut self.carrier.calls[idx];
+                    c.to_tag = to_tag.clone();
+                    c.remote_target = Some(target.clone());
+                    if c.hangup_at.is_none() {
+                        c.hangup_at = Some(now + c.talk);
+                    }
+                    let ack = Request::builder(Method::Ack, &target)
+                        .header("Via", format!("SIP/2.0/UDP {};branch={branch};rport", self.carrier.addr))
+                        .header("Max-Forwards", "70")
+                        .header("From", format!("<sip:x@{}>;tag={}", self.carrier.addr, c.from_tag))
+                        .header("To", format!("<sip:{DID}@{}>;tag={}", switch_addr(), to_tag.unwrap_or_default()))
+                        .header("Call-ID", &c.call_id)
+                        .header("CSeq", "1 ACK")
+                        .build()
+                        .expect("ack");
+                    self.carrier.txl.send_ack_for_2xx(tx, &ack, switch_addr(), Transport::Udp);
+                }
+                TxEvent::Request { tx, msg, .. } => {
+                    // BYE from the switch (agent hung up, max wait, shutdown).
+                    let idx = msg.call_id().ok().and_then(|id| self.carrier.by_call_id.get(id).copied());
+                    if let Some(i) = idx {
+                        self.carrier.calls[i].ended = true;
+                    }
+                    let resp = crate::sip::message::Response::for_request(&msg, 200, "OK").build().expect("200");
+                    let _ = self.carrier.txl.send_response(now, tx, resp);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn phone_events(&mut self) {
+        let now = self.now;
+        for pi in 0..self.phones.len() {
+            loop {
+                let Some(ev) = self.phones[pi].txl.poll_event() else { break };
+                let ph = &mut self.phones[pi];
+                match ev {
+                    TxEvent::Request { tx, msg, .. } => match msg.method() {
+                        Some(Method::Invite) => {
+                            let ringing = crate::sip::message::Response::for_request(&msg, 180, "Ringing")
+                                .to_tag(&format!("ph{pi}"))
+                                .build()
+                                .expect("180");
+                            let _ = ph.txl.send_response(now, tx, ringing);
+                            if let Answer::After(d) = ph.answer {
+                                ph.to_answer.push((now + d, tx, msg));
+                            }
+                        }
+                        _ => {
+                            let resp = crate::sip::message::Response::for_request(&msg, 200, "OK").build().expect("200");
+                            let _ = ph.txl.send_response(now, tx, resp);
+                        }
+                    },
+                    TxEvent::CancelReceived { invite_tx, .. } => {
+                        ph.to_answer.retain(|a| a.1 != invite_tx);
+                        if let Some(inv) = ph.txl.request(invite_tx).cloned() {
+                            let resp = crate::sip::message::Response::for_request(&inv, 487, "Request Terminated")
+                                .to_tag(&format!("ph{pi}"))
+                                .build()
+                                .expect("487");
+                            let _ = ph.txl.send_response(now, invite_tx, resp);
+                        }
+                    }
+                    TxEvent::Response { msg, .. } => {
+                        if msg.cseq().map(|c| c.method == Method::Register).unwrap_or(false) {
+                            match msg.status() {
+                                Some(401) => {
+                                    let challenge = msg.header_values("WWW-Authenticate").next().map(str::to_string);
+                                    let seq = msg.cseq().map(|c| c.seq).unwrap_or(1) + 1;
+                                    self.register(pi, seq, challenge.as_deref());
+                                }
+                                Some(200) => self.phones[pi].registered = true,
+                                _ => {}
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn register(&mut self, pi: usize, cseq: u32, challenge: Option<&str>) {
+        let branch = new_branch(&mut self.rng);
+        let ph = &mut self.phones[pi];
+        let uri = format!("sip:{}", switch_addr());
+        let mut b = Request::builder(Method::Register, &uri)
+            .header("Via", format!("SIP/2.0/UDP {};branch={branch};rport", ph.addr))
+            .header("Max-Forwards", "70")
+            .header("From", format!("<sip:{}@{}>;tag=r{pi}", ph.user, switch_addr()))
+            .header("To", format!("<sip:{}@{}>", ph.user, switch_addr()))
+            .header("Call-ID", format!("reg-{pi}"))
+            .header("CSeq", format!("{cseq} REGISTER"))
+            .header("Contact", format!("<sip:{}@{}>", ph.user, ph.addr))
+            .header("Expires", "3600");
+        if let Some(ch) = challenge {
+            let param = |name: &str| -> String {
+                let key = format!("{name}=\"");
+                ch.split(&key).nth(1).and_then(|r| r.split('"').next()).unwrap_or("").to_string()
+            };
+            let (realm, nonce) = (param("realm"), param("nonce"));
+            let algorithm = if ch.contains("SHA-256") { DigestAlgorithm::Sha256 } else { DigestAlgorithm::Md5 };
+            let response = compute_response(&DigestResponseInput {
+                algorithm,
+                username: &ph.user,
+                realm: &realm,
+                password: &ph.password,
+                method: "REGISTER",
+                uri: &uri,
+                nonce: &nonce,
+                qop_auth: Some(("00000001", "abcdef")),
+            });
+            b = b.header(
+                "Authorization",
+                format!(
+                    "Digest username=\"{}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm={}, qop=auth, nc=00000001, cnonce=\"abcdef\"",
+                    ph.user,
+                    algorithm.as_token()
+                ),
+            );
+        }
+        let req = b.build().expect("register");
+        let _ = ph.txl.send_request(self.now, req, switch_addr(), Transport::Udp);
+    }
+
+    fn register_all_and_ready(&mut self) {
+        for pi in 0..self.phones.len() {
+            self.register(pi, 1, None);
+        }
+        let t = self.now + Duration::from_secs(30);
+        self.run_until(t);
+        for pi in 0..self.phones.len() {
+            assert!(self.phones[pi].registered, "phone {pi} did not register");
+            let id = self.phones[pi].user.clone();
+            self.engine.set_agent_state(self.now, &id, AgentStateRequest::Ready).expect("ready");
+        }
+    }
+
+    fn events_by_call(&self) -> BTreeMap<String, Vec<&CallEvent>> {
+        let mut m: BTreeMap<String, Vec<&CallEvent>> = BTreeMap::new();
+        for e in &self.events {
+            m.entry(e.call_id.clone()).or_default().push(e);
+        }
+        m
+    }
+}
+
+fn assert_logs_are_gap_free(sim: &Sim) {
+    for (id, evs) in sim.events_by_call() {
+        for (i, e) in evs.iter().enumerate() {
+            assert_eq!(e.seq as usize, i + 1, "call {id}: events out of sequence: {evs:?}");
+        }
+        assert!(matches!(evs[0].kind, EventKind::CallOffered { .. }), "call {id} starts with {:?}", evs[0].kind);
+    }
+}
+
+#[test]
+fn a_call_is_queued_offered_bridged_and_ended_by_the_caller() {
+    let mut sim = Sim::new(1, 0.0, 1, Answer::After(Duration::from_secs(2)), 15);
+    sim.register_all_and_ready();
+    sim.place_call("15550001111", Duration::from_secs(20));
+    let t = sim.now + Duration::from_secs(60);
+    sim.run_until(t);
+    assert_logs_are_gap_free(&sim);
+    let kinds: Vec<&str> = sim
+        .events
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::CallOffered { .. } => "offered",
+            EventKind::CallQueued { .. } => "queued",
+            EventKind::AgentOffered { .. } => "agent_offered",
+            EventKind::AgentRinging { .. } => "ringing",
+            EventKind::AgentAnswered { .. } => "answered",
+            EventKind::CallBridged { .. } => "bridged",
+            EventKind::CallEnded { .. } => "ended",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["offered", "queued", "agent_offered", "ringing", "answered", "bridged", "ended"]);
+    match &sim.events.last().expect("events").kind {
+        EventKind::CallEnded { side, .. } => assert_eq!(*side, HangupSide::Caller),
+        k => panic!("last event {k:?}"),
+    }
+    assert_eq!(sim.engine.active_calls(), 0);
+}
+
+#[test]
+fn rona_cancels_and_offers_the_next_agent() {
+    let mut sim = Sim::new(2, 0.0, 2, Answer::Never, 5);
+    sim.phones[1].answer = Answer::After(Duration::from_secs(1));
+    sim.register_all_and_ready();
+    sim.place_call("15550002222", Duration::from_secs(10));
+    let t = sim.now + Duration::from_secs(60);
+    sim.run_until(t);
+    assert_logs_are_gap_free(&sim);
+    let no_answer = sim.events.iter().filter(|e| matches!(e.kind, EventKind::AgentNoAnswer { .. })).count();
+    assert_eq!(no_answer, 1);
+    let bridged: Vec<&CallEvent> = sim.events.iter().filter(|e| matches!(e.kind, EventKind::CallBridged { .. })).collect();
+    assert_eq!(bridged.len(), 1);
+    assert_eq!(bridged[0].agent.as_deref(), Some("agent1"));
+    let a0 = sim.engine.agents(sim.now).into_iter().find(|a| a.id == "agent0").expect("agent0");
+    assert_eq!(a0.not_ready_reason.as_deref(), Some("rona"));
+}
+
+#[test]
+fn caller_hanging_up_in_queue_is_abandoned() {
+    let mut sim = Sim::new(3, 0.0, 1, Answer::After(Duration::from_secs(1)), 15);
+    // The agent never registers, so the call waits.
+    sim.place_call("15550003333", Duration::from_secs(5));
+    let t = sim.now + Duration::from_secs(30);
+    sim.run_until(t);
+    assert_logs_are_gap_free(&sim);
+    assert!(sim.events.iter().any(|e| matches!(e.kind, EventKind::CallAbandoned { .. })));
+    assert_eq!(sim.engine.active_calls(), 0);
+}
+
+#[test]
+fn thousands_of_calls_over_a_lossy_network_all_complete() {
+    // 4 calls a second, each held 8 s by the caller, against 60 agents: about 32 busy at once.
+    let mut sim = Sim::new(42, 0.05, 60, Answer::After(Duration::from_millis(800)), 15);
+    sim.register_all_and_ready();
+    let calls = 2000;
+    for i in 0..calls {
+        sim.place_call(&format!("1555{i:07}"), Duration::from_secs(8));
+        let t = sim.now + Duration::from_millis(250);
+        sim.run_until(t);
+    }
+    let t = sim.now + Duration::from_secs(600);
+    sim.run_until(t);
+    assert_logs_are_gap_free(&sim);
+    let by_call = sim.events_by_call();
+    assert_eq!(by_call.len(), calls, "every INVITE became exactly one call");
+    for (id, evs) in &by_call {
+        assert!(
+            evs.iter().any(|e| matches!(e.kind, EventKind::CallEnded { .. })),
+            "call {id} never ended: {:?}",
+            evs.iter().map(|e| &e.kind).collect::<Vec<_>>()
+        );
+    }
+    let bridged = sim.events.iter().filter(|e| matches!(e.kind, EventKind::CallBridged { .. })).count();
+    assert!(bridged >= calls * 95 / 100, "only {bridged} of {calls} calls reached an agent");
+    assert_eq!(sim.engine.active_calls(), 0);
+}
