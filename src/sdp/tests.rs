@@ -30,6 +30,28 @@ a=label:1\r\n\
 a=ssrc:1558371386 cname:b4f7a9f3-4c7f-4f31\r\n\
 a=ptime:20\r\n";
 
+/// Captured from the installed baresip 1.0.0 dialing a SIPp UAS on loopback.
+const BARESIP_1_0_CAPTURED: &str = "v=0\r\n\
+o=- 1790914911 822971992 IN IP4 127.0.0.1\r\n\
+s=-\r\n\
+c=IN IP4 127.0.0.1\r\n\
+t=0 0\r\n\
+a=tool:baresip 1.0.0\r\n\
+m=audio 21090 RTP/AVP 0 8 96 9 101\r\n\
+a=rtpmap:0 PCMU/8000\r\n\
+a=rtpmap:8 PCMA/8000\r\n\
+a=rtpmap:96 opus/48000/2\r\n\
+a=fmtp:96 stereo=1;sprop-stereo=1\r\n\
+a=rtpmap:9 G722/8000\r\n\
+a=rtpmap:101 telephone-event/8000\r\n\
+a=fmtp:101 0-15\r\n\
+a=sendrecv\r\n\
+a=label:1\r\n\
+a=rtcp-rsize\r\n\
+a=ssrc:1470537649 cname:sip:caller@127.0.0.1\r\n\
+a=minptime:20\r\n\
+a=ptime:20\r\n";
+
 // bare LF line endings, session-level attributes, video line, several telephone-event rates
 const LINPHONE_OFFER: &str = "v=0
 o=alice 3262 2331 IN IP4 192.0.2.10
@@ -477,4 +499,33 @@ proptest! {
         let offer = offer_audio(local(), port, &both(), te, sid, sid);
         prop_assert_eq!(SessionDescription::parse(&offer.to_sdp_string()).unwrap(), offer);
     }
+}
+
+#[test]
+fn answers_captured_baresip_offer() {
+    let offer = SessionDescription::parse(BARESIP_1_0_CAPTURED).unwrap();
+    assert_eq!(
+        offer.to_sdp_string(),
+        BARESIP_1_0_CAPTURED,
+        "round trip is byte-exact"
+    );
+    let (answer, neg) = answer_audio(&offer, local(), 20000, &both(), 3).unwrap();
+    assert_eq!(
+        (neg.codec, neg.payload_type, neg.telephone_event_pt),
+        (AudioCodec::Pcmu, 0, Some(101))
+    );
+    assert_eq!(
+        neg.remote_rtp,
+        "127.0.0.1:21090".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(
+        neg.remote_rtcp,
+        "127.0.0.1:21091".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(neg.ptime_ms, 20);
+    assert_eq!(
+        answer.media[0].formats,
+        vec!["0".to_string(), "101".to_string()]
+    );
+    assert!(answer.to_sdp_string().contains("a=fmtp:101 0-15\r\n"));
 }
