@@ -173,7 +173,11 @@ impl std::fmt::Debug for DigestAuthenticator {
 }
 
 impl DigestAuthenticator {
-    /// New authenticator offering SHA-256 then MD5.
+    /// New authenticator offering SHA-256 then MD5 (RFC 8760 order).
+    ///
+    /// Interop: clients that only know MD5 and abort on the first challenge they cannot use
+    /// (libre 1.1 / baresip 1.0 abort on *any* non-MD5 `WWW-Authenticate`, SIPp 3.6 reads only
+    /// one) need `.with_algorithms(&[DigestAlgorithm::Md5])`.
     pub fn new(realm: impl Into<String>, nonce_secret: [u8; 32], nonce_ttl: Duration) -> Self {
         Self {
             realm: realm.into(),

@@ -395,3 +395,37 @@ proptest! {
         let _ = a.verify(NOW, "REGISTER", &format!("Digest {}", body.join(",")), passwords);
     }
 }
+
+/// Exact Authorization layouts produced by the installed test clients (SIPp 3.6.1 and
+/// libre 1.1 / baresip 1.0), both MD5 with qop=auth.
+#[test]
+fn sipp_and_libre_authorization_layouts() {
+    let a = auth().with_algorithms(&[DigestAlgorithm::Md5]);
+    let ch = a.challenge(NOW, false);
+    assert_eq!(ch.len(), 1);
+    assert!(ch[0].contains("algorithm=MD5"));
+    let nonce = a.issue_nonce(NOW);
+    let uri = "sip:meritline.test";
+    let resp = |cnonce: &str, nc: &str| {
+        compute_response(&DigestResponseInput {
+            algorithm: DigestAlgorithm::Md5,
+            username: "agent1001",
+            realm: "meritline.test",
+            password: "s3cr3t",
+            method: "REGISTER",
+            uri,
+            nonce: &nonce,
+            qop_auth: Some((nc, cnonce)),
+        })
+    };
+    let sipp = format!(
+        "Digest username=\"agent1001\",realm=\"meritline.test\",cnonce=\"6b8b4567\",nc=00000001,qop=auth,uri=\"{uri}\",nonce=\"{nonce}\",response=\"{}\",algorithm=MD5",
+        resp("6b8b4567", "00000001")
+    );
+    assert!(a.verify(NOW, "REGISTER", &sipp, passwords).is_ok());
+    let libre = format!(
+        "Digest username=\"agent1001\", realm=\"meritline.test\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{}\", cnonce=\"0123456789abcdef\", qop=auth, nc=00000002",
+        resp("0123456789abcdef", "00000002")
+    );
+    assert!(a.verify(NOW, "REGISTER", &libre, passwords).is_ok());
+}
