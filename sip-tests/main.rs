@@ -319,3 +319,34 @@ fn two_hundred_calls_at_20_cps_against_10_agents() {
     let answered = calls.iter().filter(|c| !c["agent"].is_null() && c["hangup_side"] == "agent").count();
     assert_eq!(answered, 200, "every call should be answered by an agent who hung up");
 }
+
+#[test]
+fn baresip_agent_answers_a_carrier_call() {
+    let dir = TempDir::new("baresip-call");
+    let sw = Switch::start(&SwitchSpec::default());
+    let phone = baresip_agent(&sw, "agent1", "secret1");
+    sw.wait_for("baresip to register", Duration::from_secs(30), |s| s.agent("agent1")["registered"] == true);
+    sw.set_ready("agent1");
+
+    let mut caller_rtp = RtpPeer::start(CALLER_TAG, AGENT_TAG, Duration::from_secs(60));
+    let caller_port = free_port();
+    let crtp = caller_rtp.port.to_string();
+    let mut caller = sipp(
+        &dir,
+        "caller",
+        "caller_hangs_up.xml",
+        caller_port,
+        &sw.sip_addr(),
+        &["-s", DID, "-key", "ani", "15550007777", "-key", "rtp_port", &crtp, "-m", "1", "-d", "6000"],
+    );
+    let st = caller.wait(Duration::from_secs(60));
+    let c = caller_rtp.stop();
+    assert!(st.success(), "caller SIPp failed ({st})\n{}\n{}\n{}", sipp_traces(&dir), tail(&sw.log(), 60), tail(&phone.log(), 40));
+    sw.wait_for("the CDR", Duration::from_secs(20), |s| !newest_call(s)["ended_at"].is_null());
+    let cdr = newest_call(&sw);
+    assert_eq!(cdr["agent"], "agent1", "{cdr}\n{}", tail(&phone.log(), 40));
+    assert!(!cdr["bridged_at"].is_null(), "{cdr}");
+    // baresip's tone came back through the relay: well over the hold audio of a second or so.
+    assert!(c.received_other > 150, "caller got too little audio: {c:?}");
+    assert_eq!(c.ssrcs_seen.len(), 1, "{c:?}");
+}

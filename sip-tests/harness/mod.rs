@@ -308,3 +308,63 @@ pub fn sipp_agent(dir: &TempDir, sw: &Switch, id: &str, password: &str, uas_scen
     assert!(st.success(), "{id} failed to register ({st})\n{}\n{}", sipp_traces(dir), tail(&sw.log(), 40));
     SippAgent { id: id.to_string(), port, uas }
 }
+
+/// A baresip phone registered as an agent with digest auth, answering calls automatically and
+/// sending an 8 kHz tone as its microphone.
+pub struct Baresip {
+    pub proc: Proc,
+    pub sip_port: u16,
+    pub dir: TempDir,
+}
+
+pub fn baresip_agent(sw: &Switch, id: &str, password: &str) -> Baresip {
+    let dir = TempDir::new("baresip");
+    let sip_port = free_port();
+    let ctrl_port = free_port();
+    let tone = dir.path().join("tone.wav");
+    let st = Command::new("sox")
+        .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
+        .arg(&tone)
+        .args(["synth", "60", "sine", "440", "vol", "0.3"])
+        .status()
+        .expect("run sox");
+    assert!(st.success(), "sox failed to make the tone");
+    let config = format!(
+        "sip_listen\t\t127.0.0.1:{sip_port}\n\
+         audio_player\t\taufile,/dev/null\n\
+         audio_source\t\taufile,{tone}\n\
+         audio_alert\t\taufile,/dev/null\n\
+         module_path\t\t/usr/lib/baresip/modules\n\
+         module\t\t\tg711.so\n\
+         module\t\t\taufile.so\n\
+         module_tmp\t\taccount.so\n\
+         module_app\t\tctrl_tcp.so\n\
+         ctrl_tcp_listen\t\t127.0.0.1:{ctrl_port}\n",
+        tone = tone.display()
+    );
+    std::fs::write(dir.path().join("config"), config).expect("write baresip config");
+    let account = format!(
+        "<sip:{id}@127.0.0.1:{switch};transport=udp>;auth_user={id};auth_pass={password};regint=60;answermode=auto;audio_codecs=PCMU,PCMA\n",
+        switch = sw.sip_port
+    );
+    std::fs::write(dir.path().join("accounts"), account).expect("write accounts");
+    std::fs::write(dir.path().join("contacts"), "").expect("write contacts");
+    let log = std::fs::File::create(dir.path().join("baresip.log")).expect("log");
+    let proc = Proc::spawn(
+        "baresip",
+        Command::new("baresip")
+            .arg("-f")
+            .arg(dir.path())
+            .args(["-n", "127.0.0.1"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log),
+    );
+    Baresip { proc, sip_port, dir }
+}
+
+impl Baresip {
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("baresip.log")).unwrap_or_default()
+    }
+}

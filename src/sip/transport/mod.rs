@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch, Semaphore};
 
-use crate::sip::message::frame_stream;
+use crate::sip::message::{next_stream_item, StreamItem};
 pub use crate::sip::transaction::{Transmit, Transport};
 
 /// Largest UDP datagram we accept.
@@ -201,6 +201,7 @@ impl TcpSide {
 
     async fn run_connection_with(&self, stream: TcpStream, peer: SocketAddr, tx: mpsc::Sender<Bytes>, mut rx: mpsc::Receiver<Bytes>) {
         metrics::gauge!("meritline_sip_tcp_connections").increment(1.0);
+        let pong_tx = tx.clone();
         self.conns.insert(peer, tx);
         let _ = stream.set_nodelay(true);
         let (mut reader, mut writer) = stream.into_split();
@@ -224,17 +225,22 @@ impl TcpSide {
                 Ok(Ok(_)) => {}
             }
             loop {
-                match frame_stream(&buf) {
-                    Ok(crate::sip::message::Framing::Message(len)) => {
+                match next_stream_item(&buf) {
+                    Ok(Some(StreamItem::Message(len))) => {
                         let payload = buf.split_to(len).freeze();
                         if self.inbound.send(Inbound { transport: Transport::Tcp, source: peer, payload }).await.is_err() {
                             break 'read;
                         }
                     }
-                    Ok(crate::sip::message::Framing::KeepAlive(len)) => {
-                        let _ = buf.split_to(len);
+                    Ok(Some(item @ StreamItem::Ping)) => {
+                        // RFC 5626 keep-alive: answer the double-CRLF ping with a CRLF pong.
+                        let _ = buf.split_to(item.len());
+                        let _ = pong_tx.try_send(Bytes::from_static(b"\r\n"));
                     }
-                    Ok(crate::sip::message::Framing::Incomplete) => break,
+                    Ok(Some(item @ StreamItem::Pong)) => {
+                        let _ = buf.split_to(item.len());
+                    }
+                    Ok(None) => break,
                     Err(e) => {
                         // Hand what we have up once so the core can answer 400 if it can read a
                         // Via, then stop reading: the stream cannot be resynchronised.
@@ -248,6 +254,7 @@ impl TcpSide {
             }
         }
         self.conns.remove(&peer);
+        drop(pong_tx);
         // The writer ends once every sender is gone; give queued replies (a 400) time to leave.
         let abort = writer_task.abort_handle();
         if tokio::time::timeout(Duration::from_secs(2), writer_task).await.is_err() {
