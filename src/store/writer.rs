@@ -171,7 +171,10 @@ impl Writer {
                 Command::Flush { ack } => flushes.push(ack),
             }
         }
-        let depth = self.queued.fetch_sub(events.len(), Ordering::Relaxed) - events.len();
+        let depth = self
+            .queued
+            .fetch_sub(events.len(), Ordering::Relaxed)
+            .saturating_sub(events.len());
         metrics::gauge!("meritline_event_log_queue_depth").set(depth as f64);
         if events.is_empty() {
             for ack in flushes {
