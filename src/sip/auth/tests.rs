@@ -140,7 +140,8 @@ fn round_trip_sha256_and_md5_with_and_without_qop() {
                 ok,
                 AuthOk {
                     username: "agent1001".into(),
-                    algorithm: alg
+                    algorithm: alg,
+                    uri: "sip:meritline.test".into(),
                 }
             );
         }
