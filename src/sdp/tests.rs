@@ -1,3 +1,6 @@
+//! Unit tests for SDP parsing/serialization and offer/answer with SIPp, baresip (captured),
+//! Linphone-like and hold bodies, malformed inputs, and no-panic property tests.
+
 use super::*;
 use proptest::prelude::*;
 use std::net::{Ipv4Addr, SocketAddr};
