@@ -239,6 +239,14 @@ impl MediaDescription {
         Some((port, addr))
     }
 
+    /// Replace any direction attribute with `direction` (e.g. to relay a hold re-offer).
+    pub fn set_direction(&mut self, direction: Direction) {
+        self.attributes
+            .retain(|a| Direction::from_attribute(&a.name).is_none());
+        self.attributes
+            .push(Attribute::flag(direction.as_attribute()));
+    }
+
     /// Payload types listed on the `m=` line that are valid numbers.
     pub fn payload_types(&self) -> impl Iterator<Item = u8> + '_ {
         self.formats.iter().filter_map(|f| f.parse().ok())
@@ -401,6 +409,11 @@ impl SessionDescription {
             attributes,
             media,
         })
+    }
+
+    /// Increment `o=` session version (required whenever a re-offer/answer changes the SDP).
+    pub fn bump_version(&mut self) {
+        self.origin.session_version = self.origin.session_version.wrapping_add(1);
     }
 
     /// Session-level direction attribute, if any.

@@ -1,3 +1,6 @@
+//! Unit tests for SDP parsing/serialization and offer/answer with SIPp, baresip (captured),
+//! Linphone-like and hold bodies, malformed inputs, and no-panic property tests.
+
 use super::*;
 use proptest::prelude::*;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -528,4 +531,27 @@ fn answers_captured_baresip_offer() {
         vec!["0".to_string(), "101".to_string()]
     );
     assert!(answer.to_sdp_string().contains("a=fmtp:101 0-15\r\n"));
+}
+
+#[test]
+fn hold_reoffer_via_set_direction() {
+    let mut offer = offer_audio(local(), 40000, &both(), Some(101), 5, 1);
+    offer.media[0].set_direction(Direction::SendOnly);
+    offer.bump_version();
+    let text = offer.to_sdp_string();
+    assert!(text.contains("o=meritline 5 2 IN IP4"));
+    assert_eq!(text.matches("a=sendonly").count(), 1);
+    assert!(!text.contains("sendrecv"));
+    let (answer, neg) = answer_audio(
+        &SessionDescription::parse(&text).unwrap(),
+        local(),
+        1234,
+        &both(),
+        8,
+    )
+    .unwrap();
+    assert!(neg.remote_hold);
+    let ours = accept_answer(&offer, &answer).unwrap();
+    assert_eq!(ours.direction, Direction::SendOnly);
+    assert!(ours.should_send());
 }

@@ -112,6 +112,8 @@ pub fn compute_response(input: &DigestResponseInput<'_>) -> String {
 pub struct AuthOk {
     pub username: String,
     pub algorithm: DigestAlgorithm,
+    /// The digest `uri` the client signed (compare with the Request-URI to be strict).
+    pub uri: String,
 }
 
 /// Why credentials were not accepted; `status_code()` is the SIP answer to send.
@@ -346,6 +348,7 @@ impl DigestAuthenticator {
             Ok(AuthOk {
                 username: creds.username,
                 algorithm,
+                uri: creds.uri,
             })
         } else {
             Err(AuthError::WrongPassword)

@@ -1,3 +1,5 @@
+//! Unit tests for the registrar: RFC 3261 §10.3 rules, lookups, timer-driven expiry, events.
+
 use super::*;
 
 fn src() -> SocketAddr {
