@@ -150,7 +150,7 @@ fn answered(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: SipMessa
     if leg.state == AgentLegState::Answered {
         return;
     }
-    let Ok(mut dialog) = Dialog::from_uac(&leg.invite, &msg) else {
+    let Ok(dialog) = Dialog::from_uac(&leg.invite, &msg) else {
         let (dest, transport) = (leg.dest, leg.transport);
         ack_and_bye(e, now, tx, &msg, dest, transport);
         return;
@@ -177,7 +177,7 @@ fn answered(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: SipMessa
         }
         return;
     }
-    let remote = SessionDescription::parse(msg.body()).ok().and_then(|answer| sdp::accept_answer(&leg.offer, &answer).ok());
+    let remote = SessionDescription::parse_bytes(msg.body()).ok().and_then(|answer| sdp::accept_answer(&leg.offer, &answer).ok());
     leg.dialog = Some(dialog);
     let Some(neg) = remote else {
         // No usable SDP answer: hang the agent leg up and try someone else.
@@ -312,7 +312,7 @@ pub fn reinvite(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: &Sip
             return;
         }
     }
-    let offer = SessionDescription::parse(msg.body()).ok();
+    let offer = SessionDescription::parse_bytes(msg.body()).ok();
     let answer = offer.as_ref().and_then(|o| sdp::answer_audio(o, e.media_ip, agent_port, &[AudioCodec::Pcmu, AudioCodec::Pcma], session_id).ok());
     let Some((answer, neg)) = answer else {
         e.respond(now, tx, msg, 488, "Not Acceptable Here");

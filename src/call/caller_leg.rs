@@ -12,7 +12,7 @@ use super::{Call, CallRef, CallerLeg, Engine, Leg, MediaCommand, Phase, RemoteMe
 use crate::events::EventKind;
 use crate::sdp::{self, AudioCodec, SessionDescription};
 use crate::sip::dialog::Dialog;
-use crate::sip::message::{Method, SipMessage};
+use crate::sip::message::{Method, SipMessage, Uri};
 use crate::sip::transaction::{new_branch, Transport, TxId};
 
 /// Codecs we accept from carriers, in our order of preference when the offer leaves it open.
@@ -58,7 +58,7 @@ pub fn new_invite(e: &mut Engine, now: Instant, tx: TxId, msg: SipMessage, sourc
         e.respond_built(now, tx, resp);
         return;
     }
-    let offer = match SessionDescription::parse(msg.body()) {
+    let offer = match SessionDescription::parse_bytes(msg.body()) {
         Ok(o) => o,
         Err(err) => {
             let resp = sip_util::response(&msg, err.status_code(), "Bad SDP", None).build();
@@ -86,7 +86,6 @@ pub fn new_invite(e: &mut Engine, now: Instant, tx: TxId, msg: SipMessage, sourc
             id,
             seq: 0,
             ani: ani.clone(),
-            did: did.clone(),
             queue: queue.clone(),
             phase: Phase::AwaitingMedia,
             caller: CallerLeg {
@@ -148,7 +147,8 @@ pub fn media_ready(e: &mut Engine, now: Instant, call: CallRef, caller_port: u16
             return;
         }
     };
-    c.caller.dialog = Dialog::from_uas(&c.caller.invite, &tag, &contact).ok();
+    let contact_uri = Uri::sip(Some("meritline"), &e.sip_ip.to_string(), Some(e.sip_port));
+    c.caller.dialog = Dialog::from_uas(&c.caller.invite, &tag, contact_uri).ok();
     c.phase = Phase::Queued;
     let invite_tx = c.caller.invite_tx;
     let queue = c.queue.clone();
@@ -230,7 +230,7 @@ pub fn reinvite(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: &Sip
     }
     let mut update = None;
     if !msg.body().is_empty() {
-        if let Ok(offer) = SessionDescription::parse(msg.body()) {
+        if let Ok(offer) = SessionDescription::parse_bytes(msg.body()) {
             if let Ok((_, neg)) = sdp::answer_audio(&offer, e.media_ip, c.media_ports.map(|p| p.0).unwrap_or(0), &CALLER_CODECS, 0) {
                 update = Some(RemoteMedia {
                     rtp: neg.remote_rtp,

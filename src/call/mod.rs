@@ -15,13 +15,13 @@ mod tests;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
-use crate::acd::{self, Acd, AcdEvent, CallId, OfferResult, Requested};
+use crate::acd::{self, Acd, AcdEvent, CallId, Requested};
 use crate::api::{AgentState as ApiAgentState, AgentStateRequest, AgentView, ApiError, QueueView};
 use crate::config::Config;
 use crate::events::{CallEvent, EventKind, HangupSide};
@@ -138,7 +138,6 @@ struct Call {
     id: String,
     seq: u32,
     ani: String,
-    did: String,
     queue: String,
     phase: Phase,
     caller: CallerLeg,
@@ -358,10 +357,10 @@ impl Engine {
             .map(|q| QueueView {
                 name: q.name.to_string(),
                 skills: q.skills.clone(),
-                waiting_calls: q.waiting,
+                waiting_calls: q.waiting as u32,
                 longest_wait_seconds: q.longest_wait.as_secs_f64(),
-                agents_ready: q.agents_ready,
-                agents_staffed: q.agents_staffed,
+                agents_ready: q.agents_ready as u32,
+                agents_staffed: q.agents_staffed as u32,
             })
             .collect()
     }
