@@ -196,6 +196,12 @@ impl MediaEngine {
         })
     }
 
+    /// The local address the media sockets bind to (the lead puts it in SDP `c=` unless a public
+    /// address is configured).
+    pub fn bind_ip(&self) -> IpAddr {
+        self.pool.bind_ip
+    }
+
     /// Even port pairs currently free (two are needed per call).
     pub fn free_port_pairs(&self) -> usize {
         self.pool.free().len()
