@@ -355,6 +355,7 @@ pub struct LegStats {
 struct LegState {
     remote: Option<LegRemote>,
     latched: Option<SocketAddr>,
+    latching: bool,
     output: LegOutput,
     stats: LegStats,
 }
@@ -376,7 +377,7 @@ enum InboundKind {
 /// media is sent there instead of the signalled address (NAT'ed home agents). Packets from other
 /// addresses are dropped as [`DropReason::WrongSource`], except from the signalled address itself,
 /// which always re-latches. A new remote with a different address ([`Relay::set_remote`]) clears
-/// the latch.
+/// the latch. Latching can be turned off per leg ([`Relay::set_latching`]).
 #[derive(Debug, Clone)]
 pub struct Relay {
     legs: [LegState; 2],
@@ -392,6 +393,7 @@ impl Relay {
         let leg = |output| LegState {
             remote: None,
             latched: None,
+            latching: true,
             output,
             stats: LegStats::default(),
         };
@@ -434,6 +436,17 @@ impl Relay {
     /// The address media to `leg` goes to: the latched source, else the signalled address.
     pub fn destination(&self, leg: Leg) -> Option<SocketAddr> {
         self.leg(leg).destination()
+    }
+
+    /// Enables (the default) or disables symmetric RTP latching on `leg`. With latching off, RTP
+    /// is accepted from any source and sent to the signalled address (for carriers that send
+    /// asymmetric RTP from another port than the one in their SDP). Disabling clears the latch.
+    pub fn set_latching(&mut self, leg: Leg, enabled: bool) {
+        let state = self.leg_mut(leg);
+        state.latching = enabled;
+        if !enabled {
+            state.latched = None;
+        }
     }
 
     /// The address `leg` latched to, if any.
@@ -551,6 +564,7 @@ impl Relay {
             return Err(DropReason::UnknownPayloadType);
         };
         match from.latched {
+            _ if !from.latching => {}
             Some(latched) if latched == source => {}
             Some(_) if source != remote.addr => return Err(DropReason::WrongSource),
             _ => {
@@ -996,6 +1010,30 @@ mod tests {
         relay.set_remote(Leg::Agent, remote(6002, Codec::Pcma, 8, None));
         assert_eq!(relay.latched_address(Leg::Agent), None);
         assert_eq!(relay.destination(Leg::Agent), Some(addr(6002)));
+    }
+
+    #[test]
+    fn without_latching_accepts_any_source_and_sends_to_signalled_address() {
+        let t0 = Instant::now();
+        let mut relay = relay();
+        relay.bridge();
+        relay.set_latching(Leg::Caller, false);
+        for port in [7000, 7002] {
+            let mut p = packet(0, 1, 0, 9, 0xFF);
+            let from = SocketAddr::from(([192, 0, 2, 1], port));
+            assert!(matches!(
+                relay.handle_inbound(t0, Leg::Caller, from, &mut p),
+                Action::Forward(_)
+            ));
+        }
+        assert_eq!(relay.latched_address(Leg::Caller), None);
+        let mut p = packet(8, 1, 0, 5, 0xD5);
+        let Action::Forward(tx) = relay.handle_inbound(t0, Leg::Agent, addr(6000), &mut p) else {
+            panic!()
+        };
+        assert_eq!(tx.destination, addr(5000));
+        // The agent leg still latches.
+        assert_eq!(relay.latched_address(Leg::Agent), Some(addr(6000)));
     }
 
     #[test]
