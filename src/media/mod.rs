@@ -196,6 +196,12 @@ impl MediaEngine {
         })
     }
 
+    /// The local address the media sockets bind to (the lead puts it in SDP `c=` unless a public
+    /// address is configured).
+    pub fn bind_ip(&self) -> IpAddr {
+        self.pool.bind_ip
+    }
+
     /// Even port pairs currently free (two are needed per call).
     pub fn free_port_pairs(&self) -> usize {
         self.pool.free().len()
@@ -274,6 +280,7 @@ enum Command {
     PlayHold(Arc<Prompt>),
     Bridge,
     UnbridgeAndHold,
+    SetLatching(Leg, bool),
     Stats(oneshot::Sender<MediaStats>),
     Close(oneshot::Sender<()>),
 }
@@ -294,6 +301,7 @@ impl std::fmt::Debug for Command {
             Command::PlayHold(_) => "PlayHold",
             Command::Bridge => "Bridge",
             Command::UnbridgeAndHold => "UnbridgeAndHold",
+            Command::SetLatching(..) => "SetLatching",
             Command::Stats(_) => "Stats",
             Command::Close(_) => "Close",
         })
@@ -371,6 +379,12 @@ impl CallMedia {
     /// Stops relaying and plays the last hold prompt to the caller again (silence if none).
     pub fn unbridge_and_hold(&self) -> Result<(), MediaError> {
         self.send(Command::UnbridgeAndHold)
+    }
+
+    /// Turns symmetric RTP latching on `leg` on (the default for both legs) or off. Turn it off
+    /// for trunks that send RTP from another port than their SDP says (asymmetric RTP).
+    pub fn set_latching(&self, leg: Leg, enabled: bool) -> Result<(), MediaError> {
+        self.send(Command::SetLatching(leg, enabled))
     }
 
     /// Packet counters of both legs. Also a barrier: every command sent before has been applied.
@@ -557,6 +571,7 @@ impl CallTask {
             Command::PlayHold(prompt) => self.relay.play_hold(now, prompt),
             Command::Bridge => self.relay.bridge(),
             Command::UnbridgeAndHold => self.relay.unbridge_and_hold(now),
+            Command::SetLatching(leg, enabled) => self.relay.set_latching(leg, enabled),
             Command::Stats(reply) => {
                 let _ = reply.send(MediaStats {
                     caller: self.relay.stats(Leg::Caller),

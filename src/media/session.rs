@@ -75,15 +75,21 @@ struct SourceMapping {
 
 /// Outgoing RTP stream state of one leg: one SSRC for the leg's whole life, sequence numbers that
 /// continue without gaps across source switches, and timestamps that continue with a jump equal to
-/// the wall-clock gap (in 8 kHz units). The marker bit is set on the first packet after a switch.
+/// the wall-clock gap (in 8 kHz units) since the last packet sent, but never less than that
+/// packet's own duration (its G.711 payload length), so the new source's audio cannot overlap the
+/// old one's. The marker bit is set on the first packet after a switch.
 #[derive(Debug, Clone)]
 pub struct LegOutput {
     ssrc: u32,
     mapping: Option<SourceMapping>,
     next_seq: u16,
     last_timestamp: u32,
+    last_duration: u32,
     last_sent_at: Option<Instant>,
 }
+
+/// Longest payload (in samples) counted as a packet's duration: 100 ms of G.711.
+const MAX_PACKET_SAMPLES: usize = 800;
 
 impl LegOutput {
     /// New stream state; `ssrc`, `first_seq` and `first_timestamp` should be random (RFC 3550).
@@ -93,6 +99,7 @@ impl LegOutput {
             mapping: None,
             next_seq: first_seq,
             last_timestamp: first_timestamp,
+            last_duration: 0,
             last_sent_at: None,
         }
     }
@@ -117,9 +124,9 @@ impl LegOutput {
             _ => {
                 let out_ts = match self.last_sent_at {
                     None => self.last_timestamp,
-                    Some(at) => self
-                        .last_timestamp
-                        .wrapping_add(samples_in(now.saturating_duration_since(at))),
+                    Some(at) => self.last_timestamp.wrapping_add(
+                        samples_in(now.saturating_duration_since(at)).max(self.last_duration),
+                    ),
                 };
                 SourceMapping {
                     source,
@@ -147,6 +154,7 @@ impl LegOutput {
         }
         if self.last_sent_at.is_none() || (out_ts.wrapping_sub(self.last_timestamp) as i32) >= 0 {
             self.last_timestamp = out_ts;
+            self.last_duration = packet.payload().len().min(MAX_PACKET_SAMPLES) as u32;
             self.last_sent_at = Some(now);
         }
     }
@@ -355,6 +363,7 @@ pub struct LegStats {
 struct LegState {
     remote: Option<LegRemote>,
     latched: Option<SocketAddr>,
+    latching: bool,
     output: LegOutput,
     stats: LegStats,
 }
@@ -376,7 +385,7 @@ enum InboundKind {
 /// media is sent there instead of the signalled address (NAT'ed home agents). Packets from other
 /// addresses are dropped as [`DropReason::WrongSource`], except from the signalled address itself,
 /// which always re-latches. A new remote with a different address ([`Relay::set_remote`]) clears
-/// the latch.
+/// the latch. Latching can be turned off per leg ([`Relay::set_latching`]).
 #[derive(Debug, Clone)]
 pub struct Relay {
     legs: [LegState; 2],
@@ -392,6 +401,7 @@ impl Relay {
         let leg = |output| LegState {
             remote: None,
             latched: None,
+            latching: true,
             output,
             stats: LegStats::default(),
         };
@@ -434,6 +444,17 @@ impl Relay {
     /// The address media to `leg` goes to: the latched source, else the signalled address.
     pub fn destination(&self, leg: Leg) -> Option<SocketAddr> {
         self.leg(leg).destination()
+    }
+
+    /// Enables (the default) or disables symmetric RTP latching on `leg`. With latching off, RTP
+    /// is accepted from any source and sent to the signalled address (for carriers that send
+    /// asymmetric RTP from another port than the one in their SDP). Disabling clears the latch.
+    pub fn set_latching(&mut self, leg: Leg, enabled: bool) {
+        let state = self.leg_mut(leg);
+        state.latching = enabled;
+        if !enabled {
+            state.latched = None;
+        }
     }
 
     /// The address `leg` latched to, if any.
@@ -551,6 +572,7 @@ impl Relay {
             return Err(DropReason::UnknownPayloadType);
         };
         match from.latched {
+            _ if !from.latching => {}
             Some(latched) if latched == source => {}
             Some(_) if source != remote.addr => return Err(DropReason::WrongSource),
             _ => {
@@ -719,6 +741,30 @@ mod tests {
     }
 
     #[test]
+    fn leg_output_switch_jump_is_wall_clock_but_at_least_one_packet() {
+        let t0 = Instant::now();
+        let mut out = LegOutput::new(7, 0, 0);
+        let mut stamp = |source: StreamSource, at: Duration, samples: usize| {
+            let mut p = packet(0, 1, 0, 1, 0);
+            p.truncate(12 + samples);
+            let mut h = RtpHeaderMut::parse(&mut p).unwrap();
+            out.stamp(t0 + at, source, &mut h);
+            fields(&p).2
+        };
+        assert_eq!(
+            stamp(StreamSource::Hold { instance: 1 }, Duration::ZERO, 160),
+            0
+        );
+        // 5 ms later another source starts: still one 160-sample frame later.
+        assert_eq!(stamp(StreamSource::Peer { ssrc: 1 }, 5 * MS, 80), 160);
+        // 2 s of silence, then a new source: the wall-clock gap.
+        assert_eq!(
+            stamp(StreamSource::Peer { ssrc: 2 }, 2005 * MS, 160),
+            160 + 16_000
+        );
+    }
+
+    #[test]
     fn leg_output_keeps_reordered_packets_in_place_and_wraps() {
         let t0 = Instant::now();
         let mut out = LegOutput::new(7, 65535, u32::MAX);
@@ -845,9 +891,11 @@ mod tests {
         let seqs: Vec<u16> = caller_rx.iter().map(|f| f.1).collect();
         assert_eq!(seqs, (1000..1008).collect::<Vec<_>>());
         let tss: Vec<u32> = caller_rx.iter().map(|f| f.2).collect();
+        // The agent's first packet came 10 ms after the last hold frame, which lasts 20 ms: the
+        // jump is one frame (160), not 80, so the two sources do not overlap.
         assert_eq!(
             tss,
-            [50_000, 50_160, 50_320, 50_480, 50_640, 50_720, 50_880, 51_040]
+            [50_000, 50_160, 50_320, 50_480, 50_640, 50_800, 50_960, 51_120]
         );
         let markers: Vec<bool> = caller_rx.iter().map(|f| f.3).collect();
         assert_eq!(
@@ -860,7 +908,7 @@ mod tests {
         relay.unbridge_and_hold(now);
         let tx = relay.poll_transmit(now, &mut buf).unwrap();
         let f = fields(&buf[..tx.len]);
-        assert_eq!((f.0, f.1, f.2, f.3), (0xCA11, 1008, 51_040 + 8 * 70, true));
+        assert_eq!((f.0, f.1, f.2, f.3), (0xCA11, 1008, 51_120 + 8 * 70, true));
         let stats = relay.stats(Leg::Caller);
         assert_eq!(stats.packets_sent, 9);
         assert_eq!(relay.stats(Leg::Agent).packets_received, 3);
@@ -996,6 +1044,30 @@ mod tests {
         relay.set_remote(Leg::Agent, remote(6002, Codec::Pcma, 8, None));
         assert_eq!(relay.latched_address(Leg::Agent), None);
         assert_eq!(relay.destination(Leg::Agent), Some(addr(6002)));
+    }
+
+    #[test]
+    fn without_latching_accepts_any_source_and_sends_to_signalled_address() {
+        let t0 = Instant::now();
+        let mut relay = relay();
+        relay.bridge();
+        relay.set_latching(Leg::Caller, false);
+        for port in [7000, 7002] {
+            let mut p = packet(0, 1, 0, 9, 0xFF);
+            let from = SocketAddr::from(([192, 0, 2, 1], port));
+            assert!(matches!(
+                relay.handle_inbound(t0, Leg::Caller, from, &mut p),
+                Action::Forward(_)
+            ));
+        }
+        assert_eq!(relay.latched_address(Leg::Caller), None);
+        let mut p = packet(8, 1, 0, 5, 0xD5);
+        let Action::Forward(tx) = relay.handle_inbound(t0, Leg::Agent, addr(6000), &mut p) else {
+            panic!()
+        };
+        assert_eq!(tx.destination, addr(5000));
+        // The agent leg still latches.
+        assert_eq!(relay.latched_address(Leg::Agent), Some(addr(6000)));
     }
 
     #[test]

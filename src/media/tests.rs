@@ -210,3 +210,114 @@ fn codec_mapping() {
     assert_eq!(Codec::from_encoding_name("opus"), None);
     assert_eq!(Codec::Pcma.static_payload_type(), 8);
 }
+
+/// Records metrics into atomics keyed by `name{label=value,...}`.
+#[derive(Default)]
+struct TestRecorder {
+    values: std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::atomic::AtomicU64>>>,
+}
+
+impl TestRecorder {
+    fn handle(&self, key: &metrics::Key) -> Arc<std::sync::atomic::AtomicU64> {
+        let labels: Vec<String> = key
+            .labels()
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        let name = format!("{}{{{}}}", key.name(), labels.join(","));
+        let mut values = self.values.lock().unwrap();
+        Arc::clone(values.entry(name).or_default())
+    }
+
+    fn counter(&self, name: &str) -> u64 {
+        let values = self.values.lock().unwrap();
+        values
+            .get(name)
+            .map_or(0, |v| v.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    fn gauge(&self, name: &str) -> f64 {
+        f64::from_bits(self.counter(name))
+    }
+}
+
+impl metrics::Recorder for TestRecorder {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        metrics::Counter::from_arc(self.handle(key))
+    }
+    fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::from_arc(self.handle(key))
+    }
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+#[test]
+fn emits_relay_drop_and_session_metrics() {
+    let recorder = TestRecorder::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let engine = MediaEngine::new(localhost(), 31200..=31299).unwrap();
+            let call = engine.allocate_call().await.unwrap();
+            assert_eq!(recorder.gauge("meritline_media_sessions_active{}"), 1.0);
+            let caller = UdpSocket::bind((localhost(), 0)).await.unwrap();
+            let agent = UdpSocket::bind((localhost(), 0)).await.unwrap();
+            call.set_caller_remote(caller.local_addr().unwrap(), Codec::Pcmu, 0, None)
+                .unwrap();
+            call.set_agent_remote(agent.local_addr().unwrap(), Codec::Pcmu, 0, None)
+                .unwrap();
+            call.bridge().unwrap();
+            let caller_media = SocketAddr::new(localhost(), call.caller_port());
+            caller
+                .send_to(b"not an rtp packet", caller_media)
+                .await
+                .unwrap();
+            for i in 0..3u16 {
+                let p = packet(0, i, 160 * u32::from(i), 1, 0xFF);
+                caller.send_to(&p, caller_media).await.unwrap();
+            }
+            for _ in 0..3 {
+                recv(&agent).await;
+            }
+            let stats = call.stats().await.unwrap();
+            assert_eq!(stats.caller.packets_received, 4);
+            assert_eq!(stats.caller.packets_dropped, 1);
+            assert_eq!(recorder.counter("meritline_rtp_packets_relayed_total{}"), 3);
+            assert_eq!(
+                recorder.counter("meritline_rtp_packets_dropped_total{reason=not_rtp}"),
+                1
+            );
+            call.close().await;
+            assert_eq!(recorder.gauge("meritline_media_sessions_active{}"), 0.0);
+        })
+    });
+}
