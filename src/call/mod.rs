@@ -23,12 +23,12 @@ use rand::{RngCore, SeedableRng};
 
 use crate::acd::{self, Acd, AcdEvent, CallId, Requested};
 use crate::api::{AgentState as ApiAgentState, AgentStateRequest, AgentView, ApiError, QueueView};
-use crate::config::Config;
+use crate::config::{Config, DigestAlgorithmName};
 use crate::events::{CallEvent, EventKind, HangupSide};
 use crate::media::Codec;
 use crate::metrics as m;
 use crate::sdp::SessionDescription;
-use crate::sip::auth::DigestAuthenticator;
+use crate::sip::auth::{DigestAlgorithm, DigestAuthenticator};
 use crate::sip::dialog::Dialog;
 use crate::sip::message::{SipMessage, Method};
 use crate::sip::registrar::{Registrar, RegistrarConfig, RegistrarEvent};
@@ -181,7 +181,17 @@ impl Engine {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut secret = [0u8; 32];
         rng.fill_bytes(&mut secret);
-        let auth = DigestAuthenticator::new(config.sip.realm.clone(), secret, config.sip.nonce_ttl());
+        let algorithms: Vec<DigestAlgorithm> = config
+            .sip
+            .digest_algorithms
+            .iter()
+            .map(|a| match a {
+                DigestAlgorithmName::Md5 => DigestAlgorithm::Md5,
+                DigestAlgorithmName::Sha256 => DigestAlgorithm::Sha256,
+            })
+            .collect();
+        let auth = DigestAuthenticator::new(config.sip.realm.clone(), secret, config.sip.nonce_ttl())
+            .with_algorithms(&algorithms);
         let timers = TimerConfig { t1: config.sip.t1(), ..TimerConfig::default() };
         let registrar = Registrar::new(RegistrarConfig {
             min_expires: config.sip.register_min_expires_seconds,

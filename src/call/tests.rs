@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 
 use super::{Engine, MediaCommand, Output};
 use crate::api::AgentStateRequest;
-use crate::config::{AgentConfig, Config, QueueConfig, RouteConfig, TrunkConfig};
+use crate::config::{AgentConfig, Config, DigestAlgorithmName, QueueConfig, RouteConfig, TrunkConfig};
 use crate::events::{CallEvent, EventKind, HangupSide};
 use crate::sip::auth::{compute_response, DigestAlgorithm, DigestResponseInput};
 use crate::sip::message::{Method, Request, SipMessage};
@@ -33,6 +33,8 @@ fn switch_addr() -> SocketAddr {
 fn config(agents: usize, ring_timeout: u32, wrapup: u32) -> Arc<Config> {
     let mut cfg = Config::default();
     cfg.sip.listen = switch_addr();
+    // The simulated phones speak both; SHA-256 first exercises RFC 8760.
+    cfg.sip.digest_algorithms = vec![DigestAlgorithmName::Sha256, DigestAlgorithmName::Md5];
     cfg.trunks = vec![TrunkConfig { name: "carrier".into(), allow: vec!["127.0.0.0/8".parse().expect("cidr")] }];
     cfg.routes = vec![RouteConfig { did: DID.into(), queue: "support".into() }];
     cfg.queues = vec![QueueConfig {

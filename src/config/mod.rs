@@ -60,6 +60,15 @@ pub enum SipTransport {
     Tcp,
 }
 
+/// A digest algorithm the registrar may challenge with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum DigestAlgorithmName {
+    #[serde(rename = "MD5")]
+    Md5,
+    #[serde(rename = "SHA-256")]
+    Sha256,
+}
+
 /// `[sip]`: signalling listener, authentication realm, registrar limits and timers.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -76,6 +85,8 @@ pub struct SipConfig {
     pub public_address: Option<IpAddr>,
     /// How long a digest nonce stays valid.
     pub nonce_ttl_seconds: u64,
+    /// Digest algorithms offered in 401 challenges, in this order (RFC 8760).
+    pub digest_algorithms: Vec<DigestAlgorithmName>,
     /// Registrations asking for less are answered 423 Interval Too Brief.
     pub register_min_expires_seconds: u32,
     /// Registrations asking for more are shortened to this.
@@ -191,6 +202,7 @@ impl Default for SipConfig {
             user_agent: "meritline".to_owned(),
             public_address: None,
             nonce_ttl_seconds: 300,
+            digest_algorithms: vec![DigestAlgorithmName::Md5],
             register_min_expires_seconds: 60,
             register_max_expires_seconds: 3600,
             register_default_expires_seconds: 3600,

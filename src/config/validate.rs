@@ -237,6 +237,14 @@ fn check_sip(config: &Config, issues: &mut Vec<ConfigIssue>) {
             "must be at least 1 when tcp is enabled",
         ));
     }
+    if sip.digest_algorithms.is_empty() {
+        issues.push(ConfigIssue::new("sip.digest_algorithms", "must name at least one algorithm"));
+    }
+    for (i, a) in sip.digest_algorithms.iter().enumerate() {
+        if sip.digest_algorithms[..i].contains(a) {
+            issues.push(ConfigIssue::new(format!("sip.digest_algorithms[{i}]"), "duplicate algorithm"));
+        }
+    }
     if sip.t1_ms == 0 {
         issues.push(ConfigIssue::new("sip.t1_ms", "must be at least 1"));
     }
