@@ -83,6 +83,8 @@ struct Transaction {
     cancel_id: Option<TxId>,
     /// Client INVITE in Accepted: To tags of the 2xx responses seen, with the ACK the TU sent.
     accepted: Vec<(Option<String>, Option<Bytes>)>,
+    /// Server: the To tag of the responses the TU sent (reused in the 200 to a CANCEL).
+    local_tag: Option<String>,
     /// Created by the layer itself (server CANCEL transactions): no events for it.
     internal: bool,
 }
@@ -480,6 +482,7 @@ impl TransactionLayer {
             pending_cancel: None,
             cancel_id: None,
             accepted: Vec::new(),
+            local_tag: None,
             internal: false,
         };
         let (retransmit, timeout) = if invite {
@@ -565,7 +568,7 @@ impl TransactionLayer {
             tracing::debug!(%source, "request without method dropped");
             return;
         };
-        let Some(key) = wire::server_key(&msg, transport) else {
+        let Some(key) = wire::server_key(&msg) else {
             tracing::debug!(%source, "request without usable Via/CSeq/Call-ID dropped");
             return;
         };
@@ -581,7 +584,7 @@ impl TransactionLayer {
             MethodKind::Cancel => self.incoming_cancel(now, msg, key, source, transport),
             MethodKind::Invite | MethodKind::Other => {
                 let id = self.alloc_id();
-                self.new_server_tx(now, id, key, msg.clone(), source, transport, false);
+                self.new_server_tx(id, key, msg.clone(), source, transport, false);
                 self.events.push_back(TxEvent::Request {
                     tx: id,
                     msg,
@@ -595,7 +598,6 @@ impl TransactionLayer {
     #[allow(clippy::too_many_arguments)]
     fn new_server_tx(
         &mut self,
-        now: Instant,
         id: TxId,
         key: ServerKey,
         msg: SipMessage,
@@ -631,17 +633,17 @@ impl TransactionLayer {
             pending_cancel: None,
             cancel_id: None,
             accepted: Vec::new(),
+            local_tag: None,
             internal,
         };
         if invite {
             // 17.2.1: answer with 100 Trying right away (we do not wait 200 ms for the TU).
-            if let Some(trying) = wire::build_response(&tx.request, 100, "Trying") {
+            if let Some(trying) = wire::build_response(&tx.request, 100, "Trying", None) {
                 let bytes = wire::serialize(&trying);
                 tx.last_response = Some(bytes.clone());
                 self.send(peer, transport, bytes);
             }
         }
-        let _ = now;
         self.txs.insert(id, tx);
     }
 
@@ -731,22 +733,24 @@ impl TransactionLayer {
         transport: Transport,
     ) {
         let invite_key = key.for_method(wire::INVITE);
-        let invite = self
-            .server_index
-            .get(&invite_key)
-            .copied()
-            .and_then(|id| self.txs.get(&id).map(|t| (id, t.state)));
+        let invite = self.server_index.get(&invite_key).copied().and_then(|id| {
+            self.txs
+                .get(&id)
+                .map(|t| (id, t.state, t.local_tag.clone()))
+        });
         let id = self.alloc_id();
-        self.new_server_tx(now, id, key, msg.clone(), source, transport, true);
-        let (code, reason) = match invite {
-            Some(_) => (200, "OK"),
-            None => (481, "Call/Transaction Does Not Exist"),
+        self.new_server_tx(id, key, msg.clone(), source, transport, true);
+        // 9.2: 200 if the CANCEL matched a transaction (with the To tag of the INVITE's
+        // responses, if any), else 481.
+        let resp = match &invite {
+            Some((_, _, tag)) => wire::build_response(&msg, 200, "OK", tag.as_deref()),
+            None => wire::build_response(&msg, 481, "Call/Transaction Does Not Exist", None),
         };
-        if let Some(resp) = wire::build_response(&msg, code, reason) {
+        if let Some(resp) = resp {
             // Cannot fail: the transaction was just created in Trying.
             let _ = self.send_response(now, id, resp);
         }
-        if let Some((invite_tx, TxState::Proceeding)) = invite {
+        if let Some((invite_tx, TxState::Proceeding, _)) = invite {
             self.events.push_back(TxEvent::CancelReceived {
                 invite_tx,
                 cancel: msg,
@@ -776,6 +780,9 @@ impl TransactionLayer {
             _ => return Err(TxError::InvalidState),
         };
         let bytes = wire::serialize(resp);
+        if tx.local_tag.is_none() {
+            tx.local_tag = wire::to_tag(resp);
+        }
         tx.last_response = Some(bytes.clone());
         self.send(tx.peer, tx.transport, bytes);
         let previous = tx.state;

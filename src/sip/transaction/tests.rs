@@ -613,6 +613,10 @@ fn server_cancel_matches_invite_answers_200_and_reports() {
     assert_eq!(sent.len(), 1);
     assert!(first_line(&sent[0]).starts_with("SIP/2.0 200"));
     assert!(payload_text(&sent[0]).contains("CSeq: 1 CANCEL"));
+    assert!(
+        !payload_text(&sent[0]).contains("tag=z"),
+        "no To tag sent yet"
+    );
     let evs = events(&mut layer);
     assert!(matches!(&evs[..], [TxEvent::CancelReceived { invite_tx, .. }] if *invite_tx == tx));
     // A retransmitted CANCEL gets the 200 again without a second report.
@@ -629,6 +633,33 @@ fn server_cancel_matches_invite_answers_200_and_reports() {
         .unwrap();
     assert!(first_line(&transmits(&mut layer)[0]).starts_with("SIP/2.0 487"));
     assert_eq!(layer.state(tx), Some(TxState::Completed));
+    // The ACK for the 487 is absorbed, not reported.
+    let mut ack = invite.clone();
+    ack.method = "ACK";
+    ack.to_tag = Some("z".to_owned());
+    layer.handle_incoming(t0 + ms(40), ack.request(), addr(UAC_ADDR), Transport::Udp);
+    assert!(events(&mut layer).is_empty());
+    assert_eq!(layer.state(tx), Some(TxState::Confirmed));
+
+    // A CANCEL after a tagged provisional: the 200 carries the same To tag, no report
+    // once the INVITE is no longer Proceeding.
+    let invite2 = Fields::new("INVITE", "c2", "call-c2");
+    layer.handle_incoming(t0, invite2.request(), addr(UAC_ADDR), Transport::Udp);
+    let tx2 = match &events(&mut layer)[..] {
+        [TxEvent::Request { tx, .. }] => *tx,
+        other => panic!("unexpected {other:?}"),
+    };
+    layer
+        .send_response(t0, tx2, invite2.response(180, Some("t2")))
+        .unwrap();
+    transmits(&mut layer);
+    let mut cancel2 = invite2.clone();
+    cancel2.method = "CANCEL";
+    layer.handle_incoming(t0, cancel2.request(), addr(UAC_ADDR), Transport::Udp);
+    assert!(payload_text(&transmits(&mut layer)[0]).contains("tag=t2"));
+    assert!(
+        matches!(events(&mut layer)[..], [TxEvent::CancelReceived { invite_tx, .. }] if invite_tx == tx2)
+    );
 
     // CANCEL for an unknown transaction: 481.
     let mut stray = Fields::new("CANCEL", "nothing", "call-x");

@@ -103,7 +103,7 @@ pub(super) fn client_key_for_response(resp: &SipMessage) -> Option<ClientKey> {
     })
 }
 
-pub(super) fn server_key(req: &SipMessage, transport: Transport) -> Option<ServerKey> {
+pub(super) fn server_key(req: &SipMessage) -> Option<ServerKey> {
     let via = req.top_via().ok()?;
     let cseq = req.cseq().ok()?;
     let call_id = req.call_id().ok()?;
@@ -126,7 +126,6 @@ pub(super) fn server_key(req: &SipMessage, transport: Transport) -> Option<Serve
             )
         }
     };
-    let _ = transport;
     Some(ServerKey {
         branch,
         host: via.host.to_ascii_lowercase(),
@@ -202,9 +201,19 @@ pub fn response_destination(
     SocketAddr::new(ip, via.port.unwrap_or(DEFAULT_PORT))
 }
 
-/// A response to `req` with the given status (copies Via, From, To, Call-ID, CSeq).
-pub(super) fn build_response(req: &SipMessage, code: u16, reason: &str) -> Option<SipMessage> {
-    Response::for_request(req, code, reason).build().ok()
+/// A response to `req` with the given status (copies Via, From, To, Call-ID, CSeq), with
+/// `to_tag` added to To when given.
+pub(super) fn build_response(
+    req: &SipMessage,
+    code: u16,
+    reason: &str,
+    to_tag: Option<&str>,
+) -> Option<SipMessage> {
+    let mut b = Response::for_request(req, code, reason);
+    if let Some(tag) = to_tag {
+        b.set_to_tag(tag);
+    }
+    b.build().ok()
 }
 
 /// Copies the first value of `name` from `src` into the builder being made.
@@ -338,14 +347,14 @@ mod tests {
         let invite = parse(INVITE_TEXT);
         let ack = parse(&INVITE_TEXT.replace("INVITE", "ACK"));
         let cancel = parse(&INVITE_TEXT.replace("INVITE", "CANCEL"));
-        let k = server_key(&invite, Transport::Udp).unwrap();
-        assert_eq!(server_key(&ack, Transport::Udp), Some(k.clone()));
-        let ck = server_key(&cancel, Transport::Udp).unwrap();
+        let k = server_key(&invite).unwrap();
+        assert_eq!(server_key(&ack), Some(k.clone()));
+        let ck = server_key(&cancel).unwrap();
         assert_ne!(ck, k);
         assert_eq!(ck.for_method(Method::Invite), k);
         // Different sent-by: different transaction.
         let other = parse(&INVITE_TEXT.replace("10.0.0.1:5062;branch", "10.0.0.2:5062;branch"));
-        assert_ne!(server_key(&other, Transport::Udp), Some(k));
+        assert_ne!(server_key(&other), Some(k));
     }
 
     #[test]
@@ -356,9 +365,6 @@ mod tests {
             "To: <sip:bob@example.com>",
             "To: <sip:bob@example.com>;tag=zz",
         ));
-        assert_eq!(
-            server_key(&invite, Transport::Udp),
-            server_key(&ack, Transport::Udp)
-        );
+        assert_eq!(server_key(&invite), server_key(&ack));
     }
 }
