@@ -280,7 +280,9 @@ impl TransactionLayer {
             return Err(TxError::NotAnInvite);
         }
         if let Some(id) = tx.cancel_id {
-            return Ok(id);
+            if tx.pending_cancel.is_some() || self.txs.contains_key(&id) {
+                return Ok(id);
+            }
         }
         let state = tx.state;
         if !matches!(state, TxState::Calling | TxState::Proceeding) {

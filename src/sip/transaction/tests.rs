@@ -850,3 +850,42 @@ fn new_branch_has_magic_cookie_and_is_random() {
     assert!(a.len() > BRANCH_MAGIC_COOKIE.len() + 10);
     assert_ne!(a, b);
 }
+
+#[test]
+fn incomplete_messages_are_dropped_without_panic() {
+    let mut layer = TransactionLayer::default();
+    let t0 = Instant::now();
+    let full = "INVITE sip:bob@127.0.0.1 SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKg1;rport\r\n\
+        From: <sip:alice@127.0.0.1>;tag=1\r\nTo: <sip:bob@127.0.0.1>\r\n\
+        Call-ID: g1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let lines: Vec<&str> = full.split("\r\n").collect();
+    // Drop each header line in turn, as a request and as a response.
+    for skip in 1..6 {
+        let text: Vec<&str> = lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != skip)
+            .map(|(_, l)| *l)
+            .collect();
+        let text = text.join("\r\n");
+        if let Ok(msg) = SipMessage::parse(Bytes::from(text.clone())) {
+            layer.handle_incoming(t0, msg, addr(UAC_ADDR), Transport::Udp);
+        }
+        let resp = text.replacen("INVITE sip:bob@127.0.0.1 SIP/2.0", "SIP/2.0 200 OK", 1);
+        if let Ok(msg) = SipMessage::parse(Bytes::from(resp)) {
+            layer.handle_incoming(t0, msg, addr(UAS_ADDR), Transport::Udp);
+        }
+    }
+    // Without Via or CSeq nothing can be matched: no server transaction may exist for those.
+    for e in events(&mut layer) {
+        match e {
+            TxEvent::Request { msg, .. } => {
+                assert!(msg.top_via().is_ok() && msg.cseq().is_ok() && msg.call_id().is_ok())
+            }
+            TxEvent::StrayResponse { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    layer.handle_timeout(t0 + ms(100_000));
+}
