@@ -69,9 +69,14 @@ impl NameAddr {
             {
                 return Err(bad_value("Bad address"));
             }
+            let uri = Uri::parse(uri_str)?;
+            if !uri.headers.is_empty() {
+                // RFC 3261 20.10: a URI with headers must use the <...> form.
+                return Err(bad_value("URI headers in addr-spec"));
+            }
             return Ok(NameAddr {
                 display: None,
-                uri: Uri::parse(uri_str)?,
+                uri,
                 params: parse_generic_params(params)?,
             });
         };
@@ -211,6 +216,15 @@ impl Via {
 
     /// Parses one via-parm.
     pub fn parse(s: &str) -> Result<Via, ParseError> {
+        Via::parse_inner(s, false)
+    }
+
+    /// Like [`Via::parse`] but accepts any protocol version (to answer 505 to SIP/7.0).
+    pub(crate) fn parse_any_version(s: &str) -> Result<Via, ParseError> {
+        Via::parse_inner(s, true)
+    }
+
+    fn parse_inner(s: &str, any_version: bool) -> Result<Via, ParseError> {
         const BAD: ParseError = bad_value("Bad Via");
         let b = s.as_bytes();
         let mut i = skip_ws(b, 0);
@@ -237,7 +251,7 @@ impl Via {
         }
         i = skip_ws(b, i + 1);
         let transport = read_token(&mut i)?;
-        if !name.eq_ignore_ascii_case("SIP") || version != "2.0" {
+        if !name.eq_ignore_ascii_case("SIP") || (version != "2.0" && !any_version) {
             return Err(bad_value("Bad Via protocol"));
         }
         let after = skip_ws(b, i);

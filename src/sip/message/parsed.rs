@@ -122,6 +122,12 @@ fn scan(buf: &[u8], start: usize, strict: bool) -> Result<Scan, ParseError> {
         }
         let (end, next) = match next_line(buf, pos) {
             Some(x) => x,
+            // A datagram whose last header line ends exactly at the end of the buffer
+            // (missing the empty line) is accepted with an empty body.
+            None if pos == buf.len() && pos > start => {
+                body_start = buf.len();
+                break;
+            }
             None if strict => {
                 return Err(if buf.len() > limit { TOO_LARGE } else { NO_END });
             }
@@ -972,7 +978,7 @@ pub fn salvage_headers(buf: &[u8]) -> Option<SalvagedHeaders> {
         }
     }
     let top = vias.first()?;
-    Via::parse(split_commas(top).next()?).ok()?;
+    Via::parse_any_version(split_commas(top).next()?).ok()?;
     Some(SalvagedHeaders {
         method,
         vias,
