@@ -586,7 +586,7 @@ impl TransactionLayer {
             MethodKind::Cancel => self.incoming_cancel(now, msg, key, source, transport),
             MethodKind::Invite | MethodKind::Other => {
                 let id = self.alloc_id();
-                self.new_server_tx(id, key, msg.clone(), source, transport, false);
+                self.new_server_tx(now, id, key, msg.clone(), source, transport, false);
                 self.events.push_back(TxEvent::Request {
                     tx: id,
                     msg,
@@ -600,6 +600,7 @@ impl TransactionLayer {
     #[allow(clippy::too_many_arguments)]
     fn new_server_tx(
         &mut self,
+        now: Instant,
         id: TxId,
         key: ServerKey,
         msg: SipMessage,
@@ -645,6 +646,10 @@ impl TransactionLayer {
                 tx.last_response = Some(bytes.clone());
                 self.send(peer, transport, bytes);
             }
+        } else {
+            // Memory guard (not in RFC 3261): a non-INVITE request the TU never answers is
+            // dropped after 64*T1, when the client's Timer F has fired anyway.
+            let _ = self.start_expiry(id, &mut tx, Timer::F, now);
         }
         self.txs.insert(id, tx);
     }
@@ -741,7 +746,7 @@ impl TransactionLayer {
                 .map(|t| (id, t.state, t.local_tag.clone()))
         });
         let id = self.alloc_id();
-        self.new_server_tx(id, key, msg.clone(), source, transport, true);
+        self.new_server_tx(now, id, key, msg.clone(), source, transport, true);
         // 9.2: 200 if the CANCEL matched a transaction (with the To tag of the INVITE's
         // responses, if any), else 481.
         let resp = match &invite {

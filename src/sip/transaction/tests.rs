@@ -889,3 +889,22 @@ fn incomplete_messages_are_dropped_without_panic() {
     }
     layer.handle_timeout(t0 + ms(100_000));
 }
+
+#[test]
+fn unanswered_non_invite_server_transaction_is_reclaimed() {
+    let mut layer = TransactionLayer::default();
+    let t0 = Instant::now();
+    let opts = Fields::new("OPTIONS", "n1", "call-n");
+    layer.handle_incoming(t0, opts.request(), addr(UAC_ADDR), Transport::Udp);
+    let tx = match &events(&mut layer)[..] {
+        [TxEvent::Request { tx, .. }] => *tx,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(layer.poll_timeout(), Some(t0 + ms(32_000)));
+    layer.handle_timeout(t0 + ms(32_000));
+    let evs = events(&mut layer);
+    assert!(
+        matches!(&evs[..], [TxEvent::Timeout { tx: a }, TxEvent::Terminated { tx: b }] if *a == tx && *b == tx)
+    );
+    assert!(layer.is_empty());
+}
