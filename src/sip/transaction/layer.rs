@@ -94,7 +94,19 @@ enum Outcome {
     Terminate,
 }
 
-/// All SIP transactions of one endpoint. See the module documentation for the flow.
+/// All SIP transactions of one endpoint.
+///
+/// Driving it: feed every parsed datagram/stream message to `handle_incoming`, call
+/// `handle_timeout` when `poll_timeout` says, and after each call drain `poll_transmit` (write
+/// `payload` to `dest`; for TCP on the connection to that peer) and `poll_event`.
+///
+/// TU duties: answer every `Request` with `send_response` (the 100 Trying for INVITE is already
+/// sent); on `CancelReceived` answer the INVITE with 487; for a 2xx to an INVITE it sent, build
+/// the ACK (e.g. `Dialog::create_ack`) and give it to `send_ack_for_2xx` (never to
+/// `send_request`); 2xx retransmission and ACK absorption are done here on both sides, so the TU
+/// sees each 2xx once per To tag and each ACK for 2xx once (`AckFor2xx`), or `AckTimeout`.
+/// `StrayResponse` (a 2xx retransmitted after Timer M) must be re-ACKed by the TU if it still
+/// knows the dialog; `StrayAck` may be matched to a dialog by the TU.
 #[derive(Debug)]
 pub struct TransactionLayer {
     config: TimerConfig,
