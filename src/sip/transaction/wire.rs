@@ -48,11 +48,14 @@ pub(super) fn method_kind(msg: &SipMessage) -> Option<MethodKind> {
     })
 }
 
-/// Client transaction key (17.1.3): top Via branch + CSeq method.
+/// Client transaction key (17.1.3): top Via branch + CSeq method, plus the top Via sent-by so
+/// that a response whose sent-by differs from what we inserted never matches (18.1.2).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) struct ClientKey {
     branch: String,
     method: Method,
+    host: String,
+    port: u16,
 }
 
 /// Server transaction key (17.2.3): branch + sent-by + method, with ACK mapped to INVITE.
@@ -92,6 +95,8 @@ pub(super) fn client_key_for_request(req: &SipMessage) -> Option<ClientKey> {
     Some(ClientKey {
         branch: branch.to_owned(),
         method: req.method()?,
+        host: via.host.to_ascii_lowercase(),
+        port: via.port.unwrap_or(DEFAULT_PORT),
     })
 }
 
@@ -100,6 +105,8 @@ pub(super) fn client_key_for_response(resp: &SipMessage) -> Option<ClientKey> {
     Some(ClientKey {
         branch: via.branch()?.to_owned(),
         method: resp.cseq().ok()?.method,
+        host: via.host.to_ascii_lowercase(),
+        port: via.port.unwrap_or(DEFAULT_PORT),
     })
 }
 
@@ -355,6 +362,23 @@ mod tests {
         // Different sent-by: different transaction.
         let other = parse(&INVITE_TEXT.replace("10.0.0.1:5062;branch", "10.0.0.2:5062;branch"));
         assert_ne!(server_key(&other), Some(k));
+    }
+
+    #[test]
+    fn client_key_includes_sent_by() {
+        let invite = parse(INVITE_TEXT);
+        let resp = |via: &str| {
+            parse(&format!(
+                "SIP/2.0 180 Ringing\r\nVia: {via}\r\nFrom: <sip:a@b>;tag=f1\r\n\
+                 To: <sip:bob@example.com>;tag=t\r\nCall-ID: abc@10.0.0.1\r\n\
+                 CSeq: 42 INVITE\r\nContent-Length: 0\r\n\r\n"
+            ))
+        };
+        let key = client_key_for_request(&invite);
+        let good = resp("SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bKabc;received=1.2.3.4");
+        assert_eq!(client_key_for_response(&good), key);
+        let moved = resp("SIP/2.0/UDP 10.0.0.7:5062;branch=z9hG4bKabc");
+        assert_ne!(client_key_for_response(&moved), key);
     }
 
     #[test]
