@@ -162,6 +162,13 @@ impl TransactionLayer {
         self.txs.get(&tx).map(|t| t.state)
     }
 
+    /// Ids of all live transactions, ascending.
+    pub fn transaction_ids(&self) -> Vec<TxId> {
+        let mut ids: Vec<TxId> = self.txs.keys().copied().collect();
+        ids.sort();
+        ids
+    }
+
     /// Which state machine a live transaction runs.
     pub fn kind(&self, tx: TxId) -> Option<TxKind> {
         self.txs.get(&tx).map(|t| t.kind)
