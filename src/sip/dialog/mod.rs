@@ -13,6 +13,13 @@ use crate::sip::message::{
 
 pub use set::DialogSet;
 
+/// A fresh From/To tag: 16 random alphanumerics (~95 bits; RFC 3261 19.3 asks for 32).
+pub fn new_tag<R: rand::Rng + ?Sized>(rng: &mut R) -> String {
+    (0..16)
+        .map(|_| char::from(rng.sample(rand::distributions::Alphanumeric)))
+        .collect()
+}
+
 /// Identifies a dialog from the point of view of this endpoint (12).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DialogId {

@@ -589,9 +589,20 @@ impl TransactionLayer {
             tracing::debug!(%source, "request without method dropped");
             return;
         };
-        let Some(key) = wire::server_key(&msg) else {
-            tracing::debug!(%source, "request without usable Via/CSeq/Call-ID dropped");
-            return;
+        let key = match wire::server_key(&msg) {
+            Some(key) if wire::cseq_method_matches(&msg) => key,
+            _ => {
+                // Unusable for matching. If a response can be routed (top Via parses) and it
+                // is not an ACK, answer 400 statelessly (8.2 / 8.1.1.5); otherwise drop.
+                tracing::debug!(%source, "request without usable Via/CSeq/Call-ID");
+                if kind != MethodKind::Ack && msg.top_via().is_ok() {
+                    if let Some(resp) = wire::build_response(&msg, 400, "Bad Request", None) {
+                        let dest = wire::response_destination(&msg, source, transport);
+                        self.send(dest, transport, wire::serialize(&resp));
+                    }
+                }
+                return;
+            }
         };
         if let Some(&id) = self.server_index.get(&key) {
             if let Some(mut tx) = self.txs.remove(&id) {

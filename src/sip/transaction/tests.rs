@@ -891,6 +891,31 @@ fn incomplete_messages_are_dropped_without_panic() {
 }
 
 #[test]
+fn unmatchable_request_gets_stateless_400() {
+    let mut layer = TransactionLayer::default();
+    let t0 = Instant::now();
+    let text = "OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKbad;rport\r\n\
+        From: <sip:alice@127.0.0.1>;tag=1\r\nTo: <sip:bob@127.0.0.1>\r\n\
+        Call-ID: bad1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    layer.handle_incoming(t0, parse(text), addr("127.0.0.1:41000"), Transport::Udp);
+    let sent = transmits(&mut layer);
+    assert_eq!(sent.len(), 1);
+    assert!(first_line(&sent[0]).starts_with("SIP/2.0 400"));
+    assert_eq!(sent[0].dest, addr("127.0.0.1:41000"));
+    assert!(events(&mut layer).is_empty());
+    assert!(layer.is_empty());
+    // Never a response to an ACK.
+    let ack = text
+        .replace("OPTIONS sip", "ACK sip")
+        .replace("CSeq: 1 INVITE", "CSeq: x");
+    if let Ok(msg) = SipMessage::parse(Bytes::from(ack)) {
+        layer.handle_incoming(t0, msg, addr("127.0.0.1:41000"), Transport::Udp);
+    }
+    assert!(transmits(&mut layer).is_empty());
+}
+
+#[test]
 fn unanswered_non_invite_server_transaction_is_reclaimed() {
     let mut layer = TransactionLayer::default();
     let t0 = Instant::now();

@@ -141,6 +141,14 @@ pub(super) fn server_key(req: &SipMessage) -> Option<ServerKey> {
     })
 }
 
+/// The CSeq method equals the request method (8.1.1.5).
+pub(super) fn cseq_method_matches(req: &SipMessage) -> bool {
+    match (req.cseq(), req.method_ref()) {
+        (Ok(cseq), Some(m)) => cseq.method == *m,
+        _ => false,
+    }
+}
+
 pub(super) fn ack_key(msg: &SipMessage) -> Option<AckKey> {
     Some(AckKey {
         call_id: msg.call_id().ok()?.to_owned(),
