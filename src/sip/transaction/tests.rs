@@ -933,3 +933,110 @@ fn unanswered_non_invite_server_transaction_is_reclaimed() {
     );
     assert!(layer.is_empty());
 }
+
+mod random_traffic {
+    use super::*;
+    use crate::sip::message::Response;
+    use proptest::prelude::*;
+
+    /// Answers every new server transaction with a final response chosen by `status`.
+    fn tu_answer(layer: &mut TransactionLayer, now: Instant, status: u16) {
+        while let Some(ev) = layer.poll_event() {
+            match ev {
+                TxEvent::Request { tx, msg, .. } => {
+                    let resp = Response::for_request(&msg, status, "Whatever")
+                        .to_tag("tu")
+                        .build()
+                        .unwrap();
+                    let _ = layer.send_response(now, tx, resp);
+                }
+                TxEvent::CancelReceived { invite_tx, .. } => {
+                    if let Some(req) = layer.request(invite_tx).cloned() {
+                        let resp = Response::for_request(&req, 487, "Request Terminated")
+                            .to_tag("tu")
+                            .build()
+                            .unwrap();
+                        let _ = layer.send_response(now, invite_tx, resp);
+                    }
+                }
+                _ => {}
+            }
+        }
+        while layer.poll_transmit().is_some() {}
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 256,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x5319),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Random interleavings of requests, responses, ACKs, CANCELs, TU actions and time
+        /// never panic, and once the TU has answered everything and time has passed, every
+        /// transaction is gone (bounded memory).
+        #[test]
+        fn random_traffic_drains(
+            ops in proptest::collection::vec((0u8..9, 0u8..4, 100u16..700, 0u64..3000), 1..120)
+        ) {
+            let mut layer = TransactionLayer::default();
+            let t0 = Instant::now();
+            let mut now = t0;
+            let mut client_txs = Vec::new();
+            for (op, b, status, dt) in ops {
+                now += ms(dt);
+                let branch = format!("p{b}");
+                let udp = Transport::Udp;
+                let peer = addr(UAC_ADDR);
+                match op {
+                    0 => layer.handle_incoming(now, Fields::new("INVITE", &branch, "c").request(), peer, udp),
+                    1 => {
+                        let mut f = Fields::new("ACK", &branch, "c");
+                        f.to_tag = Some("tu".to_owned());
+                        layer.handle_incoming(now, f.request(), peer, udp)
+                    }
+                    2 => layer.handle_incoming(now, Fields::new("CANCEL", &branch, "c").request(), peer, udp),
+                    3 => layer.handle_incoming(now, Fields::new("BYE", &branch, "c").request(), peer, udp),
+                    4 => layer.handle_incoming(now, Fields::new("INVITE", &branch, "c").response(status, Some("r")), peer, udp),
+                    5 => layer.handle_incoming(now, Fields::new("BYE", &branch, "c").response(status, Some("r")), peer, udp),
+                    6 => {
+                        let method = if status % 2 == 0 { "INVITE" } else { "BYE" };
+                        if let Ok(tx) = layer.send_request(now, Fields::new(method, &branch, "c").request(), peer, udp) {
+                            client_txs.push(tx);
+                        }
+                    }
+                    7 => {
+                        if let Some(&tx) = client_txs.get(usize::from(b)) {
+                            let _ = layer.cancel(now, tx);
+                        }
+                    }
+                    _ => layer.handle_timeout(now),
+                }
+                if status % 3 == 0 {
+                    tu_answer(&mut layer, now, 200 + status % 500);
+                }
+            }
+            // Finish: the TU answers everything; client INVITEs stuck in Proceeding get a final.
+            for _ in 0..50 {
+                tu_answer(&mut layer, now, 486);
+                for id in layer.transaction_ids() {
+                    if layer.kind(id) == Some(TxKind::ClientInvite)
+                        && layer.state(id) == Some(TxState::Proceeding)
+                    {
+                        let req = layer.request(id).cloned().unwrap();
+                        let resp = Response::for_request(&req, 487, "Request Terminated")
+                            .to_tag("r")
+                            .build()
+                            .unwrap();
+                        layer.handle_incoming(now, resp, addr(UAS_ADDR), Transport::Udp);
+                    }
+                }
+                now += Duration::from_secs(10);
+                layer.handle_timeout(now);
+            }
+            prop_assert!(layer.is_empty(), "left: {:?}", layer.transaction_ids());
+            prop_assert_eq!(layer.poll_timeout(), None);
+        }
+    }
+}
