@@ -13,6 +13,13 @@ use crate::sip::message::{
 
 pub use set::DialogSet;
 
+/// A fresh From/To tag: 16 random alphanumerics (~95 bits; RFC 3261 19.3 asks for 32).
+pub fn new_tag<R: rand::Rng + ?Sized>(rng: &mut R) -> String {
+    (0..16)
+        .map(|_| char::from(rng.sample(rand::distributions::Alphanumeric)))
+        .collect()
+}
+
 /// Identifies a dialog from the point of view of this endpoint (12).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DialogId {
@@ -174,9 +181,7 @@ impl Dialog {
             .record_route()
             .map_err(|_| DialogError::BadHeader("Record-Route"))?;
         let remote_target = first_contact(invite)?;
-        let secure = invite
-            .request_uri()
-            .is_ok_and(|u| u.scheme == Scheme::Sips);
+        let secure = invite.request_uri().is_ok_and(|u| u.scheme == Scheme::Sips);
         Ok(Dialog {
             id: DialogId {
                 call_id: call_id.to_owned(),
@@ -221,9 +226,7 @@ impl Dialog {
             .map_err(|_| DialogError::BadHeader("Record-Route"))?;
         route_set.reverse();
         let remote_target = first_contact(response)?;
-        let secure = invite
-            .request_uri()
-            .is_ok_and(|u| u.scheme == Scheme::Sips);
+        let secure = invite.request_uri().is_ok_and(|u| u.scheme == Scheme::Sips);
         Ok(Dialog {
             id: DialogId {
                 call_id: call_id.to_owned(),

@@ -284,3 +284,12 @@ fn dialog_set_lookup_both_directions() {
     assert!(uac_set.remove(&uac.id).is_some());
     assert!(uac_set.is_empty());
 }
+
+#[test]
+fn tags_are_random() {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let a = new_tag(&mut rng);
+    assert_eq!(a.len(), 16);
+    assert_ne!(a, new_tag(&mut rng));
+}

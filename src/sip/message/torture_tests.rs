@@ -1563,3 +1563,93 @@ fn no_accessor_panics_on_any_torture_message() {
         }
     }
 }
+
+mod fuzzish {
+    //! Property tests: random bytes and mutated torture/carrier messages never panic any
+    //! parser entry point or accessor, and valid messages survive a builder round trip.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const SEEDS: &[&[u8]] = &[
+        WSINV,
+        INTMETH,
+        ESC01,
+        ESC02,
+        LONGREQ,
+        DBLREQ,
+        MPART01,
+        UNREASON,
+        BADINV01,
+        CLERR,
+        SCALAR02,
+        QUOTBAL,
+        BADVERS,
+        MULTI01,
+        MCL01,
+        INV2543,
+        REGESCRT,
+        super::super::tests::INVITE.as_bytes(),
+    ];
+
+    const SPICY: &[u8] = b"\r\n \t:;,\"<>%@[]/=?\\\x00\xff0123456789";
+
+    fn check_all(data: &[u8]) {
+        let _ = frame_stream(data);
+        let _ = next_stream_item(data);
+        let _ = salvage_headers(data);
+        let bytes = Bytes::copy_from_slice(data);
+        let e = match SipMessage::parse(bytes) {
+            Ok(m) => {
+                exercise(&m);
+                if m.validate().is_ok() {
+                    let rebuilt = m.to_builder().build().expect("rebuilt message parses");
+                    assert_eq!(rebuilt.call_id().ok(), m.call_id().ok());
+                    assert_eq!(rebuilt.cseq().ok(), m.cseq().ok());
+                    assert_eq!(rebuilt.body(), m.body());
+                }
+                return;
+            }
+            Err(e) => e,
+        };
+        if let Some(resp) = SipMessage::error_response(data, &e, Some("x")) {
+            SipMessage::parse(resp).expect("our error response parses");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..1024)) {
+            check_all(&data);
+        }
+
+        #[test]
+        fn mutated_messages_never_panic(
+            seed in 0..SEEDS.len(),
+            edits in proptest::collection::vec((any::<usize>(), any::<usize>(), 0u8..4), 0..12),
+            cut in any::<usize>(),
+        ) {
+            let mut data = SEEDS[seed].to_vec();
+            for (pos, pick, op) in edits {
+                if data.is_empty() {
+                    break;
+                }
+                let i = pos % data.len();
+                let c = SPICY[pick % SPICY.len()];
+                match op {
+                    0 => data[i] = c,
+                    1 => data.insert(i, c),
+                    2 => { data.remove(i); }
+                    _ => data.insert(i, (pick % 256) as u8),
+                }
+            }
+            if cut % 4 == 0 && !data.is_empty() {
+                data.truncate(cut % data.len());
+            }
+            check_all(&data);
+        }
+    }
+}

@@ -83,6 +83,8 @@ struct Transaction {
     cancel_id: Option<TxId>,
     /// Client INVITE in Accepted: To tags of the 2xx responses seen, with the ACK the TU sent.
     accepted: Vec<(Option<String>, Option<Bytes>)>,
+    /// Server: the To tag of the responses the TU sent (reused in the 200 to a CANCEL).
+    local_tag: Option<String>,
     /// Created by the layer itself (server CANCEL transactions): no events for it.
     internal: bool,
 }
@@ -92,7 +94,19 @@ enum Outcome {
     Terminate,
 }
 
-/// All SIP transactions of one endpoint. See the module documentation for the flow.
+/// All SIP transactions of one endpoint.
+///
+/// Driving it: feed every parsed datagram/stream message to `handle_incoming`, call
+/// `handle_timeout` when `poll_timeout` says, and after each call drain `poll_transmit` (write
+/// `payload` to `dest`; for TCP on the connection to that peer) and `poll_event`.
+///
+/// TU duties: answer every `Request` with `send_response` (the 100 Trying for INVITE is already
+/// sent); on `CancelReceived` answer the INVITE with 487; for a 2xx to an INVITE it sent, build
+/// the ACK (e.g. `Dialog::create_ack`) and give it to `send_ack_for_2xx` (never to
+/// `send_request`); 2xx retransmission and ACK absorption are done here on both sides, so the TU
+/// sees each 2xx once per To tag and each ACK for 2xx once (`AckFor2xx`), or `AckTimeout`.
+/// `StrayResponse` (a 2xx retransmitted after Timer M) must be re-ACKed by the TU if it still
+/// knows the dialog; `StrayAck` may be matched to a dialog by the TU.
 #[derive(Debug)]
 pub struct TransactionLayer {
     config: TimerConfig,
@@ -146,6 +160,13 @@ impl TransactionLayer {
     /// Current state of a live transaction.
     pub fn state(&self, tx: TxId) -> Option<TxState> {
         self.txs.get(&tx).map(|t| t.state)
+    }
+
+    /// Ids of all live transactions, ascending.
+    pub fn transaction_ids(&self) -> Vec<TxId> {
+        let mut ids: Vec<TxId> = self.txs.keys().copied().collect();
+        ids.sort();
+        ids
     }
 
     /// Which state machine a live transaction runs.
@@ -278,7 +299,9 @@ impl TransactionLayer {
             return Err(TxError::NotAnInvite);
         }
         if let Some(id) = tx.cancel_id {
-            return Ok(id);
+            if tx.pending_cancel.is_some() || self.txs.contains_key(&id) {
+                return Ok(id);
+            }
         }
         let state = tx.state;
         if !matches!(state, TxState::Calling | TxState::Proceeding) {
@@ -480,6 +503,7 @@ impl TransactionLayer {
             pending_cancel: None,
             cancel_id: None,
             accepted: Vec::new(),
+            local_tag: None,
             internal: false,
         };
         let (retransmit, timeout) = if invite {
@@ -565,9 +589,20 @@ impl TransactionLayer {
             tracing::debug!(%source, "request without method dropped");
             return;
         };
-        let Some(key) = wire::server_key(&msg, transport) else {
-            tracing::debug!(%source, "request without usable Via/CSeq/Call-ID dropped");
-            return;
+        let key = match wire::server_key(&msg) {
+            Some(key) if wire::cseq_method_matches(&msg) => key,
+            _ => {
+                // Unusable for matching. If a response can be routed (top Via parses) and it
+                // is not an ACK, answer 400 statelessly (8.2 / 8.1.1.5); otherwise drop.
+                tracing::debug!(%source, "request without usable Via/CSeq/Call-ID");
+                if kind != MethodKind::Ack && msg.top_via().is_ok() {
+                    if let Some(resp) = wire::build_response(&msg, 400, "Bad Request", None) {
+                        let dest = wire::response_destination(&msg, source, transport);
+                        self.send(dest, transport, wire::serialize(&resp));
+                    }
+                }
+                return;
+            }
         };
         if let Some(&id) = self.server_index.get(&key) {
             if let Some(mut tx) = self.txs.remove(&id) {
@@ -631,17 +666,21 @@ impl TransactionLayer {
             pending_cancel: None,
             cancel_id: None,
             accepted: Vec::new(),
+            local_tag: None,
             internal,
         };
         if invite {
             // 17.2.1: answer with 100 Trying right away (we do not wait 200 ms for the TU).
-            if let Some(trying) = wire::build_response(&tx.request, 100, "Trying") {
+            if let Some(trying) = wire::build_response(&tx.request, 100, "Trying", None) {
                 let bytes = wire::serialize(&trying);
                 tx.last_response = Some(bytes.clone());
                 self.send(peer, transport, bytes);
             }
+        } else {
+            // Memory guard (not in RFC 3261): a non-INVITE request the TU never answers is
+            // dropped after 64*T1, when the client's Timer F has fired anyway.
+            let _ = self.start_expiry(id, &mut tx, Timer::F, now);
         }
-        let _ = now;
         self.txs.insert(id, tx);
     }
 
@@ -731,22 +770,24 @@ impl TransactionLayer {
         transport: Transport,
     ) {
         let invite_key = key.for_method(wire::INVITE);
-        let invite = self
-            .server_index
-            .get(&invite_key)
-            .copied()
-            .and_then(|id| self.txs.get(&id).map(|t| (id, t.state)));
+        let invite = self.server_index.get(&invite_key).copied().and_then(|id| {
+            self.txs
+                .get(&id)
+                .map(|t| (id, t.state, t.local_tag.clone()))
+        });
         let id = self.alloc_id();
         self.new_server_tx(now, id, key, msg.clone(), source, transport, true);
-        let (code, reason) = match invite {
-            Some(_) => (200, "OK"),
-            None => (481, "Call/Transaction Does Not Exist"),
+        // 9.2: 200 if the CANCEL matched a transaction (with the To tag of the INVITE's
+        // responses, if any), else 481.
+        let resp = match &invite {
+            Some((_, _, tag)) => wire::build_response(&msg, 200, "OK", tag.as_deref()),
+            None => wire::build_response(&msg, 481, "Call/Transaction Does Not Exist", None),
         };
-        if let Some(resp) = wire::build_response(&msg, code, reason) {
+        if let Some(resp) = resp {
             // Cannot fail: the transaction was just created in Trying.
             let _ = self.send_response(now, id, resp);
         }
-        if let Some((invite_tx, TxState::Proceeding)) = invite {
+        if let Some((invite_tx, TxState::Proceeding, _)) = invite {
             self.events.push_back(TxEvent::CancelReceived {
                 invite_tx,
                 cancel: msg,
@@ -776,6 +817,9 @@ impl TransactionLayer {
             _ => return Err(TxError::InvalidState),
         };
         let bytes = wire::serialize(resp);
+        if tx.local_tag.is_none() {
+            tx.local_tag = wire::to_tag(resp);
+        }
         tx.last_response = Some(bytes.clone());
         self.send(tx.peer, tx.transport, bytes);
         let previous = tx.state;

@@ -88,7 +88,8 @@ pub enum TxEvent {
     CancelReceived { invite_tx: TxId, cancel: SipMessage },
     /// A response for client transaction `tx` (retransmissions are absorbed and not reported).
     Response { tx: TxId, msg: SipMessage },
-    /// Timer B/F (client) or Timer H (server, no ACK for a non-2xx final response) fired.
+    /// Timer B/F (client), Timer H (server, no ACK for a non-2xx final response) fired, or a
+    /// non-INVITE server transaction got no final response from the TU within 64*T1.
     Timeout { tx: TxId },
     /// The transport reported a failure for the transaction's destination.
     TransportError { tx: TxId },

@@ -613,6 +613,10 @@ fn server_cancel_matches_invite_answers_200_and_reports() {
     assert_eq!(sent.len(), 1);
     assert!(first_line(&sent[0]).starts_with("SIP/2.0 200"));
     assert!(payload_text(&sent[0]).contains("CSeq: 1 CANCEL"));
+    assert!(
+        !payload_text(&sent[0]).contains("tag=z"),
+        "no To tag sent yet"
+    );
     let evs = events(&mut layer);
     assert!(matches!(&evs[..], [TxEvent::CancelReceived { invite_tx, .. }] if *invite_tx == tx));
     // A retransmitted CANCEL gets the 200 again without a second report.
@@ -629,6 +633,33 @@ fn server_cancel_matches_invite_answers_200_and_reports() {
         .unwrap();
     assert!(first_line(&transmits(&mut layer)[0]).starts_with("SIP/2.0 487"));
     assert_eq!(layer.state(tx), Some(TxState::Completed));
+    // The ACK for the 487 is absorbed, not reported.
+    let mut ack = invite.clone();
+    ack.method = "ACK";
+    ack.to_tag = Some("z".to_owned());
+    layer.handle_incoming(t0 + ms(40), ack.request(), addr(UAC_ADDR), Transport::Udp);
+    assert!(events(&mut layer).is_empty());
+    assert_eq!(layer.state(tx), Some(TxState::Confirmed));
+
+    // A CANCEL after a tagged provisional: the 200 carries the same To tag, no report
+    // once the INVITE is no longer Proceeding.
+    let invite2 = Fields::new("INVITE", "c2", "call-c2");
+    layer.handle_incoming(t0, invite2.request(), addr(UAC_ADDR), Transport::Udp);
+    let tx2 = match &events(&mut layer)[..] {
+        [TxEvent::Request { tx, .. }] => *tx,
+        other => panic!("unexpected {other:?}"),
+    };
+    layer
+        .send_response(t0, tx2, invite2.response(180, Some("t2")))
+        .unwrap();
+    transmits(&mut layer);
+    let mut cancel2 = invite2.clone();
+    cancel2.method = "CANCEL";
+    layer.handle_incoming(t0, cancel2.request(), addr(UAC_ADDR), Transport::Udp);
+    assert!(payload_text(&transmits(&mut layer)[0]).contains("tag=t2"));
+    assert!(
+        matches!(events(&mut layer)[..], [TxEvent::CancelReceived { invite_tx, .. }] if invite_tx == tx2)
+    );
 
     // CANCEL for an unknown transaction: 481.
     let mut stray = Fields::new("CANCEL", "nothing", "call-x");
@@ -818,4 +849,194 @@ fn new_branch_has_magic_cookie_and_is_random() {
     assert!(a.starts_with(BRANCH_MAGIC_COOKIE));
     assert!(a.len() > BRANCH_MAGIC_COOKIE.len() + 10);
     assert_ne!(a, b);
+}
+
+#[test]
+fn incomplete_messages_are_dropped_without_panic() {
+    let mut layer = TransactionLayer::default();
+    let t0 = Instant::now();
+    let full = "INVITE sip:bob@127.0.0.1 SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKg1;rport\r\n\
+        From: <sip:alice@127.0.0.1>;tag=1\r\nTo: <sip:bob@127.0.0.1>\r\n\
+        Call-ID: g1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let lines: Vec<&str> = full.split("\r\n").collect();
+    // Drop each header line in turn, as a request and as a response.
+    for skip in 1..6 {
+        let text: Vec<&str> = lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != skip)
+            .map(|(_, l)| *l)
+            .collect();
+        let text = text.join("\r\n");
+        if let Ok(msg) = SipMessage::parse(Bytes::from(text.clone())) {
+            layer.handle_incoming(t0, msg, addr(UAC_ADDR), Transport::Udp);
+        }
+        let resp = text.replacen("INVITE sip:bob@127.0.0.1 SIP/2.0", "SIP/2.0 200 OK", 1);
+        if let Ok(msg) = SipMessage::parse(Bytes::from(resp)) {
+            layer.handle_incoming(t0, msg, addr(UAS_ADDR), Transport::Udp);
+        }
+    }
+    // Without Via or CSeq nothing can be matched: no server transaction may exist for those.
+    for e in events(&mut layer) {
+        match e {
+            TxEvent::Request { msg, .. } => {
+                assert!(msg.top_via().is_ok() && msg.cseq().is_ok() && msg.call_id().is_ok())
+            }
+            TxEvent::StrayResponse { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    layer.handle_timeout(t0 + ms(100_000));
+}
+
+#[test]
+fn unmatchable_request_gets_stateless_400() {
+    let mut layer = TransactionLayer::default();
+    let t0 = Instant::now();
+    let text = "OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKbad;rport\r\n\
+        From: <sip:alice@127.0.0.1>;tag=1\r\nTo: <sip:bob@127.0.0.1>\r\n\
+        Call-ID: bad1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    layer.handle_incoming(t0, parse(text), addr("127.0.0.1:41000"), Transport::Udp);
+    let sent = transmits(&mut layer);
+    assert_eq!(sent.len(), 1);
+    assert!(first_line(&sent[0]).starts_with("SIP/2.0 400"));
+    assert_eq!(sent[0].dest, addr("127.0.0.1:41000"));
+    assert!(events(&mut layer).is_empty());
+    assert!(layer.is_empty());
+    // Never a response to an ACK.
+    let ack = text
+        .replace("OPTIONS sip", "ACK sip")
+        .replace("CSeq: 1 INVITE", "CSeq: x");
+    if let Ok(msg) = SipMessage::parse(Bytes::from(ack)) {
+        layer.handle_incoming(t0, msg, addr("127.0.0.1:41000"), Transport::Udp);
+    }
+    assert!(transmits(&mut layer).is_empty());
+}
+
+#[test]
+fn unanswered_non_invite_server_transaction_is_reclaimed() {
+    let mut layer = TransactionLayer::default();
+    let t0 = Instant::now();
+    let opts = Fields::new("OPTIONS", "n1", "call-n");
+    layer.handle_incoming(t0, opts.request(), addr(UAC_ADDR), Transport::Udp);
+    let tx = match &events(&mut layer)[..] {
+        [TxEvent::Request { tx, .. }] => *tx,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(layer.poll_timeout(), Some(t0 + ms(32_000)));
+    layer.handle_timeout(t0 + ms(32_000));
+    let evs = events(&mut layer);
+    assert!(
+        matches!(&evs[..], [TxEvent::Timeout { tx: a }, TxEvent::Terminated { tx: b }] if *a == tx && *b == tx)
+    );
+    assert!(layer.is_empty());
+}
+
+mod random_traffic {
+    use super::*;
+    use crate::sip::message::Response;
+    use proptest::prelude::*;
+
+    /// Answers every new server transaction with a final response chosen by `status`.
+    fn tu_answer(layer: &mut TransactionLayer, now: Instant, status: u16) {
+        while let Some(ev) = layer.poll_event() {
+            match ev {
+                TxEvent::Request { tx, msg, .. } => {
+                    let resp = Response::for_request(&msg, status, "Whatever")
+                        .to_tag("tu")
+                        .build()
+                        .unwrap();
+                    let _ = layer.send_response(now, tx, resp);
+                }
+                TxEvent::CancelReceived { invite_tx, .. } => {
+                    if let Some(req) = layer.request(invite_tx).cloned() {
+                        let resp = Response::for_request(&req, 487, "Request Terminated")
+                            .to_tag("tu")
+                            .build()
+                            .unwrap();
+                        let _ = layer.send_response(now, invite_tx, resp);
+                    }
+                }
+                _ => {}
+            }
+        }
+        while layer.poll_transmit().is_some() {}
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 256,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x5319),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Random interleavings of requests, responses, ACKs, CANCELs, TU actions and time
+        /// never panic, and once the TU has answered everything and time has passed, every
+        /// transaction is gone (bounded memory).
+        #[test]
+        fn random_traffic_drains(
+            ops in proptest::collection::vec((0u8..9, 0u8..4, 100u16..700, 0u64..3000), 1..120)
+        ) {
+            let mut layer = TransactionLayer::default();
+            let t0 = Instant::now();
+            let mut now = t0;
+            let mut client_txs = Vec::new();
+            for (op, b, status, dt) in ops {
+                now += ms(dt);
+                let branch = format!("p{b}");
+                let udp = Transport::Udp;
+                let peer = addr(UAC_ADDR);
+                match op {
+                    0 => layer.handle_incoming(now, Fields::new("INVITE", &branch, "c").request(), peer, udp),
+                    1 => {
+                        let mut f = Fields::new("ACK", &branch, "c");
+                        f.to_tag = Some("tu".to_owned());
+                        layer.handle_incoming(now, f.request(), peer, udp)
+                    }
+                    2 => layer.handle_incoming(now, Fields::new("CANCEL", &branch, "c").request(), peer, udp),
+                    3 => layer.handle_incoming(now, Fields::new("BYE", &branch, "c").request(), peer, udp),
+                    4 => layer.handle_incoming(now, Fields::new("INVITE", &branch, "c").response(status, Some("r")), peer, udp),
+                    5 => layer.handle_incoming(now, Fields::new("BYE", &branch, "c").response(status, Some("r")), peer, udp),
+                    6 => {
+                        let method = if status % 2 == 0 { "INVITE" } else { "BYE" };
+                        if let Ok(tx) = layer.send_request(now, Fields::new(method, &branch, "c").request(), peer, udp) {
+                            client_txs.push(tx);
+                        }
+                    }
+                    7 => {
+                        if let Some(&tx) = client_txs.get(usize::from(b)) {
+                            let _ = layer.cancel(now, tx);
+                        }
+                    }
+                    _ => layer.handle_timeout(now),
+                }
+                if status % 3 == 0 {
+                    tu_answer(&mut layer, now, 200 + status % 500);
+                }
+            }
+            // Finish: the TU answers everything; client INVITEs stuck in Proceeding get a final.
+            for _ in 0..50 {
+                tu_answer(&mut layer, now, 486);
+                for id in layer.transaction_ids() {
+                    if layer.kind(id) == Some(TxKind::ClientInvite)
+                        && layer.state(id) == Some(TxState::Proceeding)
+                    {
+                        let req = layer.request(id).cloned().unwrap();
+                        let resp = Response::for_request(&req, 487, "Request Terminated")
+                            .to_tag("r")
+                            .build()
+                            .unwrap();
+                        layer.handle_incoming(now, resp, addr(UAS_ADDR), Transport::Udp);
+                    }
+                }
+                now += Duration::from_secs(10);
+                layer.handle_timeout(now);
+            }
+            prop_assert!(layer.is_empty(), "left: {:?}", layer.transaction_ids());
+            prop_assert_eq!(layer.poll_timeout(), None);
+        }
+    }
 }

@@ -48,11 +48,14 @@ pub(super) fn method_kind(msg: &SipMessage) -> Option<MethodKind> {
     })
 }
 
-/// Client transaction key (17.1.3): top Via branch + CSeq method.
+/// Client transaction key (17.1.3): top Via branch + CSeq method, plus the top Via sent-by so
+/// that a response whose sent-by differs from what we inserted never matches (18.1.2).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) struct ClientKey {
     branch: String,
     method: Method,
+    host: String,
+    port: u16,
 }
 
 /// Server transaction key (17.2.3): branch + sent-by + method, with ACK mapped to INVITE.
@@ -92,6 +95,8 @@ pub(super) fn client_key_for_request(req: &SipMessage) -> Option<ClientKey> {
     Some(ClientKey {
         branch: branch.to_owned(),
         method: req.method()?,
+        host: via.host.to_ascii_lowercase(),
+        port: via.port.unwrap_or(DEFAULT_PORT),
     })
 }
 
@@ -100,10 +105,12 @@ pub(super) fn client_key_for_response(resp: &SipMessage) -> Option<ClientKey> {
     Some(ClientKey {
         branch: via.branch()?.to_owned(),
         method: resp.cseq().ok()?.method,
+        host: via.host.to_ascii_lowercase(),
+        port: via.port.unwrap_or(DEFAULT_PORT),
     })
 }
 
-pub(super) fn server_key(req: &SipMessage, transport: Transport) -> Option<ServerKey> {
+pub(super) fn server_key(req: &SipMessage) -> Option<ServerKey> {
     let via = req.top_via().ok()?;
     let cseq = req.cseq().ok()?;
     let call_id = req.call_id().ok()?;
@@ -126,13 +133,20 @@ pub(super) fn server_key(req: &SipMessage, transport: Transport) -> Option<Serve
             )
         }
     };
-    let _ = transport;
     Some(ServerKey {
         branch,
         host: via.host.to_ascii_lowercase(),
         port: via.port.unwrap_or(DEFAULT_PORT),
         method,
     })
+}
+
+/// The CSeq method equals the request method (8.1.1.5).
+pub(super) fn cseq_method_matches(req: &SipMessage) -> bool {
+    match (req.cseq(), req.method_ref()) {
+        (Ok(cseq), Some(m)) => cseq.method == *m,
+        _ => false,
+    }
 }
 
 pub(super) fn ack_key(msg: &SipMessage) -> Option<AckKey> {
@@ -202,9 +216,19 @@ pub fn response_destination(
     SocketAddr::new(ip, via.port.unwrap_or(DEFAULT_PORT))
 }
 
-/// A response to `req` with the given status (copies Via, From, To, Call-ID, CSeq).
-pub(super) fn build_response(req: &SipMessage, code: u16, reason: &str) -> Option<SipMessage> {
-    Response::for_request(req, code, reason).build().ok()
+/// A response to `req` with the given status (copies Via, From, To, Call-ID, CSeq), with
+/// `to_tag` added to To when given.
+pub(super) fn build_response(
+    req: &SipMessage,
+    code: u16,
+    reason: &str,
+    to_tag: Option<&str>,
+) -> Option<SipMessage> {
+    let mut b = Response::for_request(req, code, reason);
+    if let Some(tag) = to_tag {
+        b.set_to_tag(tag);
+    }
+    b.build().ok()
 }
 
 /// Copies the first value of `name` from `src` into the builder being made.
@@ -338,14 +362,31 @@ mod tests {
         let invite = parse(INVITE_TEXT);
         let ack = parse(&INVITE_TEXT.replace("INVITE", "ACK"));
         let cancel = parse(&INVITE_TEXT.replace("INVITE", "CANCEL"));
-        let k = server_key(&invite, Transport::Udp).unwrap();
-        assert_eq!(server_key(&ack, Transport::Udp), Some(k.clone()));
-        let ck = server_key(&cancel, Transport::Udp).unwrap();
+        let k = server_key(&invite).unwrap();
+        assert_eq!(server_key(&ack), Some(k.clone()));
+        let ck = server_key(&cancel).unwrap();
         assert_ne!(ck, k);
         assert_eq!(ck.for_method(Method::Invite), k);
         // Different sent-by: different transaction.
         let other = parse(&INVITE_TEXT.replace("10.0.0.1:5062;branch", "10.0.0.2:5062;branch"));
-        assert_ne!(server_key(&other, Transport::Udp), Some(k));
+        assert_ne!(server_key(&other), Some(k));
+    }
+
+    #[test]
+    fn client_key_includes_sent_by() {
+        let invite = parse(INVITE_TEXT);
+        let resp = |via: &str| {
+            parse(&format!(
+                "SIP/2.0 180 Ringing\r\nVia: {via}\r\nFrom: <sip:a@b>;tag=f1\r\n\
+                 To: <sip:bob@example.com>;tag=t\r\nCall-ID: abc@10.0.0.1\r\n\
+                 CSeq: 42 INVITE\r\nContent-Length: 0\r\n\r\n"
+            ))
+        };
+        let key = client_key_for_request(&invite);
+        let good = resp("SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bKabc;received=1.2.3.4");
+        assert_eq!(client_key_for_response(&good), key);
+        let moved = resp("SIP/2.0/UDP 10.0.0.7:5062;branch=z9hG4bKabc");
+        assert_ne!(client_key_for_response(&moved), key);
     }
 
     #[test]
@@ -356,9 +397,6 @@ mod tests {
             "To: <sip:bob@example.com>",
             "To: <sip:bob@example.com>;tag=zz",
         ));
-        assert_eq!(
-            server_key(&invite, Transport::Udp),
-            server_key(&ack, Transport::Udp)
-        );
+        assert_eq!(server_key(&invite), server_key(&ack));
     }
 }
