@@ -26,6 +26,7 @@ pub use error::ApiError;
 pub use sse::{sse_frame, stored_event_stream};
 pub use views::{AgentState, AgentStateRequest, AgentView, QueueView};
 
+use crate::events::StoredEvent;
 use crate::store::{Cdr, Store};
 use sse::read_store;
 
@@ -76,6 +77,7 @@ pub fn router<S: SwitchControl>(
         .route("/api/queues", get(get_queues::<S>))
         .route("/api/calls", get(list_calls::<S>))
         .route("/api/calls/{id}", get(get_call::<S>))
+        .route("/api/calls/{id}/events", get(get_call_events::<S>))
         .route("/api/events", get(get_events::<S>))
         .route("/metrics", get(get_metrics::<S>))
         .route("/healthz", get(get_health::<S>))
@@ -116,6 +118,20 @@ async fn get_call<S: SwitchControl>(
         Some(cdr) => Ok(Json(cdr)),
         None => Err(ApiError::NotFound(format!("call {id} not found"))),
     }
+}
+
+/// One call's event log, in sequence order; 404 when the call has no events.
+async fn get_call_events<S: SwitchControl>(
+    State(app): State<AppState<S>>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Vec<StoredEvent>>, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let lookup = id.clone();
+    let events = read_store(&app.store, move |s| s.events_for_call(&lookup)).await?;
+    if events.is_empty() {
+        return Err(ApiError::NotFound(format!("call {id} not found")));
+    }
+    Ok(Json(events))
 }
 
 #[derive(Debug, Deserialize)]
