@@ -24,9 +24,7 @@ fn ringing(call_id: &str, seq: u32) -> CallEvent {
         seq,
         at_ms: 1_700_000_000_000 + i64::from(seq),
         agent: Some("agent-7".into()),
-        kind: EventKind::AgentRinging {
-            agent: "agent-7".into(),
-        },
+        kind: EventKind::AgentRinging { agent: "agent-7".into() },
     }
 }
 
@@ -41,14 +39,8 @@ fn event_log(c: &mut Criterion) {
         Ok(store) => store,
         Err(error) => panic!("cannot open {}: {error}", path.display()),
     };
-    println!(
-        "event_log bench: SQLite {SQLITE_SETTINGS}; database {}",
-        path.display()
-    );
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-    {
+    println!("event_log bench: SQLite {SQLITE_SETTINGS}; database {}", path.display());
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).build() {
         Ok(runtime) => runtime,
         Err(error) => panic!("tokio runtime: {error}"),
     };
@@ -61,55 +53,48 @@ fn event_log(c: &mut Criterion) {
 
     for burst in [100u32, 1000] {
         group.throughput(Throughput::Elements(u64::from(burst)));
-        group.bench_with_input(
-            BenchmarkId::new("burst_ack_last", burst),
-            &burst,
-            |b, &burst| {
-                b.iter(|| {
-                    runtime.block_on(async {
-                        let call = next_call();
-                        for seq in 1..burst {
-                            log.append(ringing(&call, seq));
-                        }
-                        // FIFO and one writer: the last event's commit covers all before it.
-                        if let Err(error) = log.append_and_wait(ringing(&call, burst)).await {
-                            panic!("append failed: {error}");
-                        }
-                    })
+        group.bench_with_input(BenchmarkId::new("burst_ack_last", burst), &burst, |b, &burst| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let call = next_call();
+                    for seq in 1..burst {
+                        log.append(ringing(&call, seq));
+                    }
+                    // FIFO and one writer: the last event's commit covers all before it.
+                    if let Err(error) = log.append_and_wait(ringing(&call, burst)).await {
+                        panic!("append failed: {error}");
+                    }
                 })
-            },
-        );
+            })
+        });
     }
 
     let tasks = 32u32;
     let per_task = 8u32;
     group.throughput(Throughput::Elements(u64::from(tasks * per_task)));
-    group.bench_function(
-        BenchmarkId::new("concurrent_each_acked", tasks * per_task),
-        |b| {
-            b.iter(|| {
-                runtime.block_on(async {
-                    let mut handles = Vec::new();
-                    for _ in 0..tasks {
-                        let log = log.clone();
-                        handles.push(tokio::spawn(async move {
-                            let call = next_call();
-                            for seq in 1..=per_task {
-                                if let Err(error) = log.append_and_wait(ringing(&call, seq)).await {
-                                    panic!("append failed: {error}");
-                                }
+    group.bench_function(BenchmarkId::new("concurrent_each_acked", tasks * per_task), |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let mut handles = Vec::new();
+                for _ in 0..tasks {
+                    let log = log.clone();
+                    handles.push(tokio::spawn(async move {
+                        let call = next_call();
+                        for seq in 1..=per_task {
+                            if let Err(error) = log.append_and_wait(ringing(&call, seq)).await {
+                                panic!("append failed: {error}");
                             }
-                        }));
-                    }
-                    for handle in handles {
-                        if let Err(error) = handle.await {
-                            panic!("task failed: {error}");
                         }
+                    }));
+                }
+                for handle in handles {
+                    if let Err(error) = handle.await {
+                        panic!("task failed: {error}");
                     }
-                })
+                }
             })
-        },
-    );
+        })
+    });
 
     let sequential = 20u32;
     group.throughput(Throughput::Elements(u64::from(sequential)));

@@ -15,12 +15,7 @@ fn relay(agent_codec: Codec) -> (Relay, SocketAddr) {
     let mut relay = Relay::new(LegOutput::new(1, 0, 0), LegOutput::new(2, 0, 0));
     relay.set_remote(
         Leg::Caller,
-        LegRemote {
-            addr: caller_addr,
-            codec: Codec::Pcmu,
-            payload_type: 0,
-            telephone_event_pt: Some(101),
-        },
+        LegRemote { addr: caller_addr, codec: Codec::Pcmu, payload_type: 0, telephone_event_pt: Some(101) },
     );
     relay.set_remote(
         Leg::Agent,
@@ -41,10 +36,7 @@ fn bench_handle_inbound(c: &mut Criterion) {
     let now = Instant::now();
     let mut group = c.benchmark_group("relay_handle_inbound");
     group.throughput(Throughput::Elements(1));
-    for (name, agent_codec) in [
-        ("same_codec_pcmu", Codec::Pcmu),
-        ("transcode_pcmu_to_pcma", Codec::Pcma),
-    ] {
+    for (name, agent_codec) in [("same_codec_pcmu", Codec::Pcmu), ("transcode_pcmu_to_pcma", Codec::Pcma)] {
         let (mut relay, source) = relay(agent_codec);
         let mut packet = template.clone();
         group.bench_function(name, |b| {

@@ -59,7 +59,12 @@ fn carrier_call_is_bridged_to_agent_with_rtp_both_ways() {
         let span = last - first + 1;
         assert!(span >= 500, "{what}: only {span} packets (20 ms each) crossed the relay: {got:?}");
         let loss = 1.0 - f64::from(got.received_tagged) / f64::from(span);
-        assert!(loss < 0.01, "{what}: loss {loss:.4} (sent {}, span {span}, got {})", sent_by.sent, got.received_tagged);
+        assert!(
+            loss < 0.01,
+            "{what}: loss {loss:.4} (sent {}, span {span}, got {})",
+            sent_by.sent,
+            got.received_tagged
+        );
     }
     // The caller heard hold audio first, then the agent, as one continuous stream.
     assert!(c.received_other > 0, "caller heard no hold audio: {c:?}");
@@ -153,7 +158,18 @@ fn invite_from_unauthorised_source_gets_403() {
             .arg(sw.sip_addr())
             .arg("-sf")
             .arg(scenario("caller_refused_403.xml"))
-            .args(["-i", "127.0.0.5", "-p", &port.to_string(), "-nostdin", "-m", "1", "-timeout", "60s", "-timeout_error"])
+            .args([
+                "-i",
+                "127.0.0.5",
+                "-p",
+                &port.to_string(),
+                "-nostdin",
+                "-m",
+                "1",
+                "-timeout",
+                "60s",
+                "-timeout_error",
+            ])
             .args(["-s", DID, "-key", "ani", "15550004444", "-key", "rtp_port", "40006"])
             .args(["-trace_err", "-trace_msg"])
             .current_dir(dir.path())
@@ -233,7 +249,9 @@ fn malformed_sip_is_refused_while_a_good_call_completes() {
     let (n, _) = udp.recv_from(&mut buf).expect("a 400 reply over UDP");
     let reply = String::from_utf8_lossy(&buf[..n]).to_string();
     assert!(reply.starts_with("SIP/2.0 400"), "{reply}");
-    for junk in [&b"\x00\x01\x02 not sip at all"[..], b"INVITE\r\n\r\n", b"SIP/2.0 200\r\nVia: \r\n\r\n", &[0xffu8; 1500][..]] {
+    for junk in
+        [&b"\x00\x01\x02 not sip at all"[..], b"INVITE\r\n\r\n", b"SIP/2.0 200\r\nVia: \r\n\r\n", &[0xffu8; 1500][..]]
+    {
         udp.send_to(junk, sw.sip_addr()).expect("send");
     }
     let truncated = format!(
@@ -269,7 +287,9 @@ fn malformed_sip_is_refused_while_a_good_call_completes() {
 
     let st = caller.wait(Duration::from_secs(60));
     assert!(st.success(), "the good call failed ({st})\n{}\n{}", sipp_traces(&dir), tail(&sw.log(), 60));
-    sw.wait_for("the good CDR", Duration::from_secs(20), |s| newest_call(s)["agent"] == "agent1" && !newest_call(s)["ended_at"].is_null());
+    sw.wait_for("the good CDR", Duration::from_secs(20), |s| {
+        newest_call(s)["agent"] == "agent1" && !newest_call(s)["ended_at"].is_null()
+    });
     let metrics = sw.metrics();
     assert!(metrics.contains("meritline_sip_parse_errors_total"), "{metrics}");
 }
@@ -296,7 +316,14 @@ fn two_hundred_calls_at_20_cps_against_10_agents() {
     let sw = Switch::start(&spec);
     let mut phones = Vec::new();
     for a in &spec.agents {
-        phones.push(sipp_agent(&dir, &sw, a.id, a.password, "agent_answers_hangs_up.xml", &["-key", "rtp_port", "40016", "-d", "1000"]));
+        phones.push(sipp_agent(
+            &dir,
+            &sw,
+            a.id,
+            a.password,
+            "agent_answers_hangs_up.xml",
+            &["-key", "rtp_port", "40016", "-d", "1000"],
+        ));
     }
     for a in &spec.agents {
         wait_agent_registered(&sw, a.id);
@@ -341,7 +368,13 @@ fn baresip_agent_answers_a_carrier_call() {
     );
     let st = caller.wait(Duration::from_secs(60));
     let c = caller_rtp.stop();
-    assert!(st.success(), "caller SIPp failed ({st})\n{}\n{}\n{}", sipp_traces(&dir), tail(&sw.log(), 60), tail(&phone.log(), 40));
+    assert!(
+        st.success(),
+        "caller SIPp failed ({st})\n{}\n{}\n{}",
+        sipp_traces(&dir),
+        tail(&sw.log(), 60),
+        tail(&phone.log(), 40)
+    );
     sw.wait_for("the CDR", Duration::from_secs(20), |s| !newest_call(s)["ended_at"].is_null());
     let cdr = newest_call(&sw);
     assert_eq!(cdr["agent"], "agent1", "{cdr}\n{}", tail(&phone.log(), 40));

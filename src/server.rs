@@ -301,7 +301,9 @@ impl Driver {
                 Ok(())
             }
             MediaCommand::SetCallerRemote { call, remote } => match self.calls.get(&call) {
-                Some(m) => m.set_caller_remote(remote.rtp, remote.codec, remote.payload_type, remote.telephone_event_pt),
+                Some(m) => {
+                    m.set_caller_remote(remote.rtp, remote.codec, remote.payload_type, remote.telephone_event_pt)
+                }
                 None => Ok(()),
             },
             MediaCommand::SetAgentRemote { call, remote } => match self.calls.get(&call) {

@@ -234,7 +234,11 @@ impl Switch {
     pub fn wait_for(&self, what: &str, limit: Duration, mut cond: impl FnMut(&Switch) -> bool) {
         let deadline = Instant::now() + limit;
         while !cond(self) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}\n--- log tail ---\n{}", tail(&self.log(), 80));
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\n--- log tail ---\n{}",
+                tail(&self.log(), 80)
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -289,7 +293,14 @@ pub struct SippAgent {
     pub uas: Proc,
 }
 
-pub fn sipp_agent(dir: &TempDir, sw: &Switch, id: &str, password: &str, uas_scenario: &str, uas_args: &[&str]) -> SippAgent {
+pub fn sipp_agent(
+    dir: &TempDir,
+    sw: &Switch,
+    id: &str,
+    password: &str,
+    uas_scenario: &str,
+    uas_args: &[&str],
+) -> SippAgent {
     let port = free_port();
     let mut uas_all: Vec<&str> = vec!["-s", id];
     uas_all.extend_from_slice(uas_args);

@@ -62,7 +62,14 @@ impl Drop for RtpPeer {
     }
 }
 
-fn run(sock: UdpSocket, my_tag: u32, peer_tag: u32, stop: Arc<AtomicBool>, counts: Arc<Mutex<RtpCounts>>, limit: Duration) {
+fn run(
+    sock: UdpSocket,
+    my_tag: u32,
+    peer_tag: u32,
+    stop: Arc<AtomicBool>,
+    counts: Arc<Mutex<RtpCounts>>,
+    limit: Duration,
+) {
     let started = Instant::now();
     let mut dest: Option<SocketAddr> = None;
     let mut next_send = Instant::now();
@@ -87,7 +94,9 @@ fn run(sock: UdpSocket, my_tag: u32, peer_tag: u32, stop: Arc<AtomicBool>, count
                     c.ssrcs_seen.push(rssrc);
                 }
                 let payload = &buf[12..n];
-                if payload.len() >= 8 && u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]) == peer_tag {
+                if payload.len() >= 8
+                    && u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]) == peer_tag
+                {
                     let k = u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]);
                     c.received_tagged += 1;
                     c.first_counter.get_or_insert(k);

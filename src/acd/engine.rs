@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::types::{
-    AcdError, AcdEvent, AgentConfig, AgentSnapshot, AgentState, CallId, OfferDecision, OfferResult,
-    QueueConfig, QueueSnapshot, RemovedCall, Requested, Strategy,
+    AcdError, AcdEvent, AgentConfig, AgentSnapshot, AgentState, CallId, OfferDecision, OfferResult, QueueConfig,
+    QueueSnapshot, RemovedCall, Requested, Strategy,
 };
 
 /// Reason given to agents made NotReady by a ring-out.
@@ -164,9 +164,8 @@ impl Acd {
             return Err(AcdError::DuplicateQueue(config.name));
         }
         let required = self.intern_skills(&config.required_skills);
-        let eligible_profiles = (0..self.profiles.len())
-            .filter(|&p| is_subset(&required, &self.profiles[p].skills))
-            .collect();
+        let eligible_profiles =
+            (0..self.profiles.len()).filter(|&p| is_subset(&required, &self.profiles[p].skills)).collect();
         let name: Arc<str> = Arc::from(config.name.as_str());
         self.queue_by_name.insert(name.clone(), self.queues.len());
         self.queues.push(Queue {
@@ -200,11 +199,7 @@ impl Acd {
                     }
                 }
                 self.profile_by_skills.insert(skills.clone(), p);
-                self.profiles.push(Profile {
-                    skills,
-                    available: BTreeSet::new(),
-                    staffed: 0,
-                });
+                self.profiles.push(Profile { skills, available: BTreeSet::new(), staffed: 0 });
                 p
             }
         };
@@ -232,34 +227,16 @@ impl Acd {
     // ---------------------------------------------------------------- inputs
 
     /// Puts a call at the back of its priority class in `queue` (higher `priority` is served first).
-    pub fn enqueue(
-        &mut self,
-        now: Instant,
-        call: CallId,
-        queue: &str,
-        priority: u8,
-    ) -> Result<(), AcdError> {
+    pub fn enqueue(&mut self, now: Instant, call: CallId, queue: &str, priority: u8) -> Result<(), AcdError> {
         let now = self.clock(now);
         let q = self.queue_index(queue)?;
         if self.calls.contains_key(&call) {
             return Err(AcdError::DuplicateCall(call));
         }
         let max_wait = self.queues[q].max_wait;
-        let deadline = if max_wait.is_zero() {
-            None
-        } else {
-            now.checked_add(max_wait)
-        };
+        let deadline = if max_wait.is_zero() { None } else { now.checked_add(max_wait) };
         let key = (Reverse(priority), now, self.next_seq());
-        self.calls.insert(
-            call,
-            Call {
-                queue: q,
-                key,
-                deadline,
-                state: CallState::Waiting { timer: None },
-            },
-        );
+        self.calls.insert(call, Call { queue: q, key, deadline, state: CallState::Waiting { timer: None } });
         self.wait_in_queue(call);
         self.dispatch(now);
         Ok(())
@@ -303,19 +280,11 @@ impl Acd {
     /// NotReady is accepted as *pending* and applied when the call and its wrap-up end (a ring-out or
     /// rejection replaces it with the system reason); Ready is accepted only to cancel such a pending
     /// NotReady; otherwise Ready and LoggedOut are refused with `InvalidTransition` (409).
-    pub fn set_agent_state(
-        &mut self,
-        now: Instant,
-        agent: &str,
-        requested: Requested,
-    ) -> Result<(), AcdError> {
+    pub fn set_agent_state(&mut self, now: Instant, agent: &str, requested: Requested) -> Result<(), AcdError> {
         let now = self.clock(now);
         let a = self.agent_index(agent)?;
         let current = &self.agents[a].state;
-        let busy = matches!(
-            current,
-            AgentState::Offered { .. } | AgentState::OnCall { .. }
-        );
+        let busy = matches!(current, AgentState::Offered { .. } | AgentState::OnCall { .. });
         if busy {
             return match requested {
                 Requested::NotReady(reason) => {
@@ -348,12 +317,7 @@ impl Acd {
 
     /// Records whether the agent's phone has a live registration; only registered Ready agents are
     /// offered calls.
-    pub fn set_registered(
-        &mut self,
-        now: Instant,
-        agent: &str,
-        registered: bool,
-    ) -> Result<(), AcdError> {
+    pub fn set_registered(&mut self, now: Instant, agent: &str, registered: bool) -> Result<(), AcdError> {
         let now = self.clock(now);
         let a = self.agent_index(agent)?;
         if self.agents[a].registered != registered {
@@ -377,8 +341,7 @@ impl Acd {
     ) -> Result<(), AcdError> {
         let now = self.clock(now);
         let a = self.agent_index(agent)?;
-        let offered_this_call =
-            matches!(self.agents[a].state, AgentState::Offered { call: c } if c == call);
+        let offered_this_call = matches!(self.agents[a].state, AgentState::Offered { call: c } if c == call);
         let entry = match self.calls.get(&call) {
             Some(entry) if offered_this_call => *entry,
             _ => {
@@ -410,14 +373,7 @@ impl Acd {
             self.agents[a].missed_offers += 1;
         }
         self.agents[a].pending_not_ready = None;
-        self.enter_state(
-            a,
-            AgentState::NotReady {
-                reason: reason.to_string(),
-            },
-            now,
-            false,
-        );
+        self.enter_state(a, AgentState::NotReady { reason: reason.to_string() }, now, false);
         self.requeue(now, call, entry);
         self.dispatch(now);
         Ok(())
@@ -437,9 +393,7 @@ impl Acd {
         }
         let wrapup = self.agents[a].wrapup;
         match now.checked_add(wrapup) {
-            Some(until) if !wrapup.is_zero() => {
-                self.enter_state(a, AgentState::WrapUp { until }, now, false)
-            }
+            Some(until) if !wrapup.is_zero() => self.enter_state(a, AgentState::WrapUp { until }, now, false),
             _ => self.after_call(a, now, false),
         }
         self.dispatch(now);
@@ -460,10 +414,7 @@ impl Acd {
             match timer {
                 Timer::Ring { agent, call } => {
                     self.agents[agent].timer = None;
-                    self.events.push_back(AcdEvent::OfferTimedOut {
-                        call,
-                        agent: self.agents[agent].id.clone(),
-                    });
+                    self.events.push_back(AcdEvent::OfferTimedOut { call, agent: self.agents[agent].id.clone() });
                 }
                 Timer::WrapUpEnd { agent } => {
                     self.agents[agent].timer = None;
@@ -498,9 +449,7 @@ impl Acd {
 
     /// Whether the agent is Ready and registered (false for unknown agents).
     pub fn agent_available(&self, agent: &str) -> bool {
-        self.agent_by_id
-            .get(agent)
-            .is_some_and(|&a| self.agents[a].indexed.is_some())
+        self.agent_by_id.get(agent).is_some_and(|&a| self.agents[a].indexed.is_some())
     }
 
     /// Snapshot of one agent.
@@ -518,14 +467,10 @@ impl Acd {
         self.queues
             .iter()
             .map(|queue| {
-                let (ready, staffed) =
-                    queue
-                        .eligible_profiles
-                        .iter()
-                        .fold((0, 0), |(ready, staffed), &p| {
-                            let profile = &self.profiles[p];
-                            (ready + profile.available.len(), staffed + profile.staffed)
-                        });
+                let (ready, staffed) = queue.eligible_profiles.iter().fold((0, 0), |(ready, staffed), &p| {
+                    let profile = &self.profiles[p];
+                    (ready + profile.available.len(), staffed + profile.staffed)
+                });
                 QueueSnapshot {
                     name: queue.name.clone(),
                     skills: queue.skill_names.clone(),
@@ -551,10 +496,7 @@ impl Acd {
             return None;
         }
         let queue = &self.queues[entry.queue];
-        Some((
-            queue.name.clone(),
-            queue.waiting.range(..entry.key).count() + 1,
-        ))
+        Some((queue.name.clone(), queue.waiting.range(..entry.key).count() + 1))
     }
 
     /// Number of calls the ACD holds (waiting or being offered).
@@ -570,10 +512,7 @@ impl Acd {
     fn dispatch(&mut self, now: Instant) {
         // Bounded: every iteration reserves one available agent.
         while self.available_total > 0 {
-            let found = self
-                .heads
-                .iter()
-                .find_map(|&(key, q)| self.pick_agent(q).map(|choice| (key, q, choice)));
+            let found = self.heads.iter().find_map(|&(key, q)| self.pick_agent(q).map(|choice| (key, q, choice)));
             let Some((key, q, choice)) = found else {
                 break;
             };
@@ -597,11 +536,7 @@ impl Acd {
                         }
                     }
                 }
-                best.map(|(_, _, agent)| Choice {
-                    agent,
-                    eligible,
-                    rank: 0,
-                })
+                best.map(|(_, _, agent)| Choice { agent, eligible, rank: 0 })
             }
         }
     }
@@ -620,18 +555,13 @@ impl Acd {
         if let CallState::Waiting { timer: Some(timer) } = entry.state {
             self.timers.remove(&timer);
         }
-        entry.state = CallState::Offered {
-            agent: choice.agent,
-        };
+        entry.state = CallState::Offered { agent: choice.agent };
         self.leave_queue(q, key);
         let queue = &mut self.queues[q];
         queue.offered += 1;
-        let (queue_name, strategy, ring_timeout) =
-            (queue.name.clone(), queue.strategy, queue.ring_timeout);
+        let (queue_name, strategy, ring_timeout) = (queue.name.clone(), queue.strategy, queue.ring_timeout);
         let a = choice.agent;
-        let agent_idle = self.agents[a]
-            .idle_since
-            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+        let agent_idle = self.agents[a].idle_since.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
         self.events.push_back(AcdEvent::Offer {
             call,
             agent: self.agents[a].id.clone(),
@@ -645,13 +575,9 @@ impl Acd {
             },
         });
         self.enter_state(a, AgentState::Offered { call }, now, false);
-        if let Some(deadline) = now
-            .checked_add(ring_timeout)
-            .filter(|_| !ring_timeout.is_zero())
-        {
+        if let Some(deadline) = now.checked_add(ring_timeout).filter(|_| !ring_timeout.is_zero()) {
             let timer_key = (deadline, self.next_seq());
-            self.timers
-                .insert(timer_key, Timer::Ring { agent: a, call });
+            self.timers.insert(timer_key, Timer::Ring { agent: a, call });
             self.agents[a].timer = Some(timer_key);
         }
     }
@@ -670,17 +596,11 @@ impl Acd {
     }
 
     fn agent_index(&self, agent: &str) -> Result<usize, AcdError> {
-        self.agent_by_id
-            .get(agent)
-            .copied()
-            .ok_or_else(|| AcdError::UnknownAgent(agent.to_string()))
+        self.agent_by_id.get(agent).copied().ok_or_else(|| AcdError::UnknownAgent(agent.to_string()))
     }
 
     fn queue_index(&self, queue: &str) -> Result<usize, AcdError> {
-        self.queue_by_name
-            .get(queue)
-            .copied()
-            .ok_or_else(|| AcdError::UnknownQueue(queue.to_string()))
+        self.queue_by_name.get(queue).copied().ok_or_else(|| AcdError::UnknownQueue(queue.to_string()))
     }
 
     fn intern_skills(&mut self, names: &[String]) -> Vec<u32> {
@@ -725,10 +645,7 @@ impl Acd {
         }
         self.agents[a].state = state.clone();
         self.sync_agent_indexes(a);
-        self.events.push_back(AcdEvent::AgentStateChanged {
-            agent: self.agents[a].id.clone(),
-            state,
-        });
+        self.events.push_back(AcdEvent::AgentStateChanged { agent: self.agents[a].id.clone(), state });
     }
 
     /// Brings the profile's available set and staffed count in line with the agent's state.
@@ -792,10 +709,7 @@ impl Acd {
     }
 
     fn update_head(&mut self, q: usize, old_head: Option<CallKey>) {
-        let new_head = self.queues[q]
-            .waiting
-            .first_key_value()
-            .map(|(key, _)| *key);
+        let new_head = self.queues[q].waiting.first_key_value().map(|(key, _)| *key);
         if old_head != new_head {
             if let Some(old) = old_head {
                 self.heads.remove(&(old, q));
@@ -838,11 +752,7 @@ impl Acd {
             skills: agent.skill_names.clone(),
             registered: agent.registered,
             available: agent.indexed.is_some(),
-            idle_since: if agent.state == AgentState::Ready {
-                agent.idle_since
-            } else {
-                None
-            },
+            idle_since: if agent.state == AgentState::Ready { agent.idle_since } else { None },
             calls_handled: agent.calls_handled,
             missed_offers: agent.missed_offers,
         }
@@ -867,13 +777,7 @@ impl Acd {
             let available = agent.state == AgentState::Ready && agent.registered;
             if skilled && available {
                 eligible += 1;
-                let key = (
-                    agent
-                        .idle_since
-                        .unwrap_or_else(|| panic!("ready without idle")),
-                    agent.ready_seq,
-                    a,
-                );
+                let key = (agent.idle_since.unwrap_or_else(|| panic!("ready without idle")), agent.ready_seq, a);
                 if best.is_none_or(|b| key < b) {
                     best = Some(key);
                 }
@@ -891,18 +795,9 @@ impl Acd {
         for (a, agent) in self.agents.iter().enumerate() {
             let profile = &self.profiles[agent.profile];
             let should_index = agent.state == AgentState::Ready && agent.registered;
-            assert_eq!(
-                agent.indexed.is_some(),
-                should_index,
-                "agent {} index flag",
-                agent.id
-            );
+            assert_eq!(agent.indexed.is_some(), should_index, "agent {} index flag", agent.id);
             if let Some((since, seq)) = agent.indexed {
-                assert!(
-                    profile.available.contains(&(since, seq, a)),
-                    "agent {} indexed",
-                    agent.id
-                );
+                assert!(profile.available.contains(&(since, seq, a)), "agent {} indexed", agent.id);
                 assert_eq!(Some(since), agent.idle_since);
                 available_total += 1;
             }
@@ -912,34 +807,19 @@ impl Acd {
             match &agent.state {
                 AgentState::Offered { call } => {
                     assert!(offered_calls.insert(*call), "call {call} offered twice");
-                    let entry = self
-                        .calls
-                        .get(call)
-                        .unwrap_or_else(|| panic!("offered call {call} unknown"));
+                    let entry = self.calls.get(call).unwrap_or_else(|| panic!("offered call {call} unknown"));
                     assert!(matches!(entry.state, CallState::Offered { agent } if agent == a));
                     if let Some(key) = agent.timer {
-                        assert_eq!(
-                            self.timers.get(&key),
-                            Some(&Timer::Ring {
-                                agent: a,
-                                call: *call
-                            })
-                        );
+                        assert_eq!(self.timers.get(&key), Some(&Timer::Ring { agent: a, call: *call }));
                     }
                 }
                 AgentState::WrapUp { until } => {
-                    let key = agent
-                        .timer
-                        .unwrap_or_else(|| panic!("wrap-up without timer"));
+                    let key = agent.timer.unwrap_or_else(|| panic!("wrap-up without timer"));
                     assert_eq!(key.0, *until);
                     assert_eq!(self.timers.get(&key), Some(&Timer::WrapUpEnd { agent: a }));
                 }
                 AgentState::OnCall { .. } => assert!(agent.timer.is_none()),
-                _ => assert!(
-                    agent.timer.is_none(),
-                    "agent {} has a stray timer",
-                    agent.id
-                ),
+                _ => assert!(agent.timer.is_none(), "agent {} has a stray timer", agent.id),
             }
         }
         assert_eq!(available_total, self.available_total);
@@ -964,10 +844,7 @@ impl Acd {
                 }
                 CallState::Offered { agent } => {
                     offered_per_queue[entry.queue] += 1;
-                    assert_eq!(
-                        self.agents[agent].state,
-                        AgentState::Offered { call: *call }
-                    );
+                    assert_eq!(self.agents[agent].state, AgentState::Offered { call: *call });
                 }
             }
         }
@@ -975,20 +852,12 @@ impl Acd {
         assert_eq!(queued, waiting_total);
         let mut heads = BTreeSet::new();
         for (q, queue) in self.queues.iter().enumerate() {
-            assert_eq!(
-                queue.offered, offered_per_queue[q],
-                "queue {} offered count",
-                queue.name
-            );
+            assert_eq!(queue.offered, offered_per_queue[q], "queue {} offered count", queue.name);
             assert_eq!(queue.by_age.len(), queue.waiting.len());
             if let Some((&key, _)) = queue.waiting.first_key_value() {
                 heads.insert((key, q));
                 // The decision loop ran to completion: nobody could take this queue's head.
-                assert!(
-                    self.pick_agent(q).is_none(),
-                    "queue {} has a servable head",
-                    queue.name
-                );
+                assert!(self.pick_agent(q).is_none(), "queue {} has a servable head", queue.name);
             }
         }
         assert_eq!(heads, self.heads);
@@ -999,13 +868,8 @@ impl Acd {
                     assert_eq!(self.agents[agent].timer, Some(*key));
                 }
                 Timer::MaxWait { call } => {
-                    let entry = self
-                        .calls
-                        .get(&call)
-                        .unwrap_or_else(|| panic!("timer of gone call"));
-                    assert!(
-                        matches!(entry.state, CallState::Waiting { timer: Some(k) } if k == *key)
-                    );
+                    let entry = self.calls.get(&call).unwrap_or_else(|| panic!("timer of gone call"));
+                    assert!(matches!(entry.state, CallState::Waiting { timer: Some(k) } if k == *key));
                 }
             }
         }

@@ -12,6 +12,6 @@ mod tests;
 
 pub use engine::{Acd, REASON_REJECTED, REASON_RONA, REASON_UNREACHABLE};
 pub use types::{
-    AcdError, AcdEvent, AgentConfig, AgentSnapshot, AgentState, CallId, OfferDecision, OfferResult,
-    QueueConfig, QueueSnapshot, RemovedCall, Requested, Strategy,
+    AcdError, AcdEvent, AgentConfig, AgentSnapshot, AgentState, CallId, OfferDecision, OfferResult, QueueConfig,
+    QueueSnapshot, RemovedCall, Requested, Strategy,
 };

@@ -30,20 +30,14 @@ fn queue(name: &str, skills: &[&str], ring: Duration, max_wait: Duration) -> Que
 }
 
 fn agent(id: &str, skills: &[&str], wrapup: Duration) -> AgentConfig {
-    AgentConfig {
-        id: id.to_string(),
-        skills: skills.iter().map(|s| s.to_string()).collect(),
-        wrapup,
-    }
+    AgentConfig { id: id.to_string(), skills: skills.iter().map(|s| s.to_string()).collect(), wrapup }
 }
 
 /// Two queues: "sales" needs sales, "support" needs support; ring 20 s, no max wait.
 fn two_queue_acd() -> Acd {
     let mut acd = Acd::new();
-    acd.add_queue(queue("sales", &["sales"], secs(20), Duration::ZERO))
-        .unwrap();
-    acd.add_queue(queue("support", &["support"], secs(20), Duration::ZERO))
-        .unwrap();
+    acd.add_queue(queue("sales", &["sales"], secs(20), Duration::ZERO)).unwrap();
+    acd.add_queue(queue("support", &["support"], secs(20), Duration::ZERO)).unwrap();
     acd
 }
 
@@ -73,16 +67,13 @@ fn state(acd: &Acd, id: &str) -> AgentState {
 }
 
 fn not_ready(reason: &str) -> AgentState {
-    AgentState::NotReady {
-        reason: reason.to_string(),
-    }
+    AgentState::NotReady { reason: reason.to_string() }
 }
 
 #[test]
 fn agents_start_logged_out_and_unavailable() {
     let mut acd = two_queue_acd();
-    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
-        .unwrap();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO)).unwrap();
     let snap = acd.agent("a1").unwrap();
     assert_eq!(snap.state, AgentState::LoggedOut);
     assert!(!snap.registered && !snap.available && snap.idle_since.is_none());
@@ -95,24 +86,19 @@ fn agents_start_logged_out_and_unavailable() {
 fn registration_gates_availability() {
     let t0 = Instant::now();
     let mut acd = two_queue_acd();
-    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
-        .unwrap();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO)).unwrap();
     acd.set_agent_state(t0, "a1", Requested::Ready).unwrap();
     assert_eq!(state(&acd, "a1"), AgentState::Ready);
     assert!(!acd.agent_available("a1"));
     acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
-    assert!(
-        offers(&drain(&mut acd)).is_empty(),
-        "unregistered agent must not be offered"
-    );
+    assert!(offers(&drain(&mut acd)).is_empty(), "unregistered agent must not be offered");
 
     acd.set_registered(t0 + secs(1), "a1", true).unwrap();
     assert_eq!(offers(&drain(&mut acd)), vec![(1, "a1".to_string())]);
     acd.check_invariants();
 
     // Losing the registration while Ready makes the agent unavailable again.
-    acd.offer_result(t0 + secs(2), "a1", CallId(1), OfferResult::Answered)
-        .unwrap();
+    acd.offer_result(t0 + secs(2), "a1", CallId(1), OfferResult::Answered).unwrap();
     acd.call_ended(t0 + secs(3), "a1", CallId(1)).unwrap();
     assert!(acd.agent_available("a1"));
     acd.set_registered(t0 + secs(4), "a1", false).unwrap();
@@ -127,18 +113,12 @@ fn registration_gates_availability() {
 fn state_requests_from_idle_states() {
     let t0 = Instant::now();
     let mut acd = two_queue_acd();
-    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
-        .unwrap();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO)).unwrap();
 
-    acd.set_agent_state(t0, "a1", Requested::NotReady("lunch".into()))
-        .unwrap();
+    acd.set_agent_state(t0, "a1", Requested::NotReady("lunch".into())).unwrap();
     assert_eq!(state(&acd, "a1"), not_ready("lunch"));
-    assert_eq!(
-        acd.agent("a1").unwrap().not_ready_reason.as_deref(),
-        Some("lunch")
-    );
-    acd.set_agent_state(t0, "a1", Requested::NotReady("break".into()))
-        .unwrap();
+    assert_eq!(acd.agent("a1").unwrap().not_ready_reason.as_deref(), Some("lunch"));
+    acd.set_agent_state(t0, "a1", Requested::NotReady("break".into())).unwrap();
     assert_eq!(state(&acd, "a1"), not_ready("break"));
     acd.set_agent_state(t0, "a1", Requested::Ready).unwrap();
     assert_eq!(state(&acd, "a1"), AgentState::Ready);
@@ -155,20 +135,14 @@ fn state_requests_from_idle_states() {
             other => panic!("unexpected {other:?}"),
         })
         .collect();
-    assert_eq!(
-        states,
-        ["not_ready", "not_ready", "ready", "logged_out", "ready"]
-    );
+    assert_eq!(states, ["not_ready", "not_ready", "ready", "logged_out", "ready"]);
 
     // Repeating the current state is a no-op: no event, idle time kept.
-    acd.set_agent_state(t0 + secs(9), "a1", Requested::Ready)
-        .unwrap();
+    acd.set_agent_state(t0 + secs(9), "a1", Requested::Ready).unwrap();
     assert!(drain(&mut acd).is_empty());
     assert_eq!(acd.agent("a1").unwrap().idle_since, Some(t0));
 
-    let err = acd
-        .set_agent_state(t0, "ghost", Requested::Ready)
-        .unwrap_err();
+    let err = acd.set_agent_state(t0, "ghost", Requested::Ready).unwrap_err();
     assert_eq!(err, AcdError::UnknownAgent("ghost".into()));
     assert_eq!(err.status_code(), 404);
     acd.check_invariants();
@@ -186,48 +160,23 @@ fn busy_agents_refuse_ready_and_logout_but_queue_a_pending_not_ready() {
     for requested in [Requested::Ready, Requested::LoggedOut] {
         let err = acd.set_agent_state(t0, "a1", requested).unwrap_err();
         assert_eq!(err.status_code(), 409);
-        assert!(matches!(
-            err,
-            AcdError::InvalidTransition {
-                from: "offered",
-                ..
-            }
-        ));
+        assert!(matches!(err, AcdError::InvalidTransition { from: "offered", .. }));
     }
-    acd.offer_result(t0 + secs(1), "a1", CallId(1), OfferResult::Answered)
-        .unwrap();
+    acd.offer_result(t0 + secs(1), "a1", CallId(1), OfferResult::Answered).unwrap();
     assert_eq!(state(&acd, "a1"), AgentState::OnCall { call: CallId(1) });
     let err = acd.set_agent_state(t0, "a1", Requested::Ready).unwrap_err();
-    assert!(matches!(
-        err,
-        AcdError::InvalidTransition {
-            from: "on_call",
-            to: "ready",
-            ..
-        }
-    ));
+    assert!(matches!(err, AcdError::InvalidTransition { from: "on_call", to: "ready", .. }));
 
     // NotReady while on call is pending; Ready cancels it; NotReady again re-arms it.
-    acd.set_agent_state(t0 + secs(2), "a1", Requested::NotReady("break".into()))
-        .unwrap();
-    assert_eq!(
-        acd.agent("a1").unwrap().pending_not_ready.as_deref(),
-        Some("break")
-    );
-    acd.set_agent_state(t0 + secs(2), "a1", Requested::Ready)
-        .unwrap();
+    acd.set_agent_state(t0 + secs(2), "a1", Requested::NotReady("break".into())).unwrap();
+    assert_eq!(acd.agent("a1").unwrap().pending_not_ready.as_deref(), Some("break"));
+    acd.set_agent_state(t0 + secs(2), "a1", Requested::Ready).unwrap();
     assert_eq!(acd.agent("a1").unwrap().pending_not_ready, None);
-    acd.set_agent_state(t0 + secs(2), "a1", Requested::NotReady("break".into()))
-        .unwrap();
+    acd.set_agent_state(t0 + secs(2), "a1", Requested::NotReady("break".into())).unwrap();
     assert_eq!(state(&acd, "a1"), AgentState::OnCall { call: CallId(1) });
 
     acd.call_ended(t0 + secs(30), "a1", CallId(1)).unwrap();
-    assert_eq!(
-        state(&acd, "a1"),
-        AgentState::WrapUp {
-            until: t0 + secs(40)
-        }
-    );
+    assert_eq!(state(&acd, "a1"), AgentState::WrapUp { until: t0 + secs(40) });
     acd.handle_timeout(t0 + secs(40));
     assert_eq!(state(&acd, "a1"), not_ready("break"));
     assert_eq!(acd.agent("a1").unwrap().pending_not_ready, None);
@@ -241,8 +190,7 @@ fn wrapup_timer_returns_agent_to_ready() {
     acd.add_agent(agent("a1", &["sales"], secs(15))).unwrap();
     login(&mut acd, t0, "a1");
     acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
-    acd.offer_result(t0 + secs(1), "a1", CallId(1), OfferResult::Answered)
-        .unwrap();
+    acd.offer_result(t0 + secs(1), "a1", CallId(1), OfferResult::Answered).unwrap();
     acd.call_ended(t0 + secs(60), "a1", CallId(1)).unwrap();
     let until = t0 + secs(75);
     assert_eq!(state(&acd, "a1"), AgentState::WrapUp { until });
@@ -256,13 +204,7 @@ fn wrapup_timer_returns_agent_to_ready() {
     drain(&mut acd);
     acd.handle_timeout(until);
     let events = drain(&mut acd);
-    assert_eq!(
-        events[0],
-        AcdEvent::AgentStateChanged {
-            agent: "a1".into(),
-            state: AgentState::Ready
-        }
-    );
+    assert_eq!(events[0], AcdEvent::AgentStateChanged { agent: "a1".into(), state: AgentState::Ready });
     assert_eq!(offers(&events), vec![(2, "a1".to_string())]);
     acd.check_invariants();
 }
@@ -274,11 +216,9 @@ fn leaving_wrapup_early_cancels_its_timer() {
     acd.add_agent(agent("a1", &["sales"], secs(15))).unwrap();
     login(&mut acd, t0, "a1");
     acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
-    acd.offer_result(t0, "a1", CallId(1), OfferResult::Answered)
-        .unwrap();
+    acd.offer_result(t0, "a1", CallId(1), OfferResult::Answered).unwrap();
     acd.call_ended(t0 + secs(5), "a1", CallId(1)).unwrap();
-    acd.set_agent_state(t0 + secs(6), "a1", Requested::Ready)
-        .unwrap();
+    acd.set_agent_state(t0 + secs(6), "a1", Requested::Ready).unwrap();
     assert_eq!(state(&acd, "a1"), AgentState::Ready);
     assert_eq!(acd.agent("a1").unwrap().idle_since, Some(t0 + secs(6)));
     assert_eq!(acd.poll_timeout(), None);
@@ -289,12 +229,10 @@ fn leaving_wrapup_early_cancels_its_timer() {
 fn zero_wrapup_goes_straight_to_ready() {
     let t0 = Instant::now();
     let mut acd = two_queue_acd();
-    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
-        .unwrap();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO)).unwrap();
     login(&mut acd, t0, "a1");
     acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
-    acd.offer_result(t0, "a1", CallId(1), OfferResult::Answered)
-        .unwrap();
+    acd.offer_result(t0, "a1", CallId(1), OfferResult::Answered).unwrap();
     acd.call_ended(t0 + secs(5), "a1", CallId(1)).unwrap();
     let snap = acd.agent("a1").unwrap();
     assert_eq!(snap.state, AgentState::Ready);
@@ -307,8 +245,7 @@ fn longest_idle_agent_gets_the_call() {
     let t0 = Instant::now();
     let mut acd = two_queue_acd();
     for id in ["a1", "a2", "a3"] {
-        acd.add_agent(agent(id, &["sales"], Duration::ZERO))
-            .unwrap();
+        acd.add_agent(agent(id, &["sales"], Duration::ZERO)).unwrap();
     }
     login(&mut acd, t0 + secs(2), "a2");
     login(&mut acd, t0 + secs(1), "a3"); // earlier `now` is clamped to the latest seen
@@ -318,18 +255,9 @@ fn longest_idle_agent_gets_the_call() {
         acd.enqueue(t0 + secs(10), CallId(n), "sales", 0).unwrap();
     }
     let events = drain(&mut acd);
-    assert_eq!(
-        offers(&events),
-        vec![
-            (1, "a2".to_string()),
-            (2, "a3".to_string()),
-            (3, "a1".to_string())
-        ]
-    );
+    assert_eq!(offers(&events), vec![(1, "a2".to_string()), (2, "a3".to_string()), (3, "a1".to_string())]);
     match &events[0] {
-        AcdEvent::Offer {
-            decision, queue, ..
-        } => {
+        AcdEvent::Offer { decision, queue, .. } => {
             assert_eq!(&**queue, "sales");
             assert_eq!(decision.strategy, Strategy::LongestIdle);
             assert_eq!(decision.eligible, 3);
@@ -340,11 +268,9 @@ fn longest_idle_agent_gets_the_call() {
         other => panic!("expected an offer, got {other:?}"),
     }
     // An agent finishing a call goes to the back of the idle order.
-    acd.offer_result(t0 + secs(11), "a2", CallId(1), OfferResult::Answered)
-        .unwrap();
+    acd.offer_result(t0 + secs(11), "a2", CallId(1), OfferResult::Answered).unwrap();
     acd.call_ended(t0 + secs(12), "a2", CallId(1)).unwrap();
-    acd.offer_result(t0 + secs(11), "a3", CallId(2), OfferResult::Answered)
-        .unwrap();
+    acd.offer_result(t0 + secs(11), "a3", CallId(2), OfferResult::Answered).unwrap();
     acd.call_ended(t0 + secs(13), "a3", CallId(2)).unwrap();
     drain(&mut acd);
     acd.enqueue(t0 + secs(20), CallId(4), "sales", 0).unwrap();
@@ -363,14 +289,10 @@ fn calls_are_served_fifo_within_a_queue() {
     assert_eq!(acd.position(CallId(4)), Some(("sales".into(), 4)));
     for n in 1..=4 {
         let id = format!("a{n}");
-        acd.add_agent(agent(&id, &["sales"], Duration::ZERO))
-            .unwrap();
+        acd.add_agent(agent(&id, &["sales"], Duration::ZERO)).unwrap();
         login(&mut acd, t0 + secs(10 + n), &id);
     }
-    let order: Vec<u64> = offers(&drain(&mut acd))
-        .into_iter()
-        .map(|(c, _)| c)
-        .collect();
+    let order: Vec<u64> = offers(&drain(&mut acd)).into_iter().map(|(c, _)| c).collect();
     assert_eq!(order, [1, 2, 3, 4]);
     acd.check_invariants();
 }
@@ -379,8 +301,7 @@ fn calls_are_served_fifo_within_a_queue() {
 fn higher_priority_is_served_first_within_and_across_queues() {
     let t0 = Instant::now();
     let mut acd = two_queue_acd();
-    acd.add_agent(agent("both", &["sales", "support"], Duration::ZERO))
-        .unwrap();
+    acd.add_agent(agent("both", &["sales", "support"], Duration::ZERO)).unwrap();
     acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
     acd.enqueue(t0 + secs(1), CallId(2), "support", 0).unwrap();
     acd.enqueue(t0 + secs(2), CallId(3), "sales", 9).unwrap();
@@ -395,8 +316,7 @@ fn higher_priority_is_served_first_within_and_across_queues() {
         let call = CallId(offered[0].0);
         order.push(call.0);
         let now = t0 + secs(10 + step);
-        acd.offer_result(now, "both", call, OfferResult::Answered)
-            .unwrap();
+        acd.offer_result(now, "both", call, OfferResult::Answered).unwrap();
         acd.call_ended(now, "both", call).unwrap();
     }
     // Priority 9 first (older first across queues), then priority 0 by age.
@@ -408,12 +328,9 @@ fn higher_priority_is_served_first_within_and_across_queues() {
 fn skills_filter_agents() {
     let t0 = Instant::now();
     let mut acd = two_queue_acd();
-    acd.add_queue(queue("vip", &["sales", "german"], secs(20), Duration::ZERO))
-        .unwrap();
-    acd.add_agent(agent("seller", &["sales"], Duration::ZERO))
-        .unwrap();
-    acd.add_agent(agent("helper", &["support"], Duration::ZERO))
-        .unwrap();
+    acd.add_queue(queue("vip", &["sales", "german"], secs(20), Duration::ZERO)).unwrap();
+    acd.add_agent(agent("seller", &["sales"], Duration::ZERO)).unwrap();
+    acd.add_agent(agent("helper", &["support"], Duration::ZERO)).unwrap();
     login(&mut acd, t0, "seller");
     login(&mut acd, t0, "helper");
     acd.enqueue(t0, CallId(1), "vip", 0).unwrap();
@@ -422,21 +339,13 @@ fn skills_filter_agents() {
     assert_eq!(offers(&drain(&mut acd)), vec![(2, "helper".to_string())]);
 
     // An agent (and thus a new skill profile) added after the queues is eligible where it fits.
-    acd.add_agent(agent(
-        "berliner",
-        &["german", "sales", "support"],
-        Duration::ZERO,
-    ))
-    .unwrap();
+    acd.add_agent(agent("berliner", &["german", "sales", "support"], Duration::ZERO)).unwrap();
     login(&mut acd, t0 + secs(1), "berliner");
     assert_eq!(offers(&drain(&mut acd)), vec![(1, "berliner".to_string())]);
 
     let stats = acd.queue_stats(t0 + secs(2));
     let vip = stats.iter().find(|s| &*s.name == "vip").unwrap();
-    assert_eq!(
-        (vip.agents_ready, vip.agents_staffed, vip.offered),
-        (0, 1, 1)
-    );
+    assert_eq!((vip.agents_ready, vip.agents_staffed, vip.offered), (0, 1, 1));
     let sales = stats.iter().find(|s| &*s.name == "sales").unwrap();
     assert_eq!((sales.agents_ready, sales.agents_staffed), (1, 2));
     acd.check_invariants();
@@ -446,13 +355,10 @@ fn skills_filter_agents() {
 fn queue_added_after_agents_finds_them() {
     let t0 = Instant::now();
     let mut acd = Acd::new();
-    acd.add_agent(agent("a1", &["x", "y"], Duration::ZERO))
-        .unwrap();
+    acd.add_agent(agent("a1", &["x", "y"], Duration::ZERO)).unwrap();
     login(&mut acd, t0, "a1");
-    acd.add_queue(queue("q", &["y"], secs(20), Duration::ZERO))
-        .unwrap();
-    acd.add_queue(queue("any", &[], secs(20), Duration::ZERO))
-        .unwrap();
+    acd.add_queue(queue("q", &["y"], secs(20), Duration::ZERO)).unwrap();
+    acd.add_queue(queue("any", &[], secs(20), Duration::ZERO)).unwrap();
     acd.enqueue(t0, CallId(1), "q", 0).unwrap();
     assert_eq!(offers(&drain(&mut acd)), vec![(1, "a1".to_string())]);
     acd.check_invariants();
@@ -462,35 +368,22 @@ fn queue_added_after_agents_finds_them() {
 fn ring_timeout_then_no_answer_puts_call_back_at_head_and_agent_not_ready() {
     let t0 = Instant::now();
     let mut acd = two_queue_acd();
-    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
-        .unwrap();
-    acd.add_agent(agent("a2", &["sales"], Duration::ZERO))
-        .unwrap();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO)).unwrap();
+    acd.add_agent(agent("a2", &["sales"], Duration::ZERO)).unwrap();
     login(&mut acd, t0, "a1");
     acd.enqueue(t0 + secs(1), CallId(1), "sales", 0).unwrap();
     acd.enqueue(t0 + secs(2), CallId(2), "sales", 0).unwrap();
     assert_eq!(offers(&drain(&mut acd)), vec![(1, "a1".to_string())]);
-    assert_eq!(
-        acd.position(CallId(1)),
-        None,
-        "an offered call is not waiting"
-    );
+    assert_eq!(acd.position(CallId(1)), None, "an offered call is not waiting");
     assert_eq!(acd.position(CallId(2)), Some(("sales".into(), 1)));
     assert_eq!(acd.poll_timeout(), Some(t0 + secs(21)));
 
     acd.handle_timeout(t0 + secs(21));
-    assert_eq!(
-        drain(&mut acd),
-        vec![AcdEvent::OfferTimedOut {
-            call: CallId(1),
-            agent: "a1".into()
-        }]
-    );
+    assert_eq!(drain(&mut acd), vec![AcdEvent::OfferTimedOut { call: CallId(1), agent: "a1".into() }]);
     assert_eq!(acd.poll_timeout(), None);
     assert_eq!(state(&acd, "a1"), AgentState::Offered { call: CallId(1) });
 
-    acd.offer_result(t0 + secs(21), "a1", CallId(1), OfferResult::NoAnswer)
-        .unwrap();
+    acd.offer_result(t0 + secs(21), "a1", CallId(1), OfferResult::NoAnswer).unwrap();
     assert_eq!(state(&acd, "a1"), not_ready(REASON_RONA));
     assert_eq!(acd.agent("a1").unwrap().missed_offers, 1);
     assert_eq!(acd.position(CallId(1)), Some(("sales".into(), 1)));
@@ -514,20 +407,16 @@ fn ring_timeout_then_no_answer_puts_call_back_at_head_and_agent_not_ready() {
 fn rejected_and_unreachable_offers() {
     let t0 = Instant::now();
     let mut acd = two_queue_acd();
-    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
-        .unwrap();
-    acd.add_agent(agent("a2", &["sales"], Duration::ZERO))
-        .unwrap();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO)).unwrap();
+    acd.add_agent(agent("a2", &["sales"], Duration::ZERO)).unwrap();
     login(&mut acd, t0, "a1");
     login(&mut acd, t0 + secs(1), "a2");
     acd.enqueue(t0 + secs(2), CallId(1), "sales", 0).unwrap();
     assert_eq!(offers(&drain(&mut acd)), vec![(1, "a1".to_string())]);
-    acd.offer_result(t0 + secs(3), "a1", CallId(1), OfferResult::Rejected)
-        .unwrap();
+    acd.offer_result(t0 + secs(3), "a1", CallId(1), OfferResult::Rejected).unwrap();
     assert_eq!(state(&acd, "a1"), not_ready(REASON_REJECTED));
     assert_eq!(offers(&drain(&mut acd)), vec![(1, "a2".to_string())]);
-    acd.offer_result(t0 + secs(4), "a2", CallId(1), OfferResult::Unreachable)
-        .unwrap();
+    acd.offer_result(t0 + secs(4), "a2", CallId(1), OfferResult::Unreachable).unwrap();
     let a2 = acd.agent("a2").unwrap();
     assert_eq!(a2.state, not_ready(REASON_UNREACHABLE));
     assert_eq!(a2.missed_offers, 0, "unreachable is not the agent's fault");
@@ -540,14 +429,11 @@ fn rejected_and_unreachable_offers() {
 fn ring_out_with_pending_not_ready_takes_the_system_reason() {
     let t0 = Instant::now();
     let mut acd = two_queue_acd();
-    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
-        .unwrap();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO)).unwrap();
     login(&mut acd, t0, "a1");
     acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
-    acd.set_agent_state(t0, "a1", Requested::NotReady("break".into()))
-        .unwrap();
-    acd.offer_result(t0 + secs(20), "a1", CallId(1), OfferResult::NoAnswer)
-        .unwrap();
+    acd.set_agent_state(t0, "a1", Requested::NotReady("break".into())).unwrap();
+    acd.offer_result(t0 + secs(20), "a1", CallId(1), OfferResult::NoAnswer).unwrap();
     let snap = acd.agent("a1").unwrap();
     assert_eq!(snap.state, not_ready(REASON_RONA));
     assert_eq!(snap.pending_not_ready, None);
@@ -564,14 +450,7 @@ fn max_wait_times_calls_out() {
     acd.handle_timeout(t0 + secs(59));
     assert!(drain(&mut acd).is_empty());
     acd.handle_timeout(t0 + secs(60));
-    assert_eq!(
-        drain(&mut acd),
-        vec![AcdEvent::CallTimedOut {
-            call: CallId(1),
-            queue: "q".into(),
-            waited: secs(60)
-        }]
-    );
+    assert_eq!(drain(&mut acd), vec![AcdEvent::CallTimedOut { call: CallId(1), queue: "q".into(), waited: secs(60) }]);
     assert_eq!(acd.position(CallId(1)), None);
     assert_eq!(acd.remove_call(t0 + secs(61), CallId(1)), None);
     assert_eq!(acd.position(CallId(2)), Some(("q".into(), 1)));
@@ -588,21 +467,12 @@ fn max_wait_does_not_interrupt_an_offer_but_applies_when_it_fails() {
     acd.enqueue(t0, CallId(1), "q", 0).unwrap();
     login(&mut acd, t0 + secs(5), "a1");
     assert_eq!(offers(&drain(&mut acd)), vec![(1, "a1".to_string())]);
-    assert_eq!(
-        acd.poll_timeout(),
-        Some(t0 + secs(35)),
-        "only the ring timer runs"
-    );
+    assert_eq!(acd.poll_timeout(), Some(t0 + secs(35)), "only the ring timer runs");
     acd.handle_timeout(t0 + secs(20));
     assert!(drain(&mut acd).is_empty());
-    acd.offer_result(t0 + secs(20), "a1", CallId(1), OfferResult::Rejected)
-        .unwrap();
+    acd.offer_result(t0 + secs(20), "a1", CallId(1), OfferResult::Rejected).unwrap();
     let events = drain(&mut acd);
-    assert!(events.contains(&AcdEvent::CallTimedOut {
-        call: CallId(1),
-        queue: "q".into(),
-        waited: secs(20),
-    }));
+    assert!(events.contains(&AcdEvent::CallTimedOut { call: CallId(1), queue: "q".into(), waited: secs(20) }));
     assert_eq!(acd.call_count(), 0);
     acd.check_invariants();
 }
@@ -611,8 +481,7 @@ fn max_wait_does_not_interrupt_an_offer_but_applies_when_it_fails() {
 fn one_agent_is_never_offered_two_calls() {
     let t0 = Instant::now();
     let mut acd = two_queue_acd();
-    acd.add_agent(agent("a1", &["sales", "support"], Duration::ZERO))
-        .unwrap();
+    acd.add_agent(agent("a1", &["sales", "support"], Duration::ZERO)).unwrap();
     acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
     acd.enqueue(t0, CallId(2), "support", 0).unwrap();
     login(&mut acd, t0, "a1");
@@ -622,8 +491,7 @@ fn one_agent_is_never_offered_two_calls() {
     acd.set_registered(t0, "a1", true).unwrap();
     acd.handle_timeout(t0 + secs(1));
     assert!(offers(&drain(&mut acd)).is_empty());
-    acd.offer_result(t0 + secs(2), "a1", CallId(1), OfferResult::Answered)
-        .unwrap();
+    acd.offer_result(t0 + secs(2), "a1", CallId(1), OfferResult::Answered).unwrap();
     assert!(offers(&drain(&mut acd)).is_empty());
     acd.call_ended(t0 + secs(3), "a1", CallId(1)).unwrap();
     assert_eq!(offers(&drain(&mut acd)), vec![(2, "a1".to_string())]);
@@ -634,21 +502,12 @@ fn one_agent_is_never_offered_two_calls() {
 fn removing_calls() {
     let t0 = Instant::now();
     let mut acd = two_queue_acd();
-    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
-        .unwrap();
-    acd.add_agent(agent("a2", &["sales"], Duration::ZERO))
-        .unwrap();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO)).unwrap();
+    acd.add_agent(agent("a2", &["sales"], Duration::ZERO)).unwrap();
     acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
     acd.enqueue(t0 + secs(1), CallId(2), "sales", 0).unwrap();
     let removed = acd.remove_call(t0 + secs(5), CallId(1)).unwrap();
-    assert_eq!(
-        removed,
-        RemovedCall {
-            queue: "sales".into(),
-            waited: secs(5),
-            offered_to: None
-        }
-    );
+    assert_eq!(removed, RemovedCall { queue: "sales".into(), waited: secs(5), offered_to: None });
     assert_eq!(acd.remove_call(t0 + secs(5), CallId(1)), None);
     assert_eq!(acd.remove_call(t0 + secs(5), CallId(99)), None);
     assert_eq!(acd.position(CallId(2)), Some(("sales".into(), 1)));
@@ -667,9 +526,7 @@ fn removing_calls() {
     acd.enqueue(t0 + secs(9), CallId(3), "sales", 0).unwrap();
     assert_eq!(offers(&drain(&mut acd)), vec![(3, "a1".to_string())]);
     // The call layer must not report a result for the removed offer.
-    let err = acd
-        .offer_result(t0 + secs(9), "a1", CallId(2), OfferResult::NoAnswer)
-        .unwrap_err();
+    let err = acd.offer_result(t0 + secs(9), "a1", CallId(2), OfferResult::NoAnswer).unwrap_err();
     assert_eq!(err.status_code(), 409);
     acd.check_invariants();
 }
@@ -678,40 +535,19 @@ fn removing_calls() {
 fn mismatched_reports_are_refused() {
     let t0 = Instant::now();
     let mut acd = two_queue_acd();
-    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
-        .unwrap();
-    acd.add_agent(agent("a2", &["sales"], Duration::ZERO))
-        .unwrap();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO)).unwrap();
+    acd.add_agent(agent("a2", &["sales"], Duration::ZERO)).unwrap();
     login(&mut acd, t0, "a1");
     acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
-    let wrong_agent = acd
-        .offer_result(t0, "a2", CallId(1), OfferResult::Answered)
-        .unwrap_err();
-    assert!(matches!(
-        wrong_agent,
-        AcdError::InvalidTransition {
-            from: "logged_out",
-            ..
-        }
-    ));
-    let wrong_call = acd
-        .offer_result(t0, "a1", CallId(7), OfferResult::Answered)
-        .unwrap_err();
+    let wrong_agent = acd.offer_result(t0, "a2", CallId(1), OfferResult::Answered).unwrap_err();
+    assert!(matches!(wrong_agent, AcdError::InvalidTransition { from: "logged_out", .. }));
+    let wrong_call = acd.offer_result(t0, "a1", CallId(7), OfferResult::Answered).unwrap_err();
     assert_eq!(wrong_call.status_code(), 409);
     let not_on_call = acd.call_ended(t0, "a1", CallId(1)).unwrap_err();
-    assert!(matches!(
-        not_on_call,
-        AcdError::InvalidTransition {
-            from: "offered",
-            ..
-        }
-    ));
-    let unknown = acd
-        .offer_result(t0, "zz", CallId(1), OfferResult::Answered)
-        .unwrap_err();
+    assert!(matches!(not_on_call, AcdError::InvalidTransition { from: "offered", .. }));
+    let unknown = acd.offer_result(t0, "zz", CallId(1), OfferResult::Answered).unwrap_err();
     assert_eq!(unknown.status_code(), 404);
-    acd.offer_result(t0, "a1", CallId(1), OfferResult::Answered)
-        .unwrap();
+    acd.offer_result(t0, "a1", CallId(1), OfferResult::Answered).unwrap();
     let answered_twice = acd.offer_result(t0, "a1", CallId(1), OfferResult::Answered);
     assert!(answered_twice.is_err());
     assert!(acd.call_ended(t0, "a1", CallId(2)).is_err());
@@ -722,27 +558,16 @@ fn mismatched_reports_are_refused() {
 fn configuration_and_enqueue_errors() {
     let t0 = Instant::now();
     let mut acd = two_queue_acd();
-    let err = acd
-        .add_queue(queue("sales", &[], secs(1), secs(1)))
-        .unwrap_err();
-    assert_eq!(
-        (err.clone(), err.status_code()),
-        (AcdError::DuplicateQueue("sales".into()), 409)
-    );
+    let err = acd.add_queue(queue("sales", &[], secs(1), secs(1))).unwrap_err();
+    assert_eq!((err.clone(), err.status_code()), (AcdError::DuplicateQueue("sales".into()), 409));
     acd.add_agent(agent("a1", &[], Duration::ZERO)).unwrap();
     let err = acd.add_agent(agent("a1", &[], Duration::ZERO)).unwrap_err();
     assert_eq!(err, AcdError::DuplicateAgent("a1".into()));
     let err = acd.enqueue(t0, CallId(1), "nowhere", 0).unwrap_err();
-    assert_eq!(
-        (err.clone(), err.status_code()),
-        (AcdError::UnknownQueue("nowhere".into()), 404)
-    );
+    assert_eq!((err.clone(), err.status_code()), (AcdError::UnknownQueue("nowhere".into()), 404));
     acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
     let err = acd.enqueue(t0, CallId(1), "support", 0).unwrap_err();
-    assert_eq!(
-        (err.clone(), err.status_code()),
-        (AcdError::DuplicateCall(CallId(1)), 409)
-    );
+    assert_eq!((err.clone(), err.status_code()), (AcdError::DuplicateCall(CallId(1)), 409));
     assert_eq!(AcdError::UnknownCall(CallId(3)).status_code(), 404);
     acd.check_invariants();
 }
@@ -751,14 +576,10 @@ fn configuration_and_enqueue_errors() {
 fn queue_stats_and_agent_snapshots() {
     let t0 = Instant::now();
     let mut acd = two_queue_acd();
-    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
-        .unwrap();
-    acd.add_agent(agent("a2", &["sales", "support"], Duration::ZERO))
-        .unwrap();
-    acd.add_agent(agent("a3", &["support"], Duration::ZERO))
-        .unwrap();
-    acd.set_agent_state(t0, "a1", Requested::NotReady("training".into()))
-        .unwrap();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO)).unwrap();
+    acd.add_agent(agent("a2", &["sales", "support"], Duration::ZERO)).unwrap();
+    acd.add_agent(agent("a3", &["support"], Duration::ZERO)).unwrap();
+    acd.set_agent_state(t0, "a1", Requested::NotReady("training".into())).unwrap();
     acd.set_agent_state(t0, "a2", Requested::Ready).unwrap();
     acd.set_registered(t0, "a2", true).unwrap();
     acd.enqueue(t0, CallId(1), "support", 3).unwrap(); // goes to a2
@@ -767,28 +588,13 @@ fn queue_stats_and_agent_snapshots() {
     let stats = acd.queue_stats(t0 + secs(10));
     assert_eq!(stats.len(), 2);
     let sales = &stats[0];
-    assert_eq!(
-        (
-            &*sales.name,
-            sales.waiting,
-            sales.agents_ready,
-            sales.agents_staffed
-        ),
-        ("sales", 0, 0, 2)
-    );
+    assert_eq!((&*sales.name, sales.waiting, sales.agents_ready, sales.agents_staffed), ("sales", 0, 0, 2));
     assert_eq!(sales.longest_wait, Duration::ZERO);
     let support = &stats[1];
     assert_eq!(support.skills, vec!["support".to_string()]);
-    assert_eq!(
-        (support.waiting, support.offered, support.agents_ready),
-        (2, 1, 0)
-    );
+    assert_eq!((support.waiting, support.offered, support.agents_ready), (2, 1, 0));
     assert_eq!(support.agents_staffed, 1);
-    assert_eq!(
-        support.longest_wait,
-        secs(6),
-        "oldest waiting call, not the head"
-    );
+    assert_eq!(support.longest_wait, secs(6), "oldest waiting call, not the head");
     assert_eq!(acd.position(CallId(3)), Some(("support".into(), 1)));
 
     let ids: Vec<String> = acd.agents().map(|a| a.id.to_string()).collect();
@@ -804,8 +610,7 @@ fn queue_stats_and_agent_snapshots() {
 fn offer_event_precedes_the_agent_state_change() {
     let t0 = Instant::now();
     let mut acd = two_queue_acd();
-    acd.add_agent(agent("a1", &["sales"], Duration::ZERO))
-        .unwrap();
+    acd.add_agent(agent("a1", &["sales"], Duration::ZERO)).unwrap();
     login(&mut acd, t0, "a1");
     drain(&mut acd);
     acd.enqueue(t0, CallId(1), "sales", 0).unwrap();
@@ -814,10 +619,7 @@ fn offer_event_precedes_the_agent_state_change() {
     assert!(matches!(events[0], AcdEvent::Offer { .. }));
     assert_eq!(
         events[1],
-        AcdEvent::AgentStateChanged {
-            agent: "a1".into(),
-            state: AgentState::Offered { call: CallId(1) }
-        }
+        AcdEvent::AgentStateChanged { agent: "a1".into(), state: AgentState::Offered { call: CallId(1) } }
     );
 }
 
@@ -837,11 +639,7 @@ struct ModelCall {
 impl ModelCall {
     /// Global service order: higher priority first, then earlier enqueue, then enqueue order.
     fn rank(&self) -> (std::cmp::Reverse<u8>, Instant, u64) {
-        (
-            std::cmp::Reverse(self.priority),
-            self.enqueued_at,
-            self.order,
-        )
+        (std::cmp::Reverse(self.priority), self.enqueued_at, self.order)
     }
 }
 
@@ -882,11 +680,7 @@ impl Harness {
         let mut queue_names = Vec::new();
         for (q, skills) in queue_skills.iter().enumerate() {
             let name = format!("q{q}");
-            let max_wait = if rng.gen_bool(0.5) {
-                Duration::ZERO
-            } else {
-                secs(rng.gen_range(30..300))
-            };
+            let max_wait = if rng.gen_bool(0.5) { Duration::ZERO } else { secs(rng.gen_range(30..300)) };
             acd.add_queue(QueueConfig {
                 name: name.clone(),
                 required_skills: skills.iter().map(|s| s.to_string()).collect(),
@@ -900,16 +694,8 @@ impl Harness {
         let mut agent_ids = Vec::new();
         let mut agent_skills = Vec::new();
         for a in 0..agents {
-            let skills: BTreeSet<&'static str> = SKILLS
-                .iter()
-                .copied()
-                .filter(|_| rng.gen_bool(0.45))
-                .collect();
-            let wrapup = if rng.gen_bool(0.3) {
-                Duration::ZERO
-            } else {
-                secs(rng.gen_range(1..20))
-            };
+            let skills: BTreeSet<&'static str> = SKILLS.iter().copied().filter(|_| rng.gen_bool(0.45)).collect();
+            let wrapup = if rng.gen_bool(0.3) { Duration::ZERO } else { secs(rng.gen_range(1..20)) };
             let id = format!("agent{a}");
             acd.add_agent(AgentConfig {
                 id: id.clone(),
@@ -952,33 +738,19 @@ impl Harness {
     fn absorb_events(&mut self) {
         while let Some(event) = self.acd.poll_event() {
             match &event {
-                AcdEvent::Offer {
-                    call,
-                    agent,
-                    queue,
-                    decision,
-                } => {
+                AcdEvent::Offer { call, agent, queue, decision } => {
                     let a = self.agent_index(agent);
                     let offered = self.calls[&call.0];
                     assert_eq!(**queue, *self.queue_names[offered.queue]);
-                    assert!(
-                        self.waiting.remove(&call.0),
-                        "offered call {call} was not waiting"
-                    );
-                    assert!(
-                        !self.offered.contains_key(&call.0),
-                        "call {call} offered twice"
-                    );
+                    assert!(self.waiting.remove(&call.0), "offered call {call} was not waiting");
+                    assert!(!self.offered.contains_key(&call.0), "call {call} offered twice");
                     assert!(
                         !self.offered.values().any(|&o| o == a) && !self.on_call.contains_key(&a),
                         "agent {agent} double-booked"
                     );
                     assert_eq!(self.states[a], AgentState::Ready, "offered agent not ready");
                     assert!(self.registered[a], "offered agent not registered");
-                    assert!(
-                        self.eligible(a, offered.queue),
-                        "offered agent lacks skills"
-                    );
+                    assert!(self.eligible(a, offered.queue), "offered agent lacks skills");
                     assert!(decision.eligible >= 1);
                     // No better-ranked waiting call that this agent could have taken: FIFO within
                     // queue and priority, and priority across queues.
@@ -998,10 +770,7 @@ impl Harness {
                     assert_eq!(self.offered.get(&call.0), Some(&self.agent_index(agent)));
                 }
                 AcdEvent::CallTimedOut { call, queue, .. } => {
-                    assert!(
-                        self.waiting.remove(&call.0),
-                        "timed-out call {call} was not waiting"
-                    );
+                    assert!(self.waiting.remove(&call.0), "timed-out call {call} was not waiting");
                     let model = self.calls.remove(&call.0).unwrap();
                     assert_eq!(**queue, *self.queue_names[model.queue]);
                 }
@@ -1026,18 +795,8 @@ impl Harness {
                 let call = self.next_call;
                 let queue = self.rng.gen_range(0..self.queue_names.len());
                 let priority = self.rng.gen_range(0..3);
-                self.acd
-                    .enqueue(now, CallId(call), &self.queue_names[queue], priority)
-                    .unwrap();
-                self.calls.insert(
-                    call,
-                    ModelCall {
-                        queue,
-                        priority,
-                        enqueued_at: now,
-                        order: call,
-                    },
-                );
+                self.acd.enqueue(now, CallId(call), &self.queue_names[queue], priority).unwrap();
+                self.calls.insert(call, ModelCall { queue, priority, enqueued_at: now, order: call });
                 self.waiting.insert(call);
             }
             30..=34 => {
@@ -1047,10 +806,7 @@ impl Harness {
                 let known = self.waiting.remove(&call) | self.offered.contains_key(&call);
                 assert_eq!(removed.is_some(), known, "remove_call of {call}");
                 if let Some(removed) = removed {
-                    let agent = self
-                        .offered
-                        .remove(&call)
-                        .map(|a| self.agent_ids[a].as_str());
+                    let agent = self.offered.remove(&call).map(|a| self.agent_ids[a].as_str());
                     assert_eq!(removed.offered_to.as_deref(), agent);
                     self.calls.remove(&call);
                 }
@@ -1063,9 +819,7 @@ impl Harness {
                     _ => Requested::LoggedOut,
                 };
                 let busy = self.offered.values().any(|&o| o == a) || self.on_call.contains_key(&a);
-                let result = self
-                    .acd
-                    .set_agent_state(now, &self.agent_ids[a], requested.clone());
+                let result = self.acd.set_agent_state(now, &self.agent_ids[a], requested.clone());
                 if !busy {
                     result.unwrap();
                 } else if let Err(err) = result {
@@ -1077,15 +831,10 @@ impl Harness {
                 let a = self.random_agent();
                 let registered = self.rng.gen_bool(0.8);
                 self.registered[a] = registered;
-                self.acd
-                    .set_registered(now, &self.agent_ids[a], registered)
-                    .unwrap();
+                self.acd.set_registered(now, &self.agent_ids[a], registered).unwrap();
             }
             65..=79 => {
-                let Some((&call, &a)) = self
-                    .offered
-                    .iter()
-                    .nth(self.rng.gen_range(0..self.offered.len().max(1)))
+                let Some((&call, &a)) = self.offered.iter().nth(self.rng.gen_range(0..self.offered.len().max(1)))
                 else {
                     return;
                 };
@@ -1095,9 +844,7 @@ impl Harness {
                     8 => OfferResult::Rejected,
                     _ => OfferResult::Unreachable,
                 };
-                self.acd
-                    .offer_result(now, &self.agent_ids[a], CallId(call), result)
-                    .unwrap();
+                self.acd.offer_result(now, &self.agent_ids[a], CallId(call), result).unwrap();
                 self.offered.remove(&call);
                 if result == OfferResult::Answered {
                     self.calls.remove(&call);
@@ -1108,29 +855,20 @@ impl Harness {
                 }
             }
             80..=89 => {
-                let Some((&a, &call)) = self
-                    .on_call
-                    .iter()
-                    .nth(self.rng.gen_range(0..self.on_call.len().max(1)))
+                let Some((&a, &call)) = self.on_call.iter().nth(self.rng.gen_range(0..self.on_call.len().max(1)))
                 else {
                     return;
                 };
-                self.acd
-                    .call_ended(now, &self.agent_ids[a], CallId(call))
-                    .unwrap();
+                self.acd.call_ended(now, &self.agent_ids[a], CallId(call)).unwrap();
                 self.on_call.remove(&a);
             }
             90..=93 => {
                 // Nonsense input from a confused call layer must be refused without harm.
                 let a = self.random_agent();
                 let call = CallId(self.rng.gen_range(1..=self.next_call + 5));
-                let genuine =
-                    self.offered.get(&call.0) == Some(&a) || self.on_call.get(&a) == Some(&call.0);
+                let genuine = self.offered.get(&call.0) == Some(&a) || self.on_call.get(&a) == Some(&call.0);
                 if !genuine {
-                    assert!(self
-                        .acd
-                        .offer_result(now, &self.agent_ids[a], call, OfferResult::Answered)
-                        .is_err());
+                    assert!(self.acd.offer_result(now, &self.agent_ids[a], call, OfferResult::Answered).is_err());
                     assert!(self.acd.call_ended(now, &self.agent_ids[a], call).is_err());
                 }
                 assert!(self.acd.set_registered(now, "nobody", true).is_err());
@@ -1164,19 +902,14 @@ impl Harness {
 
     /// The API views agree with the model.
     fn check_views(&self) {
-        let waiting_per_queue =
-            self.waiting
-                .iter()
-                .fold(vec![0; self.queue_names.len()], |mut n, c| {
-                    n[self.calls[c].queue] += 1;
-                    n
-                });
+        let waiting_per_queue = self.waiting.iter().fold(vec![0; self.queue_names.len()], |mut n, c| {
+            n[self.calls[c].queue] += 1;
+            n
+        });
         for (q, stats) in self.acd.queue_stats(self.now).iter().enumerate() {
             assert_eq!(stats.waiting, waiting_per_queue[q]);
             let ready = (0..self.agent_ids.len())
-                .filter(|&a| {
-                    self.eligible(a, q) && self.registered[a] && self.states[a] == AgentState::Ready
-                })
+                .filter(|&a| self.eligible(a, q) && self.registered[a] && self.states[a] == AgentState::Ready)
                 .count();
             assert_eq!(stats.agents_ready, ready);
         }
@@ -1184,10 +917,7 @@ impl Harness {
             assert_eq!(snapshot.state, self.states[a]);
             assert_eq!(snapshot.registered, self.registered[a]);
         }
-        assert_eq!(
-            self.acd.call_count(),
-            self.waiting.len() + self.offered.len()
-        );
+        assert_eq!(self.acd.call_count(), self.waiting.len() + self.offered.len());
     }
 }
 
@@ -1222,21 +952,11 @@ fn twenty_thousand_agents() {
     let mut acd = Acd::new();
     acd.skip_choice_verification = true;
     for q in 0..8 {
-        acd.add_queue(queue(
-            &format!("q{q}"),
-            &[SKILLS[q % 4]],
-            secs(20),
-            Duration::ZERO,
-        ))
-        .unwrap();
+        acd.add_queue(queue(&format!("q{q}"), &[SKILLS[q % 4]], secs(20), Duration::ZERO)).unwrap();
     }
     let mut rng = StdRng::seed_from_u64(7);
     for a in 0..20_000u64 {
-        let skills: Vec<&str> = SKILLS
-            .iter()
-            .copied()
-            .filter(|_| rng.gen_bool(0.5))
-            .collect();
+        let skills: Vec<&str> = SKILLS.iter().copied().filter(|_| rng.gen_bool(0.5)).collect();
         let id = format!("a{a}");
         acd.add_agent(agent(&id, &skills, Duration::ZERO)).unwrap();
         login(&mut acd, t0 + ms(a), &id);
@@ -1245,25 +965,16 @@ fn twenty_thousand_agents() {
     let mut offered = 0;
     for c in 0..20_000u64 {
         let now = t0 + secs(60) + ms(c);
-        acd.enqueue(now, CallId(c), &format!("q{}", c % 8), (c % 3) as u8)
-            .unwrap();
+        acd.enqueue(now, CallId(c), &format!("q{}", c % 8), (c % 3) as u8).unwrap();
         while let Some(event) = acd.poll_event() {
             if let AcdEvent::Offer { call, agent, .. } = event {
                 offered += 1;
-                acd.offer_result(now, &agent, call, OfferResult::Answered)
-                    .unwrap();
+                acd.offer_result(now, &agent, call, OfferResult::Answered).unwrap();
             }
         }
     }
-    let waiting: usize = acd
-        .queue_stats(t0 + secs(100))
-        .iter()
-        .map(|s| s.waiting)
-        .sum();
-    let on_call = acd
-        .agents()
-        .filter(|a| matches!(a.state, AgentState::OnCall { .. }))
-        .count();
+    let waiting: usize = acd.queue_stats(t0 + secs(100)).iter().map(|s| s.waiting).sum();
+    let on_call = acd.agents().filter(|a| matches!(a.state, AgentState::OnCall { .. })).count();
     assert_eq!(offered, on_call);
     assert_eq!(offered + waiting, 20_000);
     acd.check_invariants();

@@ -156,22 +156,13 @@ pub struct OfferDecision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AcdEvent {
     /// `agent` is reserved for `call`: the call layer should ring the agent now.
-    Offer {
-        call: CallId,
-        agent: Arc<str>,
-        queue: Arc<str>,
-        decision: OfferDecision,
-    },
+    Offer { call: CallId, agent: Arc<str>, queue: Arc<str>, decision: OfferDecision },
     /// The agent rang for the queue's ring timeout: the call layer should cancel the ringing and then
     /// report `OfferResult::NoAnswer`. The agent stays reserved until that report.
     OfferTimedOut { call: CallId, agent: Arc<str> },
     /// The call waited the queue's `max_wait`; the ACD has forgotten it. The call layer should
     /// disconnect it or enqueue it elsewhere (overflow).
-    CallTimedOut {
-        call: CallId,
-        queue: Arc<str>,
-        waited: Duration,
-    },
+    CallTimedOut { call: CallId, queue: Arc<str>, waited: Duration },
     /// An agent entered a new state.
     AgentStateChanged { agent: Arc<str>, state: AgentState },
 }
@@ -244,11 +235,7 @@ pub enum AcdError {
     #[error("{0} is already in the ACD")]
     DuplicateCall(CallId),
     #[error("agent {agent} cannot go from {from} to {to}")]
-    InvalidTransition {
-        agent: String,
-        from: &'static str,
-        to: &'static str,
-    },
+    InvalidTransition { agent: String, from: &'static str, to: &'static str },
 }
 
 impl AcdError {

@@ -43,16 +43,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
             tracing::warn!(error = %self, "api request failed");
         }
-        (
-            status,
-            Json(serde_json::json!({ "error": self.to_string() })),
-        )
-            .into_response()
+        (status, Json(serde_json::json!({ "error": self.to_string() }))).into_response()
     }
 }
 
@@ -66,10 +61,7 @@ mod tests {
         assert_eq!(ApiError::NotFound("x".into()).status_code(), 404);
         assert_eq!(ApiError::Conflict("x".into()).status_code(), 409);
         assert_eq!(ApiError::Unavailable("x".into()).status_code(), 503);
-        assert_eq!(
-            ApiError::Store(StoreError::WriterStopped).status_code(),
-            503
-        );
+        assert_eq!(ApiError::Store(StoreError::WriterStopped).status_code(), 503);
         assert_eq!(ApiError::Internal("x".into()).status_code(), 500);
     }
 }

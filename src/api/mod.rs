@@ -57,20 +57,12 @@ struct AppState<S> {
 
 impl<S> Clone for AppState<S> {
     fn clone(&self) -> Self {
-        AppState {
-            control: self.control.clone(),
-            store: self.store.clone(),
-            prometheus: self.prometheus.clone(),
-        }
+        AppState { control: self.control.clone(), store: self.store.clone(), prometheus: self.prometheus.clone() }
     }
 }
 
 /// The API's routes. Serve with `axum::serve(listener, router(..))`.
-pub fn router<S: SwitchControl>(
-    control: Arc<S>,
-    store: Store,
-    prometheus: PrometheusHandle,
-) -> Router {
+pub fn router<S: SwitchControl>(control: Arc<S>, store: Store, prometheus: PrometheusHandle) -> Router {
     Router::new()
         .route("/api/agents", get(get_agents::<S>))
         .route("/api/agents/{id}/state", put(put_agent_state::<S>))
@@ -82,11 +74,7 @@ pub fn router<S: SwitchControl>(
         .route("/metrics", get(get_metrics::<S>))
         .route("/healthz", get(get_health::<S>))
         .fallback(no_route)
-        .with_state(AppState {
-            control,
-            store,
-            prometheus,
-        })
+        .with_state(AppState { control, store, prometheus })
 }
 
 async fn get_agents<S: SwitchControl>(State(app): State<AppState<S>>) -> Json<Vec<AgentView>> {
@@ -99,8 +87,8 @@ async fn put_agent_state<S: SwitchControl>(
     body: Bytes,
 ) -> Result<Json<AgentView>, ApiError> {
     let Path(id) = id.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let request: AgentStateRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("invalid state request: {e}")))?;
+    let request: AgentStateRequest =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("invalid state request: {e}")))?;
     Ok(Json(app.control.set_agent_state(&id, request).await?))
 }
 
@@ -144,13 +132,8 @@ async fn list_calls<S: SwitchControl>(
     params: Result<Query<ListCallsParams>, QueryRejection>,
 ) -> Result<Json<Vec<Cdr>>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let limit = params
-        .limit
-        .unwrap_or(DEFAULT_CALL_LIMIT)
-        .min(MAX_CALL_LIMIT);
-    Ok(Json(
-        read_store(&app.store, move |s| s.list_calls(limit)).await?,
-    ))
+    let limit = params.limit.unwrap_or(DEFAULT_CALL_LIMIT).min(MAX_CALL_LIMIT);
+    Ok(Json(read_store(&app.store, move |s| s.list_calls(limit)).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,25 +161,14 @@ async fn get_events<S: SwitchControl>(
     let after = last_event_id.or(params.after);
     let events = stored_event_stream(app.store.clone(), after).await?;
     let frames = events.map(|event| event.and_then(|e| sse_frame(&e)));
-    Ok(Sse::new(frames)
-        .keep_alive(KeepAlive::default())
-        .into_response())
+    Ok(Sse::new(frames).keep_alive(KeepAlive::default()).into_response())
 }
 
 async fn get_metrics<S: SwitchControl>(State(app): State<AppState<S>>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        app.prometheus.render(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.prometheus.render()).into_response()
 }
 
-async fn get_health<S: SwitchControl>(
-    State(app): State<AppState<S>>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+async fn get_health<S: SwitchControl>(State(app): State<AppState<S>>) -> Result<Json<serde_json::Value>, ApiError> {
     let last_offset = read_store(&app.store, |s| s.last_offset()).await?;
     let queued = app.store.event_log().queue_depth();
     Ok(Json(serde_json::json!({
@@ -207,10 +179,7 @@ async fn get_health<S: SwitchControl>(
 }
 
 async fn no_route() -> (StatusCode, Json<serde_json::Value>) {
-    (
-        StatusCode::NOT_FOUND,
-        Json(serde_json::json!({ "error": "no such route" })),
-    )
+    (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": "no such route" })))
 }
 
 #[cfg(test)]

@@ -114,15 +114,8 @@ pub(crate) async fn read_store<T: Send + 'static>(
 
 /// The SSE frame of one event: `id:` is the offset, `event:` the event type, `data:` the JSON.
 pub fn sse_frame(event: &StoredEvent) -> Result<Event, ApiError> {
-    let json = serde_json::to_value(event)
-        .map_err(|e| ApiError::Internal(format!("encoding event {}: {e}", event.offset)))?;
-    let kind = json
-        .get("type")
-        .and_then(|t| t.as_str())
-        .unwrap_or("event")
-        .to_owned();
-    Ok(Event::default()
-        .id(event.offset.to_string())
-        .event(kind)
-        .data(json.to_string()))
+    let json =
+        serde_json::to_value(event).map_err(|e| ApiError::Internal(format!("encoding event {}: {e}", event.offset)))?;
+    let kind = json.get("type").and_then(|t| t.as_str()).unwrap_or("event").to_owned();
+    Ok(Event::default().id(event.offset.to_string()).event(kind).data(json.to_string()))
 }

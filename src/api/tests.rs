@@ -46,9 +46,7 @@ impl InMemorySwitch {
             agent("bob", AgentState::OnCall),
             agent("carol", AgentState::Ready),
         ];
-        InMemorySwitch {
-            agents: Mutex::new(agents.into_iter().map(|a| (a.id.clone(), a)).collect()),
-        }
+        InMemorySwitch { agents: Mutex::new(agents.into_iter().map(|a| (a.id.clone(), a)).collect()) }
     }
 }
 
@@ -57,20 +55,11 @@ impl SwitchControl for InMemorySwitch {
         self.agents.lock().unwrap().values().cloned().collect()
     }
 
-    async fn set_agent_state(
-        &self,
-        id: &str,
-        state: AgentStateRequest,
-    ) -> Result<AgentView, ApiError> {
+    async fn set_agent_state(&self, id: &str, state: AgentStateRequest) -> Result<AgentView, ApiError> {
         let mut agents = self.agents.lock().unwrap();
-        let agent = agents
-            .get_mut(id)
-            .ok_or_else(|| ApiError::NotFound(format!("agent {id} not found")))?;
+        let agent = agents.get_mut(id).ok_or_else(|| ApiError::NotFound(format!("agent {id} not found")))?;
         if matches!(agent.state, AgentState::Offered | AgentState::OnCall) {
-            return Err(ApiError::Conflict(format!(
-                "agent {id} is {}; state cannot change now",
-                agent.state.as_str()
-            )));
+            return Err(ApiError::Conflict(format!("agent {id} is {}; state cannot change now", agent.state.as_str())));
         }
         match state {
             AgentStateRequest::Ready => {
@@ -99,14 +88,8 @@ impl SwitchControl for InMemorySwitch {
             skills: vec!["support".into()],
             waiting_calls: 0,
             longest_wait_seconds: 0.0,
-            agents_ready: agents
-                .values()
-                .filter(|a| a.state == AgentState::Ready)
-                .count() as u32,
-            agents_staffed: agents
-                .values()
-                .filter(|a| a.state != AgentState::LoggedOut)
-                .count() as u32,
+            agents_ready: agents.values().filter(|a| a.state == AgentState::Ready).count() as u32,
+            agents_staffed: agents.values().filter(|a| a.state != AgentState::LoggedOut).count() as u32,
         }]
     }
 }
@@ -127,30 +110,16 @@ async fn start_with(options: StoreOptions, prometheus: PrometheusHandle) -> Harn
     tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });
-    Harness {
-        base: format!("http://{addr}"),
-        store,
-        http: reqwest::Client::new(),
-        _dir: dir,
-    }
+    Harness { base: format!("http://{addr}"), store, http: reqwest::Client::new(), _dir: dir }
 }
 
 async fn start() -> Harness {
-    start_with(
-        StoreOptions::default(),
-        PrometheusBuilder::new().build_recorder().handle(),
-    )
-    .await
+    start_with(StoreOptions::default(), PrometheusBuilder::new().build_recorder().handle()).await
 }
 
 impl Harness {
     async fn get(&self, path: &str) -> (Status, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
+        let response = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
         let status = response.status();
         (status, response.json().await.unwrap())
     }
@@ -169,13 +138,7 @@ impl Harness {
     }
 
     async fn append(&self, call_id: &str, seq: u32, at_ms: i64, kind: EventKind) -> i64 {
-        let event = CallEvent {
-            call_id: call_id.into(),
-            seq,
-            at_ms,
-            agent: None,
-            kind,
-        };
+        let event = CallEvent { call_id: call_id.into(), seq, at_ms, agent: None, kind };
         self.store.event_log().append_and_wait(event).await.unwrap()
     }
 }
@@ -195,22 +158,14 @@ struct Frame {
 
 impl SseReader {
     async fn open(harness: &Harness, query: &str, last_event_id: Option<&str>) -> SseReader {
-        let mut request = harness
-            .http
-            .get(format!("{}/api/events{query}", harness.base));
+        let mut request = harness.http.get(format!("{}/api/events{query}", harness.base));
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id);
         }
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), Status::OK);
-        assert!(response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream"));
-        SseReader {
-            response,
-            buffer: String::new(),
-        }
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        SseReader { response, buffer: String::new() }
     }
 
     /// The next frame carrying data (keep-alive comments are skipped).
@@ -218,11 +173,7 @@ impl SseReader {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let raw: String = self.buffer.drain(..end + 2).collect();
-                let mut frame = Frame {
-                    id: None,
-                    event: None,
-                    data: String::new(),
-                };
+                let mut frame = Frame { id: None, event: None, data: String::new() };
                 for line in raw.lines() {
                     if let Some(v) = line.strip_prefix("id:") {
                         frame.id = Some(v.trim_start().to_owned());
@@ -257,9 +208,7 @@ impl SseReader {
 }
 
 fn ringing(agent: &str) -> EventKind {
-    EventKind::AgentRinging {
-        agent: agent.into(),
-    }
+    EventKind::AgentRinging { agent: agent.into() }
 }
 
 #[tokio::test]
@@ -267,12 +216,7 @@ async fn agents_list_and_state_changes() {
     let h = start().await;
     let (status, agents) = h.get("/api/agents").await;
     assert_eq!(status, Status::OK);
-    let ids: Vec<&str> = agents
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = agents.as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
     assert_eq!(ids, vec!["alice", "bob", "carol"]);
     assert_eq!(agents[0]["state"], "logged_out");
     assert_eq!(agents[0]["contact"], "sip:alice@127.0.0.1:5070");
@@ -282,22 +226,14 @@ async fn agents_list_and_state_changes() {
     assert_eq!(alice["state"], "ready");
     assert_eq!(alice["idle_since_ms"], 1_000);
 
-    let (status, alice) = h
-        .put_state("alice", r#"{"state":"not_ready","reason":"lunch"}"#)
-        .await;
+    let (status, alice) = h.put_state("alice", r#"{"state":"not_ready","reason":"lunch"}"#).await;
     assert_eq!(status, Status::OK);
     assert_eq!(alice["state"], "not_ready");
     assert_eq!(alice["not_ready_reason"], "lunch");
 
     let (status, error) = h.put_state("alice", r#"{"state":"dancing"}"#).await;
     assert_eq!(status, Status::BAD_REQUEST);
-    assert!(
-        error["error"]
-            .as_str()
-            .unwrap()
-            .contains("invalid state request"),
-        "{error}"
-    );
+    assert!(error["error"].as_str().unwrap().contains("invalid state request"), "{error}");
 
     let (status, error) = h.put_state("alice", "not json").await;
     assert_eq!(status, Status::BAD_REQUEST);
@@ -309,10 +245,7 @@ async fn agents_list_and_state_changes() {
 
     let (status, error) = h.put_state("bob", r#"{"state":"ready"}"#).await;
     assert_eq!(status, Status::CONFLICT);
-    assert!(
-        error["error"].as_str().unwrap().contains("on_call"),
-        "{error}"
-    );
+    assert!(error["error"].as_str().unwrap().contains("on_call"), "{error}");
 
     let (_, agents) = h.get("/api/agents").await;
     assert_eq!(agents[0]["state"], "not_ready");
@@ -342,45 +275,15 @@ async fn call_records_by_id_and_newest_first() {
     let h = start().await;
     for (n, call) in ["c1", "c2", "c3"].iter().enumerate() {
         let at = 1_000 * n as i64;
-        h.append(
-            call,
-            1,
-            at,
-            EventKind::CallOffered {
-                ani: "+1".into(),
-                did: "+2".into(),
-                trunk: "t".into(),
-            },
-        )
-        .await;
-        h.append(
-            call,
-            2,
-            at + 500,
-            EventKind::CallQueued {
-                queue: "support".into(),
-            },
-        )
-        .await;
+        h.append(call, 1, at, EventKind::CallOffered { ani: "+1".into(), did: "+2".into(), trunk: "t".into() }).await;
+        h.append(call, 2, at + 500, EventKind::CallQueued { queue: "support".into() }).await;
     }
-    h.append(
-        "c2",
-        3,
-        4_500,
-        EventKind::AgentAnswered {
-            agent: "carol".into(),
-        },
-    )
-    .await;
+    h.append("c2", 3, 4_500, EventKind::AgentAnswered { agent: "carol".into() }).await;
     h.append(
         "c2",
         4,
         9_500,
-        EventKind::CallEnded {
-            side: HangupSide::Caller,
-            cause: "normal".into(),
-            sip_status: None,
-        },
+        EventKind::CallEnded { side: HangupSide::Caller, cause: "normal".into(), sip_status: None },
     )
     .await;
 
@@ -398,11 +301,7 @@ async fn call_records_by_id_and_newest_first() {
     assert_eq!(error["error"], "call nope not found");
 
     let ids = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["call_id"].as_str().unwrap().to_owned())
-            .collect()
+        v.as_array().unwrap().iter().map(|c| c["call_id"].as_str().unwrap().to_owned()).collect()
     };
     let (status, all) = h.get("/api/calls").await;
     assert_eq!(status, Status::OK);
@@ -433,16 +332,8 @@ async fn event_stream_replays_after_offset_then_continues_live() {
     let log = h.store.event_log().clone();
     let producer = tokio::spawn(async move {
         for seq in 6..=60 {
-            let kind = EventKind::AgentRinging {
-                agent: "alice".into(),
-            };
-            let event = CallEvent {
-                call_id: "c1".into(),
-                seq,
-                at_ms: 0,
-                agent: None,
-                kind,
-            };
+            let kind = EventKind::AgentRinging { agent: "alice".into() };
+            let event = CallEvent { call_id: "c1".into(), seq, at_ms: 0, agent: None, kind };
             log.append(event);
         }
     });
@@ -465,46 +356,24 @@ async fn event_stream_resumes_from_last_event_id_and_defaults_to_live() {
     // Without a starting point only events committed from now on are streamed. The handler has
     // subscribed once the response headers arrived, so event 5 is the first one seen.
     let mut live = SseReader::open(&h, "", None).await;
-    h.append(
-        "c9",
-        5,
-        0,
-        EventKind::AgentAnswered {
-            agent: "bob".into(),
-        },
-    )
-    .await;
+    h.append("c9", 5, 0, EventKind::AgentAnswered { agent: "bob".into() }).await;
     let frame = live.next().await;
     assert_eq!(frame.id.as_deref(), Some("5"));
     assert_eq!(frame.event.as_deref(), Some("agent.answered"));
     assert_eq!(resumed.next_stored().await.offset, 5);
 
-    let response = h
-        .http
-        .get(format!("{}/api/events", h.base))
-        .header("last-event-id", "yesterday")
-        .send()
-        .await
-        .unwrap();
+    let response =
+        h.http.get(format!("{}/api/events", h.base)).header("last-event-id", "yesterday").send().await.unwrap();
     assert_eq!(response.status(), Status::BAD_REQUEST);
 }
 
 #[tokio::test]
 async fn lagged_stream_recovers_from_the_store() {
     let dir = TempDir::new("lag");
-    let options = StoreOptions {
-        broadcast_capacity: 4,
-        ..StoreOptions::default()
-    };
+    let options = StoreOptions { broadcast_capacity: 4, ..StoreOptions::default() };
     let store = Store::open_with(&dir.db(), options).unwrap();
     let log = store.event_log();
-    let event = |seq: u32| CallEvent {
-        call_id: "c".into(),
-        seq,
-        at_ms: 0,
-        agent: None,
-        kind: ringing("a"),
-    };
+    let event = |seq: u32| CallEvent { call_id: "c".into(), seq, at_ms: 0, agent: None, kind: ringing("a") };
     log.append_and_wait(event(1)).await.unwrap();
 
     let stream = stored_event_stream(store.clone(), None).await.unwrap();
@@ -517,11 +386,7 @@ async fn lagged_stream_recovers_from_the_store() {
     }
     log.flush().await.unwrap();
     for expected in 2..=101 {
-        let next = tokio::time::timeout(PATIENCE, stream.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let next = tokio::time::timeout(PATIENCE, stream.next()).await.unwrap().unwrap().unwrap();
         assert_eq!(next.offset, expected);
     }
 }
@@ -534,17 +399,9 @@ async fn metrics_health_and_unknown_routes() {
     });
     let h = start_with(StoreOptions::default(), recorder.handle()).await;
 
-    let response = h
-        .http
-        .get(format!("{}/metrics", h.base))
-        .send()
-        .await
-        .unwrap();
+    let response = h.http.get(format!("{}/metrics", h.base)).send().await.unwrap();
     assert_eq!(response.status(), Status::OK);
-    assert!(response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain"));
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = response.text().await.unwrap();
     assert!(text.contains("meritline_test_requests_total 3"), "{text}");
 

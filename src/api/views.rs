@@ -82,14 +82,8 @@ mod tests {
     fn state_requests_parse() {
         let ready: AgentStateRequest = serde_json::from_str(r#"{"state":"ready"}"#).unwrap();
         assert_eq!(ready, AgentStateRequest::Ready);
-        let lunch: AgentStateRequest =
-            serde_json::from_str(r#"{"state":"not_ready","reason":"lunch"}"#).unwrap();
-        assert_eq!(
-            lunch,
-            AgentStateRequest::NotReady {
-                reason: Some("lunch".into())
-            }
-        );
+        let lunch: AgentStateRequest = serde_json::from_str(r#"{"state":"not_ready","reason":"lunch"}"#).unwrap();
+        assert_eq!(lunch, AgentStateRequest::NotReady { reason: Some("lunch".into()) });
         let bare: AgentStateRequest = serde_json::from_str(r#"{"state":"not_ready"}"#).unwrap();
         assert_eq!(bare, AgentStateRequest::NotReady { reason: None });
         assert!(serde_json::from_str::<AgentStateRequest>(r#"{"state":"on_call"}"#).is_err());

@@ -45,7 +45,8 @@ pub fn offer(e: &mut Engine, now: Instant, call: CallRef, agent: Arc<str>) {
     let sip_call_id = format!("{}@{}", e.random_hex(12), e.sip_ip);
     let session_id = u64::from(e.rng_u32());
     let here = sip_util::host_port(e.sip_ip, e.sip_port);
-    let offer_sdp = sdp::offer_audio(e.media_ip, agent_port, &[AudioCodec::Pcmu, AudioCodec::Pcma], Some(TE_PT), session_id, 1);
+    let offer_sdp =
+        sdp::offer_audio(e.media_ip, agent_port, &[AudioCodec::Pcmu, AudioCodec::Pcma], Some(TE_PT), session_id, 1);
     let body = Bytes::from(offer_sdp.to_string());
     let req = Request::builder(Method::Invite, &binding.contact_uri)
         .header("Via", sip_util::via(transport, e.sip_ip, e.sip_port, &branch))
@@ -120,7 +121,15 @@ pub fn ring_timeout(e: &mut Engine, now: Instant, call: CallRef, agent: &Arc<str
 }
 
 /// A response to our INVITE to the agent.
-pub fn invite_response(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: SipMessage, dest: SocketAddr, transport: Transport) {
+pub fn invite_response(
+    e: &mut Engine,
+    now: Instant,
+    call: CallRef,
+    tx: TxId,
+    msg: SipMessage,
+    dest: SocketAddr,
+    transport: Transport,
+) {
     let status = msg.status().unwrap_or(0);
     let Some(c) = e.calls.get_mut(&call) else { return };
     let Some(leg) = c.agent.as_mut().filter(|l| l.invite_tx == tx) else {
@@ -159,7 +168,11 @@ fn answered(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: SipMessa
     let (dest, transport) = (leg.dest, leg.transport);
     let branch = new_branch(&mut e.rng);
     if let Ok(builder) = ack {
-        if let Ok(ack) = builder.header("Via", sip_util::via(transport, e.sip_ip, e.sip_port, &branch)).header("Max-Forwards", "70").build() {
+        if let Ok(ack) = builder
+            .header("Via", sip_util::via(transport, e.sip_ip, e.sip_port, &branch))
+            .header("Max-Forwards", "70")
+            .build()
+        {
             e.txl.send_ack_for_2xx(tx, &ack, dest, transport);
         }
     }
@@ -177,7 +190,9 @@ fn answered(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: SipMessa
         }
         return;
     }
-    let remote = SessionDescription::parse_bytes(msg.body()).ok().and_then(|answer| sdp::accept_answer(&leg.offer, &answer).ok());
+    let remote = SessionDescription::parse_bytes(msg.body())
+        .ok()
+        .and_then(|answer| sdp::accept_answer(&leg.offer, &answer).ok());
     leg.dialog = Some(dialog);
     let Some(neg) = remote else {
         // No usable SDP answer: hang the agent leg up and try someone else.
@@ -238,7 +253,15 @@ fn finish_failed_offer(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, st
     report(e, now, call, &agent, result, reason, status);
 }
 
-fn report(e: &mut Engine, now: Instant, call: CallRef, agent: &Arc<str>, result: OfferResult, reason: NoAnswerReason, status: Option<u16>) {
+fn report(
+    e: &mut Engine,
+    now: Instant,
+    call: CallRef,
+    agent: &Arc<str>,
+    result: OfferResult,
+    reason: NoAnswerReason,
+    status: Option<u16>,
+) {
     tracing::info!(%agent, ?reason, "agent did not take the call");
     if let Some(c) = e.calls.get_mut(&call) {
         if c.phase == Phase::Offering {
@@ -293,7 +316,9 @@ pub fn ack_and_bye(e: &mut Engine, now: Instant, tx: TxId, msg: &SipMessage, des
         e.txl.send_ack_for_2xx(tx, &ack, dest, transport);
     }
     let v2 = via(e);
-    if let Ok(Ok(bye)) = dialog.create_request(Method::Bye).map(|b| b.header("Via", &v2).header("Max-Forwards", "70").build()) {
+    if let Ok(Ok(bye)) =
+        dialog.create_request(Method::Bye).map(|b| b.header("Via", &v2).header("Max-Forwards", "70").build())
+    {
         let _ = e.txl.send_request(now, bye, dest, transport);
     }
 }
@@ -313,7 +338,9 @@ pub fn reinvite(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: &Sip
         }
     }
     let offer = SessionDescription::parse_bytes(msg.body()).ok();
-    let answer = offer.as_ref().and_then(|o| sdp::answer_audio(o, e.media_ip, agent_port, &[AudioCodec::Pcmu, AudioCodec::Pcma], session_id).ok());
+    let answer = offer.as_ref().and_then(|o| {
+        sdp::answer_audio(o, e.media_ip, agent_port, &[AudioCodec::Pcmu, AudioCodec::Pcma], session_id).ok()
+    });
     let Some((answer, neg)) = answer else {
         e.respond(now, tx, msg, 488, "Not Acceptable Here");
         return;

@@ -184,7 +184,11 @@ pub fn refuse_pending(e: &mut Engine, now: Instant, call: CallRef, status: u16, 
         now,
         call,
         None,
-        EventKind::CallEnded { side: crate::events::HangupSide::System, cause: reason.to_ascii_lowercase().replace(' ', "_"), sip_status: Some(status) },
+        EventKind::CallEnded {
+            side: crate::events::HangupSide::System,
+            cause: reason.to_ascii_lowercase().replace(' ', "_"),
+            sip_status: Some(status),
+        },
     );
     e.remove_call(call);
 }
@@ -209,7 +213,11 @@ pub fn cancelled(e: &mut Engine, now: Instant, invite_tx: TxId) {
         now,
         call,
         None,
-        EventKind::CallEnded { side: crate::events::HangupSide::Caller, cause: "caller_cancel".into(), sip_status: Some(487) },
+        EventKind::CallEnded {
+            side: crate::events::HangupSide::Caller,
+            cause: "caller_cancel".into(),
+            sip_status: Some(487),
+        },
     );
     e.remove_call(call);
 }
@@ -231,7 +239,9 @@ pub fn reinvite(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: &Sip
     let mut update = None;
     if !msg.body().is_empty() {
         if let Ok(offer) = SessionDescription::parse_bytes(msg.body()) {
-            if let Ok((_, neg)) = sdp::answer_audio(&offer, e.media_ip, c.media_ports.map(|p| p.0).unwrap_or(0), &CALLER_CODECS, 0) {
+            if let Ok((_, neg)) =
+                sdp::answer_audio(&offer, e.media_ip, c.media_ports.map(|p| p.0).unwrap_or(0), &CALLER_CODECS, 0)
+            {
                 update = Some(RemoteMedia {
                     rtp: neg.remote_rtp,
                     codec: media_codec(neg.codec),
@@ -244,7 +254,8 @@ pub fn reinvite(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: &Sip
     }
     let tag = c.caller.local_tag.clone();
     let contact = format!("<sip:meritline@{}>", sip_util::host_port(e.sip_ip, e.sip_port));
-    let resp = sip_util::response(msg, 200, "OK", Some(&tag)).header("Contact", contact).body("application/sdp", body).build();
+    let resp =
+        sip_util::response(msg, 200, "OK", Some(&tag)).header("Contact", contact).body("application/sdp", body).build();
     e.respond_built(now, tx, resp);
     if let Some(remote) = update {
         e.media(MediaCommand::SetCallerRemote { call, remote });

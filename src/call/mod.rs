@@ -30,7 +30,7 @@ use crate::metrics as m;
 use crate::sdp::SessionDescription;
 use crate::sip::auth::{DigestAlgorithm, DigestAuthenticator};
 use crate::sip::dialog::Dialog;
-use crate::sip::message::{SipMessage, Method};
+use crate::sip::message::{Method, SipMessage};
 use crate::sip::registrar::{Registrar, RegistrarConfig, RegistrarEvent};
 use crate::sip::transaction::{TimerConfig, TransactionLayer, Transmit, Transport, TxEvent, TxId};
 
@@ -50,15 +50,29 @@ pub struct RemoteMedia {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaCommand {
     /// Reserve RTP ports for both legs; answer with `handle_media_ready`/`handle_media_failed`.
-    Allocate { call: CallRef },
-    SetCallerRemote { call: CallRef, remote: RemoteMedia },
-    SetAgentRemote { call: CallRef, remote: RemoteMedia },
+    Allocate {
+        call: CallRef,
+    },
+    SetCallerRemote {
+        call: CallRef,
+        remote: RemoteMedia,
+    },
+    SetAgentRemote {
+        call: CallRef,
+        remote: RemoteMedia,
+    },
     /// Loop the hold prompt to the caller.
-    PlayHold { call: CallRef },
+    PlayHold {
+        call: CallRef,
+    },
     /// Stop hold audio and relay caller and agent to each other.
-    Bridge { call: CallRef },
+    Bridge {
+        call: CallRef,
+    },
     /// Release the call's ports.
-    Close { call: CallRef },
+    Close {
+        call: CallRef,
+    },
 }
 
 /// Everything the engine asks the shell to do, in order.
@@ -92,7 +106,10 @@ enum Leg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TxRole {
     /// Our INVITE to an agent phone, and where it went (a late 2xx must be ACKed there).
-    AgentInvite { dest: SocketAddr, transport: Transport },
+    AgentInvite {
+        dest: SocketAddr,
+        transport: Transport,
+    },
     Bye(Leg),
 }
 
@@ -213,7 +230,8 @@ impl Engine {
             }
         }
         for a in &config.agents {
-            let added = acd.add_agent(acd::AgentConfig { id: a.id.clone(), skills: a.skills.clone(), wrapup: a.wrapup() });
+            let added =
+                acd.add_agent(acd::AgentConfig { id: a.id.clone(), skills: a.skills.clone(), wrapup: a.wrapup() });
             if let Err(e) = added {
                 tracing::warn!(agent = %a.id, error = %e, "agent not added");
             }
@@ -256,13 +274,15 @@ impl Engine {
                 };
                 match sip_util::error_reply(&payload, &e) {
                     Some(reply) => {
-                        metrics::counter!(m::SIP_PARSE_ERRORS, "transport" => tname, "action" => "replied_400").increment(1);
+                        metrics::counter!(m::SIP_PARSE_ERRORS, "transport" => tname, "action" => "replied_400")
+                            .increment(1);
                         tracing::debug!(%source, error = %e, "malformed SIP request, answering 400");
                         let dest = sip_util::reply_destination(&payload, source, transport);
                         self.outputs.push_back(Output::Transmit(Transmit { dest, transport, payload: reply }));
                     }
                     None => {
-                        metrics::counter!(m::SIP_PARSE_ERRORS, "transport" => tname, "action" => "dropped").increment(1);
+                        metrics::counter!(m::SIP_PARSE_ERRORS, "transport" => tname, "action" => "dropped")
+                            .increment(1);
                         tracing::debug!(%source, error = %e, "malformed SIP message dropped");
                     }
                 }
@@ -328,11 +348,7 @@ impl Engine {
     // ------------------------------------------------------------------ API views
 
     pub fn agents(&self, now: Instant) -> Vec<AgentView> {
-        self.config
-            .agents
-            .iter()
-            .filter_map(|a| self.agent_view(now, &a.id))
-            .collect()
+        self.config.agents.iter().filter_map(|a| self.agent_view(now, &a.id)).collect()
     }
 
     fn agent_view(&self, now: Instant, id: &str) -> Option<AgentView> {
@@ -516,9 +532,8 @@ impl Engine {
             }
             Method::Ack | Method::Cancel => {}
             _ => {
-                let resp = sip_util::response(&msg, 405, "Method Not Allowed", None)
-                    .header("Allow", sip_util::ALLOW)
-                    .build();
+                let resp =
+                    sip_util::response(&msg, 405, "Method Not Allowed", None).header("Allow", sip_util::ALLOW).build();
                 self.respond_built(now, tx, resp);
             }
         }

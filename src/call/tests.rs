@@ -400,7 +400,8 @@ impl Sim {
                             }
                         }
                         _ => {
-                            let resp = crate::sip::message::Response::for_request(&msg, 200, "OK").build().expect("200");
+                            let resp =
+                                crate::sip::message::Response::for_request(&msg, 200, "OK").build().expect("200");
                             let _ = ph.txl.send_response(now, tx, resp);
                         }
                     },
@@ -414,17 +415,15 @@ impl Sim {
                             let _ = ph.txl.send_response(now, invite_tx, resp);
                         }
                     }
-                    TxEvent::Response { msg, .. } => {
-                        if msg.cseq().map(|c| c.method == Method::Register).unwrap_or(false) {
-                            match msg.status() {
-                                Some(401) => {
-                                    let challenge = msg.header_values("WWW-Authenticate").next().map(str::to_string);
-                                    let seq = msg.cseq().map(|c| c.seq).unwrap_or(1) + 1;
-                                    self.register(pi, seq, challenge.as_deref());
-                                }
-                                Some(200) => self.phones[pi].registered = true,
-                                _ => {}
+                    TxEvent::Response { msg, .. } if msg.cseq().is_ok_and(|c| c.method == Method::Register) => {
+                        match msg.status() {
+                            Some(401) => {
+                                let challenge = msg.header_values("WWW-Authenticate").next().map(str::to_string);
+                                let seq = msg.cseq().map(|c| c.seq).unwrap_or(1) + 1;
+                                self.register(pi, seq, challenge.as_deref());
                             }
+                            Some(200) => self.phones[pi].registered = true,
+                            _ => {}
                         }
                     }
                     _ => {}
@@ -548,7 +547,8 @@ fn rona_cancels_and_offers_the_next_agent() {
     assert_logs_are_gap_free(&sim);
     let no_answer = sim.events.iter().filter(|e| matches!(e.kind, EventKind::AgentNoAnswer { .. })).count();
     assert_eq!(no_answer, 1);
-    let bridged: Vec<&CallEvent> = sim.events.iter().filter(|e| matches!(e.kind, EventKind::CallBridged { .. })).collect();
+    let bridged: Vec<&CallEvent> =
+        sim.events.iter().filter(|e| matches!(e.kind, EventKind::CallBridged { .. })).collect();
     assert_eq!(bridged.len(), 1);
     assert_eq!(bridged[0].agent.as_deref(), Some("agent1"));
     let a0 = sim.engine.agents(sim.now).into_iter().find(|a| a.id == "agent0").expect("agent0");

@@ -41,15 +41,9 @@ impl Cidr {
         }
         let masked = mask(network, prefix_len);
         if masked != network {
-            return Err(CidrError::HostBitsSet {
-                text,
-                suggestion: format!("{masked}/{prefix_len}"),
-            });
+            return Err(CidrError::HostBitsSet { text, suggestion: format!("{masked}/{prefix_len}") });
         }
-        Ok(Cidr {
-            network,
-            prefix_len,
-        })
+        Ok(Cidr { network, prefix_len })
     }
 
     /// The network's base address.
@@ -92,16 +86,12 @@ fn mask(ip: IpAddr, prefix_len: u8) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => {
             let bits = u32::from(v4);
-            let keep = u32::MAX
-                .checked_shl(32 - u32::from(prefix_len.min(32)))
-                .unwrap_or(0);
+            let keep = u32::MAX.checked_shl(32 - u32::from(prefix_len.min(32))).unwrap_or(0);
             IpAddr::V4((bits & keep).into())
         }
         IpAddr::V6(v6) => {
             let bits = u128::from(v6);
-            let keep = u128::MAX
-                .checked_shl(128 - u32::from(prefix_len.min(128)))
-                .unwrap_or(0);
+            let keep = u128::MAX.checked_shl(128 - u32::from(prefix_len.min(128))).unwrap_or(0);
             IpAddr::V6((bits & keep).into())
         }
     }
@@ -115,10 +105,7 @@ impl FromStr for Cidr {
             Some((address, prefix)) => (address, Some(prefix)),
             None => (text, None),
         };
-        let network: IpAddr = address
-            .trim()
-            .parse()
-            .map_err(|_| CidrError::BadAddress(text.to_owned()))?;
+        let network: IpAddr = address.trim().parse().map_err(|_| CidrError::BadAddress(text.to_owned()))?;
         let prefix_len = match prefix {
             None => max_prefix_len(network),
             Some(prefix) => {
@@ -129,20 +116,12 @@ impl FromStr for Cidr {
                 let max = max_prefix_len(network);
                 match prefix.parse::<u8>() {
                     Ok(len) if len <= max => len,
-                    _ => {
-                        return Err(CidrError::PrefixTooLong {
-                            text: text.to_owned(),
-                            max,
-                        })
-                    }
+                    _ => return Err(CidrError::PrefixTooLong { text: text.to_owned(), max }),
                 }
             }
         };
         Cidr::new(network, prefix_len).map_err(|err| match err {
-            CidrError::HostBitsSet { suggestion, .. } => CidrError::HostBitsSet {
-                text: text.to_owned(),
-                suggestion,
-            },
+            CidrError::HostBitsSet { suggestion, .. } => CidrError::HostBitsSet { text: text.to_owned(), suggestion },
             other => other,
         })
     }
@@ -229,53 +208,26 @@ mod tests {
 
     #[test]
     fn rejects_malformed_text() {
-        assert_eq!(
-            "10.0.0/8".parse::<Cidr>(),
-            Err(CidrError::BadAddress("10.0.0/8".into()))
-        );
+        assert_eq!("10.0.0/8".parse::<Cidr>(), Err(CidrError::BadAddress("10.0.0/8".into())));
         assert_eq!("".parse::<Cidr>(), Err(CidrError::BadAddress("".into())));
-        assert_eq!(
-            "10.0.0.0/".parse::<Cidr>(),
-            Err(CidrError::BadPrefix("10.0.0.0/".into()))
-        );
-        assert_eq!(
-            "10.0.0.0/x".parse::<Cidr>(),
-            Err(CidrError::BadPrefix("10.0.0.0/x".into()))
-        );
-        assert_eq!(
-            "10.0.0.0/-1".parse::<Cidr>(),
-            Err(CidrError::BadPrefix("10.0.0.0/-1".into()))
-        );
+        assert_eq!("10.0.0.0/".parse::<Cidr>(), Err(CidrError::BadPrefix("10.0.0.0/".into())));
+        assert_eq!("10.0.0.0/x".parse::<Cidr>(), Err(CidrError::BadPrefix("10.0.0.0/x".into())));
+        assert_eq!("10.0.0.0/-1".parse::<Cidr>(), Err(CidrError::BadPrefix("10.0.0.0/-1".into())));
         assert_eq!(
             "10.0.0.0/33".parse::<Cidr>(),
-            Err(CidrError::PrefixTooLong {
-                text: "10.0.0.0/33".into(),
-                max: 32
-            })
+            Err(CidrError::PrefixTooLong { text: "10.0.0.0/33".into(), max: 32 })
         );
-        assert_eq!(
-            "::/129".parse::<Cidr>(),
-            Err(CidrError::PrefixTooLong {
-                text: "::/129".into(),
-                max: 128
-            })
-        );
+        assert_eq!("::/129".parse::<Cidr>(), Err(CidrError::PrefixTooLong { text: "::/129".into(), max: 128 }));
         assert_eq!(
             "10.0.0.0/999".parse::<Cidr>(),
-            Err(CidrError::PrefixTooLong {
-                text: "10.0.0.0/999".into(),
-                max: 32
-            })
+            Err(CidrError::PrefixTooLong { text: "10.0.0.0/999".into(), max: 32 })
         );
     }
 
     #[test]
     fn rejects_host_bits_with_a_suggestion() {
         let err = "10.0.0.1/8".parse::<Cidr>().unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid CIDR \"10.0.0.1/8\": host bits are set (did you mean 10.0.0.0/8?)"
-        );
+        assert_eq!(err.to_string(), "invalid CIDR \"10.0.0.1/8\": host bits are set (did you mean 10.0.0.0/8?)");
     }
 
     #[test]

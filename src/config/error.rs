@@ -18,10 +18,7 @@ pub struct ConfigIssue {
 
 impl ConfigIssue {
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigIssue {
-            key: key.into(),
-            message: message.into(),
-        }
+        ConfigIssue { key: key.into(), message: message.into() }
     }
 }
 
@@ -56,23 +53,11 @@ pub enum ConfigError {
     },
     /// The file is not valid TOML, has an unknown key, or a value of the wrong type/format.
     /// `key` is empty for pure syntax errors that happen outside any key.
-    #[error(
-        "config error: {}{message} (at {origin}:{line}:{column})",
-        key_prefix(key)
-    )]
-    Parse {
-        origin: String,
-        key: String,
-        message: String,
-        line: usize,
-        column: usize,
-    },
+    #[error("config error: {}{message} (at {origin}:{line}:{column})", key_prefix(key))]
+    Parse { origin: String, key: String, message: String, line: usize, column: usize },
     /// The file parsed but its values are inconsistent; every problem found is listed.
     #[error("{}", format_issues(origin, issues))]
-    Invalid {
-        origin: String,
-        issues: Vec<ConfigIssue>,
-    },
+    Invalid { origin: String, issues: Vec<ConfigIssue> },
 }
 
 impl ConfigError {
@@ -118,9 +103,7 @@ fn format_issues(origin: &str, issues: &[ConfigIssue]) -> String {
         out.push_str(&format!("config error: {issue} (in {origin})"));
     }
     if issues.is_empty() {
-        out.push_str(&format!(
-            "config error: invalid configuration (in {origin})"
-        ));
+        out.push_str(&format!("config error: invalid configuration (in {origin})"));
     }
     out
 }
@@ -133,15 +116,9 @@ mod tests {
     fn invalid_display_names_key_first() {
         let err = ConfigError::Invalid {
             origin: "meritline.toml".into(),
-            issues: vec![ConfigIssue::new(
-                "trunks[0].allow[1]",
-                "invalid CIDR \"10.0.0/33\"",
-            )],
+            issues: vec![ConfigIssue::new("trunks[0].allow[1]", "invalid CIDR \"10.0.0/33\"")],
         };
-        assert_eq!(
-            err.to_string(),
-            "config error: trunks[0].allow[1]: invalid CIDR \"10.0.0/33\" (in meritline.toml)"
-        );
+        assert_eq!(err.to_string(), "config error: trunks[0].allow[1]: invalid CIDR \"10.0.0/33\" (in meritline.toml)");
         assert_eq!(err.exit_code(), 2);
         assert_eq!(err.key(), Some("trunks[0].allow[1]"));
     }
@@ -152,10 +129,7 @@ mod tests {
             origin: "x.toml".into(),
             issues: vec![ConfigIssue::new("a", "one"), ConfigIssue::new("b", "two")],
         };
-        assert_eq!(
-            err.to_string(),
-            "config error: a: one (in x.toml)\nconfig error: b: two (in x.toml)"
-        );
+        assert_eq!(err.to_string(), "config error: a: one (in x.toml)\nconfig error: b: two (in x.toml)");
         assert_eq!(err.issues().len(), 2);
     }
 
@@ -168,10 +142,7 @@ mod tests {
             line: 3,
             column: 1,
         };
-        assert_eq!(
-            err.to_string(),
-            "config error: sip.foo: unknown key (at x.toml:3:1)"
-        );
+        assert_eq!(err.to_string(), "config error: sip.foo: unknown key (at x.toml:3:1)");
         let syntax = ConfigError::Parse {
             origin: "x.toml".into(),
             key: String::new(),
@@ -179,10 +150,7 @@ mod tests {
             line: 1,
             column: 5,
         };
-        assert_eq!(
-            syntax.to_string(),
-            "config error: invalid table header (at x.toml:1:5)"
-        );
+        assert_eq!(syntax.to_string(), "config error: invalid table header (at x.toml:1:5)");
         assert_eq!(syntax.key(), None);
     }
 
@@ -192,10 +160,7 @@ mod tests {
             path: PathBuf::from("/nope.toml"),
             source: io::Error::new(io::ErrorKind::NotFound, "No such file or directory"),
         };
-        assert_eq!(
-            err.to_string(),
-            "config error: cannot read /nope.toml: No such file or directory"
-        );
+        assert_eq!(err.to_string(), "config error: cannot read /nope.toml: No such file or directory");
         assert_eq!(err.exit_code(), 2);
     }
 }

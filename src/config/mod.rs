@@ -214,9 +214,7 @@ impl Default for SipConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig {
-            listen: SocketAddr::new(LOOPBACK, 8080),
-        }
+        HttpConfig { listen: SocketAddr::new(LOOPBACK, 8080) }
     }
 }
 
@@ -233,9 +231,7 @@ impl Default for MediaConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig {
-            path: PathBuf::from("data/meritline.db"),
-        }
+        StoreConfig { path: PathBuf::from("data/meritline.db") }
     }
 }
 
@@ -261,10 +257,7 @@ impl Default for Config {
                 allow: vec![Cidr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), 8)
                     .unwrap_or_else(|_| unreachable!("127.0.0.0/8 is a valid network"))],
             }],
-            routes: vec![RouteConfig {
-                did: "5551000".to_owned(),
-                queue: "support".to_owned(),
-            }],
+            routes: vec![RouteConfig { did: "5551000".to_owned(), queue: "support".to_owned() }],
             queues: vec![QueueConfig {
                 name: "support".to_owned(),
                 skills: vec!["support".to_owned()],
@@ -282,10 +275,8 @@ impl Config {
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let config = match path {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.to_owned(),
-                    source,
-                })?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
                 Config::from_toml_str(&text, &path.display().to_string())?
             }
             None => {
@@ -313,18 +304,9 @@ impl Config {
         serde_path_to_error::deserialize(deserializer).map_err(|err| {
             let key = err.path().to_string();
             let inner = err.inner();
-            let (line, column) = inner
-                .span()
-                .map(|span| line_column(text, span.start))
-                .unwrap_or((1, 1));
+            let (line, column) = inner.span().map(|span| line_column(text, span.start)).unwrap_or((1, 1));
             let (key, message) = describe_parse_error(&key, inner.message());
-            ConfigError::Parse {
-                origin: origin.to_owned(),
-                key,
-                message,
-                line,
-                column,
-            }
+            ConfigError::Parse { origin: origin.to_owned(), key, message, line, column }
         })
     }
 
@@ -340,10 +322,7 @@ impl Config {
         if issues.is_empty() {
             Ok(())
         } else {
-            Err(ConfigError::Invalid {
-                origin: origin.to_owned(),
-                issues,
-            })
+            Err(ConfigError::Invalid { origin: origin.to_owned(), issues })
         }
     }
 
@@ -465,19 +444,11 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// `unknown key`, `missing field `x`` at `a[0]` becomes key `a[0].x`, multi-line syntax
 /// messages are joined.
 fn describe_parse_error(path: &str, message: &str) -> (String, String) {
-    let key = if path == "." {
-        String::new()
-    } else {
-        path.to_owned()
-    };
+    let key = if path == "." { String::new() } else { path.to_owned() };
     let message = message.trim().replace('\n', "; ");
     if let Some(rest) = message.strip_prefix("missing field `") {
         if let Some(field) = rest.split('`').next() {
-            let key = if key.is_empty() {
-                field.to_owned()
-            } else {
-                format!("{key}.{field}")
-            };
+            let key = if key.is_empty() { field.to_owned() } else { format!("{key}.{field}") };
             return (key, "required key is missing".to_owned());
         }
     }

@@ -84,11 +84,7 @@ fn keys(issues: &[ConfigIssue]) -> Vec<&str> {
 }
 
 fn warning_keys(config: &Config) -> Vec<String> {
-    config
-        .warnings()
-        .into_iter()
-        .map(|warning| warning.key)
-        .collect()
+    config.warnings().into_iter().map(|warning| warning.key).collect()
 }
 
 // ----- defaults -------------------------------------------------------------------------------
@@ -102,10 +98,7 @@ fn reference_file_describes_the_defaults() {
 fn defaults_match_the_documented_setup() {
     let config = Config::default();
     assert_eq!(config.sip.listen, "127.0.0.1:5060".parse().unwrap());
-    assert_eq!(
-        config.sip.transports,
-        vec![SipTransport::Udp, SipTransport::Tcp]
-    );
+    assert_eq!(config.sip.transports, vec![SipTransport::Udp, SipTransport::Tcp]);
     assert_eq!(config.sip.realm, "meritline");
     assert_eq!(config.sip.nonce_ttl(), Duration::from_secs(300));
     assert_eq!(
@@ -120,23 +113,14 @@ fn defaults_match_the_documented_setup() {
     assert_eq!(config.sip.public_address, None);
     assert_eq!(config.http.listen, "127.0.0.1:8080".parse().unwrap());
     assert_eq!(config.media.ip, ip("127.0.0.1"));
-    assert_eq!(
-        (config.media.rtp_port_min, config.media.rtp_port_max),
-        (20000, 20999)
-    );
+    assert_eq!((config.media.rtp_port_min, config.media.rtp_port_max), (20000, 20999));
     assert_eq!(config.media.rtp_port_pairs(), 500);
-    assert_eq!(
-        config.media.hold_prompt,
-        PathBuf::from("config/prompts/hold.wav")
-    );
+    assert_eq!(config.media.hold_prompt, PathBuf::from("config/prompts/hold.wav"));
     assert_eq!(config.store.path, PathBuf::from("data/meritline.db"));
 
     let trunk = config.trunk_for_source(ip("127.0.0.1")).unwrap();
     assert_eq!(trunk.name, "demo");
-    assert_eq!(
-        config.route("5551000").map(|route| route.queue.as_str()),
-        Some("support")
-    );
+    assert_eq!(config.route("5551000").map(|route| route.queue.as_str()), Some("support"));
     assert!(config.route("5551001").is_none());
     assert!(config.trunk_for_source(ip("192.0.2.1")).is_none());
 
@@ -172,10 +156,7 @@ fn docker_config_is_valid_apart_from_its_prompt_path() {
     assert_eq!(validate::value_issues(&config), Vec::new());
     assert!(config.sip.listen.ip().is_unspecified());
     assert!(config.http.listen.ip().is_unspecified());
-    assert_eq!(
-        config.media.hold_prompt,
-        PathBuf::from("/etc/meritline/prompts/hold.wav")
-    );
+    assert_eq!(config.media.hold_prompt, PathBuf::from("/etc/meritline/prompts/hold.wav"));
     assert!(config.store.path.is_absolute());
 }
 
@@ -207,9 +188,7 @@ fn missing_sections_take_defaults_and_lists_start_empty() {
 
 #[test]
 fn missing_keys_inside_a_section_take_defaults() {
-    let config = parse(
-        "[sip]\nlisten = \"127.0.0.1:5070\"\n[media]\nrtp_port_min = 30000\nrtp_port_max = 30099\n",
-    );
+    let config = parse("[sip]\nlisten = \"127.0.0.1:5070\"\n[media]\nrtp_port_min = 30000\nrtp_port_max = 30099\n");
     assert_eq!(config.sip.listen.port(), 5070);
     assert_eq!(config.sip.realm, "meritline");
     assert_eq!(config.media.rtp_port_pairs(), 50);
@@ -219,10 +198,7 @@ fn missing_keys_inside_a_section_take_defaults() {
 #[test]
 fn load_reads_and_validates_a_file() {
     let prompt = temp_file("load-hold.wav", &wav_bytes());
-    let text = format!(
-        "{MINIMAL}\n[media]\nhold_prompt = {:?}\n",
-        prompt.display().to_string()
-    );
+    let text = format!("{MINIMAL}\n[media]\nhold_prompt = {:?}\n", prompt.display().to_string());
     let path = temp_file("load.toml", text.as_bytes());
     let config = Config::load(Some(&path)).unwrap();
     assert_eq!(config.trunks[0].name, "carrier");
@@ -235,19 +211,13 @@ fn load_of_a_missing_file_is_a_read_error() {
     let path = std::env::temp_dir().join("meritline-config-tests-no-such-dir/none.toml");
     let err = Config::load(Some(&path)).unwrap_err();
     assert!(matches!(err, ConfigError::Read { .. }), "{err:?}");
-    assert!(
-        err.to_string().starts_with("config error: cannot read "),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("config error: cannot read "), "{err}");
     assert_eq!(err.exit_code(), 2);
 }
 
 #[test]
 fn load_names_the_file_in_errors() {
-    let path = temp_file(
-        "bad-key.toml",
-        b"[http]\nlisten = \"127.0.0.1:8080\"\nport = 1\n",
-    );
+    let path = temp_file("bad-key.toml", b"[http]\nlisten = \"127.0.0.1:8080\"\nport = 1\n");
     let err = Config::load(Some(&path)).unwrap_err();
     let origin = path.display().to_string();
     assert_eq!(
@@ -260,16 +230,11 @@ fn load_names_the_file_in_errors() {
 fn validation_reports_every_issue_with_the_origin() {
     let text = format!(
         "{MINIMAL}\n[sip]\nlisten = \"127.0.0.1:8080\"\n[media]\nhold_prompt = {:?}\n",
-        temp_file("multi-hold.wav", &wav_bytes())
-            .display()
-            .to_string()
+        temp_file("multi-hold.wav", &wav_bytes()).display().to_string()
     )
     .replace("password = \"secret\"", "password = \"\"");
     let err = Config::from_toml_str(&text, "multi.toml").unwrap_err();
-    assert_eq!(
-        keys(&err.issues()),
-        vec!["http.listen", "agents[0].password"]
-    );
+    assert_eq!(keys(&err.issues()), vec!["http.listen", "agents[0].password"]);
     assert_eq!(
         err.to_string(),
         "config error: http.listen: port 8080 is already used by sip.listen (127.0.0.1:8080) (in multi.toml)\n\
@@ -283,29 +248,13 @@ fn validation_reports_every_issue_with_the_origin() {
 fn unknown_keys_are_named_with_their_path_and_position() {
     let err = parse_error("[sip]\nlisten = \"127.0.0.1:5060\"\nlisen = \"x\"\n");
     assert_eq!(err.key(), Some("sip.lisen"));
-    assert!(
-        matches!(
-            err,
-            ConfigError::Parse {
-                line: 3,
-                column: 1,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    assert!(
-        err.to_string()
-            .starts_with("config error: sip.lisen: unknown key `lisen`, expected one of"),
-        "{err}"
-    );
+    assert!(matches!(err, ConfigError::Parse { line: 3, column: 1, .. }), "{err:?}");
+    assert!(err.to_string().starts_with("config error: sip.lisen: unknown key `lisen`, expected one of"), "{err}");
 
     let top = parse_error("[sipp]\n");
     assert_eq!(top.key(), Some("sipp"));
 
-    let nested = parse_error(&format!(
-        "{MINIMAL}\n[[trunks]]\nname = \"b\"\nallow = [\"::1\"]\ncolour = 1\n"
-    ));
+    let nested = parse_error(&format!("{MINIMAL}\n[[trunks]]\nname = \"b\"\nallow = [\"::1\"]\ncolour = 1\n"));
     assert_eq!(nested.key(), Some("trunks[1].colour"));
 
     let route = parse_error("[[routes]]\ndid = \"1\"\nqueue = \"q\"\nprio = 1\n");
@@ -316,10 +265,7 @@ fn unknown_keys_are_named_with_their_path_and_position() {
 fn wrong_types_are_named() {
     let err = parse_error("[sip]\nt1_ms = \"fast\"\n");
     assert_eq!(err.key(), Some("sip.t1_ms"));
-    assert!(
-        err.to_string().contains("invalid type: string \"fast\""),
-        "{err}"
-    );
+    assert!(err.to_string().contains("invalid type: string \"fast\""), "{err}");
 
     let err = parse_error("[media]\nrtp_port_max = 70000\n");
     assert_eq!(err.key(), Some("media.rtp_port_max"));
@@ -345,11 +291,7 @@ fn wrong_types_are_named() {
 fn missing_required_keys_are_named() {
     let err = parse_error("[[agents]]\nid = \"bob\"\n");
     assert_eq!(err.key(), Some("agents[0].password"));
-    assert!(
-        err.to_string()
-            .starts_with("config error: agents[0].password: required key is missing"),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("config error: agents[0].password: required key is missing"), "{err}");
 
     let err = parse_error("[[trunks]]\nname = \"t\"\n");
     assert_eq!(err.key(), Some("trunks[0].allow"));
@@ -361,16 +303,15 @@ fn invalid_cidrs_are_named_by_index() {
     assert_eq!(err.key(), Some("trunks[0].allow[1]"));
     let text = err.to_string();
     assert!(
-        text.starts_with("config error: trunks[0].allow[1]: invalid CIDR \"10.0.0/33\": not an IP address (at test.toml:3:"),
+        text.starts_with(
+            "config error: trunks[0].allow[1]: invalid CIDR \"10.0.0/33\": not an IP address (at test.toml:3:"
+        ),
         "{text}"
     );
 
     let err = parse_error("[[trunks]]\nname = \"t\"\nallow = [\"10.0.0.0/40\"]\n");
     assert_eq!(err.key(), Some("trunks[0].allow[0]"));
-    assert!(
-        err.to_string().contains("prefix length must be at most 32"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("prefix length must be at most 32"), "{err}");
 
     let v6 = parse("[[trunks]]\nname = \"t\"\nallow = [\"2001:db8::/32\", \"::1\"]\n");
     assert!(v6.trunks[0].allows(ip("2001:db8::5")));
@@ -397,10 +338,7 @@ fn syntax_errors_have_a_position_but_no_key() {
 fn sip_and_http_on_the_same_port_clash() {
     let issues = issues_after(|c| c.http.listen = "127.0.0.1:5060".parse().unwrap());
     assert_eq!(keys(&issues), vec!["http.listen"]);
-    assert_eq!(
-        issues[0].to_string(),
-        "http.listen: port 5060 is already used by sip.listen (127.0.0.1:5060)"
-    );
+    assert_eq!(issues[0].to_string(), "http.listen: port 5060 is already used by sip.listen (127.0.0.1:5060)");
 
     let wildcard = issues_after(|c| c.http.listen = "0.0.0.0:5060".parse().unwrap());
     assert_eq!(keys(&wildcard), vec!["http.listen"]);
@@ -415,10 +353,7 @@ fn rtp_range_must_not_contain_sip_or_http_ports() {
         c.media.rtp_port_min = 5000;
         c.media.rtp_port_max = 9999;
     });
-    assert_eq!(
-        keys(&issues),
-        vec!["media.rtp_port_min", "media.rtp_port_min"]
-    );
+    assert_eq!(keys(&issues), vec!["media.rtp_port_min", "media.rtp_port_min"]);
     assert!(issues[0].message.contains("sip.listen"), "{}", issues[0]);
     assert!(issues[1].message.contains("http.listen"), "{}", issues[1]);
 
@@ -454,39 +389,15 @@ fn rtp_range_shape_is_checked() {
 
 #[test]
 fn sip_values_are_checked() {
-    assert_eq!(
-        keys(&issues_after(|c| c.sip.transports.clear())),
-        vec!["sip.transports"]
-    );
-    assert_eq!(
-        keys(&issues_after(|c| c.sip.transports.push(SipTransport::Udp))),
-        vec!["sip.transports[2]"]
-    );
-    assert_eq!(
-        keys(&issues_after(|c| c.sip.realm.clear())),
-        vec!["sip.realm"]
-    );
-    assert_eq!(
-        keys(&issues_after(|c| c.sip.realm = "a\"b".into())),
-        vec!["sip.realm"]
-    );
-    assert_eq!(
-        keys(&issues_after(|c| c.sip.user_agent = "x\r\ny".into())),
-        vec!["sip.user_agent"]
-    );
-    assert_eq!(
-        keys(&issues_after(|c| c.sip.listen.set_port(0))),
-        vec!["sip.listen"]
-    );
+    assert_eq!(keys(&issues_after(|c| c.sip.transports.clear())), vec!["sip.transports"]);
+    assert_eq!(keys(&issues_after(|c| c.sip.transports.push(SipTransport::Udp))), vec!["sip.transports[2]"]);
+    assert_eq!(keys(&issues_after(|c| c.sip.realm.clear())), vec!["sip.realm"]);
+    assert_eq!(keys(&issues_after(|c| c.sip.realm = "a\"b".into())), vec!["sip.realm"]);
+    assert_eq!(keys(&issues_after(|c| c.sip.user_agent = "x\r\ny".into())), vec!["sip.user_agent"]);
+    assert_eq!(keys(&issues_after(|c| c.sip.listen.set_port(0))), vec!["sip.listen"]);
     assert_eq!(keys(&issues_after(|c| c.sip.t1_ms = 0)), vec!["sip.t1_ms"]);
-    assert_eq!(
-        keys(&issues_after(|c| c.sip.nonce_ttl_seconds = 0)),
-        vec!["sip.nonce_ttl_seconds"]
-    );
-    assert_eq!(
-        keys(&issues_after(|c| c.sip.max_tcp_connections = 0)),
-        vec!["sip.max_tcp_connections"]
-    );
+    assert_eq!(keys(&issues_after(|c| c.sip.nonce_ttl_seconds = 0)), vec!["sip.nonce_ttl_seconds"]);
+    assert_eq!(keys(&issues_after(|c| c.sip.max_tcp_connections = 0)), vec!["sip.max_tcp_connections"]);
     assert_eq!(
         issues_after(|c| {
             c.sip.max_tcp_connections = 0;
@@ -494,10 +405,7 @@ fn sip_values_are_checked() {
         }),
         Vec::new()
     );
-    assert_eq!(
-        keys(&issues_after(|c| c.sip.public_address = Some(ip("0.0.0.0")))),
-        vec!["sip.public_address"]
-    );
+    assert_eq!(keys(&issues_after(|c| c.sip.public_address = Some(ip("0.0.0.0")))), vec!["sip.public_address"]);
 }
 
 #[test]
@@ -507,15 +415,11 @@ fn register_expiry_limits_are_ordered() {
         vec!["sip.register_max_expires_seconds"]
     );
     assert_eq!(
-        keys(&issues_after(
-            |c| c.sip.register_default_expires_seconds = 7200
-        )),
+        keys(&issues_after(|c| c.sip.register_default_expires_seconds = 7200)),
         vec!["sip.register_default_expires_seconds"]
     );
     assert_eq!(
-        keys(&issues_after(
-            |c| c.sip.register_default_expires_seconds = 10
-        )),
+        keys(&issues_after(|c| c.sip.register_default_expires_seconds = 10)),
         vec!["sip.register_default_expires_seconds"]
     );
     assert_eq!(
@@ -531,10 +435,7 @@ fn register_expiry_limits_are_ordered() {
 fn routes_must_name_a_defined_queue() {
     let issues = issues_after(|c| c.routes[0].queue = "sales".into());
     assert_eq!(keys(&issues), vec!["routes[0].queue"]);
-    assert_eq!(
-        issues[0].to_string(),
-        "routes[0].queue: unknown queue \"sales\" (defined queues: support)"
-    );
+    assert_eq!(issues[0].to_string(), "routes[0].queue: unknown queue \"sales\" (defined queues: support)");
 }
 
 #[test]
@@ -544,10 +445,7 @@ fn duplicates_are_rejected() {
         c.trunks.push(copy);
     });
     assert_eq!(keys(&trunk), vec!["trunks[1].name"]);
-    assert_eq!(
-        trunk[0].message,
-        "duplicate trunk name \"demo\" (first at trunks[0].name)"
-    );
+    assert_eq!(trunk[0].message, "duplicate trunk name \"demo\" (first at trunks[0].name)");
 
     let queue = issues_after(|c| {
         let copy = c.queues[0].clone();
@@ -570,68 +468,29 @@ fn duplicates_are_rejected() {
 
 #[test]
 fn names_and_dids_have_a_safe_syntax() {
-    assert_eq!(
-        keys(&issues_after(|c| c.agents[0].id = "agent 1".into())),
-        vec!["agents[0].id"]
-    );
-    assert_eq!(
-        keys(&issues_after(|c| c.agents[0].id = String::new())),
-        vec!["agents[0].id"]
-    );
-    assert_eq!(
-        keys(&issues_after(|c| c.trunks[0].name = "x@y".into())),
-        vec!["trunks[0].name"]
-    );
-    assert_eq!(
-        keys(&issues_after(|c| c.agents[1].skills[0] = String::new())),
-        vec!["agents[1].skills[0]"]
-    );
-    assert_eq!(
-        keys(&issues_after(|c| c.routes[0].did = "555 1000".into())),
-        vec!["routes[0].did"]
-    );
-    assert_eq!(
-        issues_after(|c| c.routes[0].did = "+15551000".into()),
-        Vec::new()
-    );
-    assert_eq!(
-        keys(&issues_after(|c| c.agents[0].name = Some(" ".into()))),
-        vec!["agents[0].name"]
-    );
+    assert_eq!(keys(&issues_after(|c| c.agents[0].id = "agent 1".into())), vec!["agents[0].id"]);
+    assert_eq!(keys(&issues_after(|c| c.agents[0].id = String::new())), vec!["agents[0].id"]);
+    assert_eq!(keys(&issues_after(|c| c.trunks[0].name = "x@y".into())), vec!["trunks[0].name"]);
+    assert_eq!(keys(&issues_after(|c| c.agents[1].skills[0] = String::new())), vec!["agents[1].skills[0]"]);
+    assert_eq!(keys(&issues_after(|c| c.routes[0].did = "555 1000".into())), vec!["routes[0].did"]);
+    assert_eq!(issues_after(|c| c.routes[0].did = "+15551000".into()), Vec::new());
+    assert_eq!(keys(&issues_after(|c| c.agents[0].name = Some(" ".into()))), vec!["agents[0].name"]);
 }
 
 #[test]
 fn passwords_must_not_be_empty() {
     let issues = issues_after(|c| c.agents[1].password.clear());
     assert_eq!(keys(&issues), vec!["agents[1].password"]);
-    assert_eq!(
-        issues[0].to_string(),
-        "agents[1].password: must not be empty"
-    );
+    assert_eq!(issues[0].to_string(), "agents[1].password: must not be empty");
 }
 
 #[test]
 fn trunks_and_queues_need_content() {
-    assert_eq!(
-        keys(&issues_after(|c| c.trunks[0].allow.clear())),
-        vec!["trunks[0].allow"]
-    );
-    assert_eq!(
-        keys(&issues_after(|c| c.queues[0].skills.clear())),
-        vec!["queues[0].skills"]
-    );
-    assert_eq!(
-        keys(&issues_after(|c| c.queues[0].ring_timeout_seconds = 0)),
-        vec!["queues[0].ring_timeout_seconds"]
-    );
-    assert_eq!(
-        keys(&issues_after(|c| c.queues[0].max_wait_seconds = 0)),
-        vec!["queues[0].max_wait_seconds"]
-    );
-    assert_eq!(
-        keys(&issues_after(|c| c.store.path = PathBuf::new())),
-        vec!["store.path"]
-    );
+    assert_eq!(keys(&issues_after(|c| c.trunks[0].allow.clear())), vec!["trunks[0].allow"]);
+    assert_eq!(keys(&issues_after(|c| c.queues[0].skills.clear())), vec!["queues[0].skills"]);
+    assert_eq!(keys(&issues_after(|c| c.queues[0].ring_timeout_seconds = 0)), vec!["queues[0].ring_timeout_seconds"]);
+    assert_eq!(keys(&issues_after(|c| c.queues[0].max_wait_seconds = 0)), vec!["queues[0].max_wait_seconds"]);
+    assert_eq!(keys(&issues_after(|c| c.store.path = PathBuf::new())), vec!["store.path"]);
 }
 
 // ----- warnings -------------------------------------------------------------------------------
@@ -643,12 +502,7 @@ fn agent_without_a_matching_skill_is_only_a_warning() {
     assert_eq!(validate::value_issues(&config), Vec::new());
     assert_eq!(warning_keys(&config), vec!["agents[2].skills".to_owned()]);
     let warning = &config.warnings()[0];
-    assert!(
-        warning
-            .to_string()
-            .starts_with("config warning: agents[2].skills: agent \"agent3\""),
-        "{warning}"
-    );
+    assert!(warning.to_string().starts_with("config warning: agents[2].skills: agent \"agent3\""), "{warning}");
 }
 
 #[test]
@@ -665,12 +519,7 @@ fn other_warnings() {
     assert_eq!(validate::value_issues(&config), Vec::new());
     assert_eq!(
         warning_keys(&config),
-        vec![
-            "sip.public_address",
-            "trunks[0].allow[1]",
-            "queues[1]",
-            "queues[1].skills"
-        ]
+        vec!["sip.public_address", "trunks[0].allow[1]", "queues[1]", "queues[1].skills"]
     );
     config.sip.public_address = Some(ip("192.0.2.10"));
     assert_eq!(config.sip_advertised_ip(), ip("192.0.2.10"));
@@ -689,45 +538,23 @@ fn hold_prompt_must_be_a_readable_wav() {
     config.media.hold_prompt = temp_file("text.wav", b"this is not a wav file at all");
     let issues = validate::file_issues(&config);
     assert_eq!(keys(&issues), vec!["media.hold_prompt"]);
-    assert!(
-        issues[0].message.contains("no RIFF/WAVE header"),
-        "{}",
-        issues[0]
-    );
+    assert!(issues[0].message.contains("no RIFF/WAVE header"), "{}", issues[0]);
 
     config.media.hold_prompt = temp_file("short.wav", b"RIFF");
     let issues = validate::file_issues(&config);
-    assert!(
-        issues[0].message.contains("shorter than a RIFF header"),
-        "{}",
-        issues[0]
-    );
+    assert!(issues[0].message.contains("shorter than a RIFF header"), "{}", issues[0]);
 
-    config.media.hold_prompt =
-        std::env::temp_dir().join("meritline-config-tests-no-such-dir/hold.wav");
+    config.media.hold_prompt = std::env::temp_dir().join("meritline-config-tests-no-such-dir/hold.wav");
     let issues = validate::file_issues(&config);
     assert_eq!(keys(&issues), vec!["media.hold_prompt"]);
-    assert!(
-        issues[0].message.starts_with("cannot read "),
-        "{}",
-        issues[0]
-    );
+    assert!(issues[0].message.starts_with("cannot read "), "{}", issues[0]);
 
     config.media.hold_prompt = PathBuf::from("no-such-dir/hold.wav");
     let issues = validate::file_issues(&config);
-    assert!(
-        issues[0]
-            .message
-            .contains("relative to the working directory"),
-        "{}",
-        issues[0]
-    );
+    assert!(issues[0].message.contains("relative to the working directory"), "{}", issues[0]);
 
     config.media.hold_prompt = PathBuf::new();
-    assert_eq!(
-        keys(&validate::file_issues(&config)),
-        vec!["media.hold_prompt"]
-    );
+    assert_eq!(keys(&validate::file_issues(&config)), vec!["media.hold_prompt"]);
 }
 
 #[test]
@@ -748,10 +575,7 @@ fn file_shaped_like_the_real_peer_harness_loads() {
     let config = Config::from_toml_str(&text, "harness.toml").unwrap();
     assert_eq!(config.warnings(), Vec::new());
     assert_eq!(config.store.path, db);
-    assert_eq!(
-        config.queue("support").unwrap().ring_timeout(),
-        Duration::from_secs(3)
-    );
+    assert_eq!(config.queue("support").unwrap().ring_timeout(), Duration::from_secs(3));
     assert_eq!(config.agent("agent1").unwrap().wrapup_seconds, 0);
     assert!(config.trunk_for_source(ip("127.0.0.5")).is_none());
 }

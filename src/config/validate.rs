@@ -47,24 +47,15 @@ pub(super) fn file_issues(config: &Config) -> Vec<ConfigIssue> {
     match read {
         Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => vec![ConfigIssue::new(
             "media.hold_prompt",
-            format!(
-                "{:?} is not a WAV file (shorter than a RIFF header){where_hint}",
-                path.display().to_string()
-            ),
+            format!("{:?} is not a WAV file (shorter than a RIFF header){where_hint}", path.display().to_string()),
         )],
         Err(err) => vec![ConfigIssue::new(
             "media.hold_prompt",
-            format!(
-                "cannot read {:?}: {err}{where_hint}",
-                path.display().to_string()
-            ),
+            format!("cannot read {:?}: {err}{where_hint}", path.display().to_string()),
         )],
         Ok(()) if &header[0..4] != b"RIFF" || &header[8..12] != b"WAVE" => vec![ConfigIssue::new(
             "media.hold_prompt",
-            format!(
-                "{:?} is not a WAV file (no RIFF/WAVE header){where_hint}",
-                path.display().to_string()
-            ),
+            format!("{:?} is not a WAV file (no RIFF/WAVE header){where_hint}", path.display().to_string()),
         )],
         Ok(()) => Vec::new(),
     }
@@ -86,67 +77,36 @@ pub(super) fn warnings(config: &Config) -> Vec<ConfigWarning> {
         } else if config.media.ip.is_unspecified() {
             warn(
                 "sip.public_address".to_owned(),
-                format!(
-                    "not set while media.ip is {}; SDP needs a reachable address",
-                    config.media.ip
-                ),
+                format!("not set while media.ip is {}; SDP needs a reachable address", config.media.ip),
             );
         }
     }
     if config.trunks.is_empty() {
-        warn(
-            "trunks".to_owned(),
-            "no trunks: every incoming call will be refused".to_owned(),
-        );
+        warn("trunks".to_owned(), "no trunks: every incoming call will be refused".to_owned());
     }
     for (t, trunk) in config.trunks.iter().enumerate() {
         for (a, network) in trunk.allow.iter().enumerate() {
             if network.prefix_len() == 0 {
-                warn(
-                    format!("trunks[{t}].allow[{a}]"),
-                    format!("{network} accepts calls from any address"),
-                );
+                warn(format!("trunks[{t}].allow[{a}]"), format!("{network} accepts calls from any address"));
             }
         }
     }
     if config.routes.is_empty() && !config.trunks.is_empty() {
-        warn(
-            "routes".to_owned(),
-            "no routes: every carrier call will be answered 404".to_owned(),
-        );
+        warn("routes".to_owned(), "no routes: every carrier call will be answered 404".to_owned());
     }
     for (q, queue) in config.queues.iter().enumerate() {
         if !config.routes.iter().any(|route| route.queue == queue.name) {
-            warn(
-                format!("queues[{q}]"),
-                format!("no route leads to queue {:?}", queue.name),
-            );
+            warn(format!("queues[{q}]"), format!("no route leads to queue {:?}", queue.name));
         }
-        if !config.agents.iter().any(|agent| {
-            agent
-                .skills
-                .iter()
-                .any(|skill| queue.skills.contains(skill))
-        }) {
-            warn(
-                format!("queues[{q}].skills"),
-                format!("no agent has any of the skills of queue {:?}", queue.name),
-            );
+        if !config.agents.iter().any(|agent| agent.skills.iter().any(|skill| queue.skills.contains(skill))) {
+            warn(format!("queues[{q}].skills"), format!("no agent has any of the skills of queue {:?}", queue.name));
         }
     }
     for (i, agent) in config.agents.iter().enumerate() {
-        if !config.queues.iter().any(|queue| {
-            agent
-                .skills
-                .iter()
-                .any(|skill| queue.skills.contains(skill))
-        }) {
+        if !config.queues.iter().any(|queue| agent.skills.iter().any(|skill| queue.skills.contains(skill))) {
             warn(
                 format!("agents[{i}].skills"),
-                format!(
-                    "agent {:?} has no skill any queue asks for and will never be offered calls",
-                    agent.id
-                ),
+                format!("agent {:?} has no skill any queue asks for and will never be offered calls", agent.id),
             );
         }
     }
@@ -159,66 +119,38 @@ fn check_sip(config: &Config, issues: &mut Vec<ConfigIssue>) {
         issues.push(ConfigIssue::new("sip.listen", "port must not be 0"));
     }
     if sip.transports.is_empty() {
-        issues.push(ConfigIssue::new(
-            "sip.transports",
-            "must list at least one of \"udp\", \"tcp\"",
-        ));
+        issues.push(ConfigIssue::new("sip.transports", "must list at least one of \"udp\", \"tcp\""));
     }
     for (index, transport) in sip.transports.iter().enumerate() {
         if sip.transports[..index].contains(transport) {
-            issues.push(ConfigIssue::new(
-                format!("sip.transports[{index}]"),
-                "listed twice",
-            ));
+            issues.push(ConfigIssue::new(format!("sip.transports[{index}]"), "listed twice"));
         }
     }
     if sip.realm.is_empty() {
         issues.push(ConfigIssue::new("sip.realm", "must not be empty"));
-    } else if sip
-        .realm
-        .chars()
-        .any(|c| c == '"' || c == '\\' || c.is_control())
-    {
-        issues.push(ConfigIssue::new(
-            "sip.realm",
-            "must not contain quotes, backslashes or control characters",
-        ));
+    } else if sip.realm.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        issues.push(ConfigIssue::new("sip.realm", "must not contain quotes, backslashes or control characters"));
     }
     if sip.user_agent.is_empty() {
         issues.push(ConfigIssue::new("sip.user_agent", "must not be empty"));
     } else if sip.user_agent.chars().any(char::is_control) {
-        issues.push(ConfigIssue::new(
-            "sip.user_agent",
-            "must not contain control characters",
-        ));
+        issues.push(ConfigIssue::new("sip.user_agent", "must not contain control characters"));
     }
     if let Some(public) = sip.public_address {
         if public.is_unspecified() {
-            issues.push(ConfigIssue::new(
-                "sip.public_address",
-                format!("{public} is not a reachable address"),
-            ));
+            issues.push(ConfigIssue::new("sip.public_address", format!("{public} is not a reachable address")));
         }
     }
     if sip.nonce_ttl_seconds == 0 {
-        issues.push(ConfigIssue::new(
-            "sip.nonce_ttl_seconds",
-            "must be at least 1",
-        ));
+        issues.push(ConfigIssue::new("sip.nonce_ttl_seconds", "must be at least 1"));
     }
     if sip.register_min_expires_seconds == 0 {
-        issues.push(ConfigIssue::new(
-            "sip.register_min_expires_seconds",
-            "must be at least 1",
-        ));
+        issues.push(ConfigIssue::new("sip.register_min_expires_seconds", "must be at least 1"));
     }
     if sip.register_max_expires_seconds < sip.register_min_expires_seconds {
         issues.push(ConfigIssue::new(
             "sip.register_max_expires_seconds",
-            format!(
-                "must be at least sip.register_min_expires_seconds ({})",
-                sip.register_min_expires_seconds
-            ),
+            format!("must be at least sip.register_min_expires_seconds ({})", sip.register_min_expires_seconds),
         ));
     } else if sip.register_default_expires_seconds < sip.register_min_expires_seconds
         || sip.register_default_expires_seconds > sip.register_max_expires_seconds
@@ -232,10 +164,7 @@ fn check_sip(config: &Config, issues: &mut Vec<ConfigIssue>) {
         ));
     }
     if sip.uses(SipTransport::Tcp) && sip.max_tcp_connections == 0 {
-        issues.push(ConfigIssue::new(
-            "sip.max_tcp_connections",
-            "must be at least 1 when tcp is enabled",
-        ));
+        issues.push(ConfigIssue::new("sip.max_tcp_connections", "must be at least 1 when tcp is enabled"));
     }
     if sip.digest_algorithms.is_empty() {
         issues.push(ConfigIssue::new("sip.digest_algorithms", "must name at least one algorithm"));
@@ -259,16 +188,10 @@ fn check_http_and_media(config: &Config, issues: &mut Vec<ConfigIssue>) {
     let (sip, http, media) = (&config.sip, &config.http, &config.media);
     if http.listen.port() == 0 {
         issues.push(ConfigIssue::new("http.listen", "port must not be 0"));
-    } else if http.listen.port() == sip.listen.port()
-        && same_host(http.listen.ip(), sip.listen.ip())
-    {
+    } else if http.listen.port() == sip.listen.port() && same_host(http.listen.ip(), sip.listen.ip()) {
         issues.push(ConfigIssue::new(
             "http.listen",
-            format!(
-                "port {} is already used by sip.listen ({})",
-                http.listen.port(),
-                sip.listen
-            ),
+            format!("port {} is already used by sip.listen ({})", http.listen.port(), sip.listen),
         ));
     }
 
@@ -306,9 +229,7 @@ fn check_name(key: String, kind: &str, name: &str, issues: &mut Vec<ConfigIssue>
     if name.is_empty() {
         issues.push(ConfigIssue::new(key, format!("{kind} must not be empty")));
     } else if name.len() > MAX_NAME_LEN
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
     {
         issues.push(ConfigIssue::new(
             key,
@@ -326,10 +247,7 @@ fn check_unique(
     issues: &mut Vec<ConfigIssue>,
 ) {
     match seen.get(name) {
-        Some(first) => issues.push(ConfigIssue::new(
-            key,
-            format!("duplicate {kind} {name:?} (first at {first})"),
-        )),
+        Some(first) => issues.push(ConfigIssue::new(key, format!("duplicate {kind} {name:?} (first at {first})"))),
         None => {
             seen.insert(name.to_owned(), key);
         }
@@ -352,23 +270,14 @@ fn check_queues(config: &Config, issues: &mut Vec<ConfigIssue>) {
         check_name(key.clone(), "queue name", &queue.name, issues);
         check_unique(key, "queue name", &queue.name, &mut names, issues);
         if queue.skills.is_empty() {
-            issues.push(ConfigIssue::new(
-                format!("queues[{q}].skills"),
-                "must list at least one skill",
-            ));
+            issues.push(ConfigIssue::new(format!("queues[{q}].skills"), "must list at least one skill"));
         }
         check_skills(&format!("queues[{q}]"), &queue.skills, issues);
         if queue.ring_timeout_seconds == 0 {
-            issues.push(ConfigIssue::new(
-                format!("queues[{q}].ring_timeout_seconds"),
-                "must be at least 1",
-            ));
+            issues.push(ConfigIssue::new(format!("queues[{q}].ring_timeout_seconds"), "must be at least 1"));
         }
         if queue.max_wait_seconds == 0 {
-            issues.push(ConfigIssue::new(
-                format!("queues[{q}].max_wait_seconds"),
-                "must be at least 1",
-            ));
+            issues.push(ConfigIssue::new(format!("queues[{q}].max_wait_seconds"), "must be at least 1"));
         }
     }
 }
@@ -377,9 +286,7 @@ fn check_queues(config: &Config, issues: &mut Vec<ConfigIssue>) {
 fn valid_did(did: &str) -> bool {
     !did.is_empty()
         && did.len() <= MAX_NAME_LEN
-        && did.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'+' | b'*' | b'#' | b'.' | b'_' | b'-')
-        })
+        && did.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'*' | b'#' | b'.' | b'_' | b'-'))
 }
 
 fn check_trunks(config: &Config, issues: &mut Vec<ConfigIssue>) {
@@ -389,36 +296,28 @@ fn check_trunks(config: &Config, issues: &mut Vec<ConfigIssue>) {
         check_name(key.clone(), "trunk name", &trunk.name, issues);
         check_unique(key, "trunk name", &trunk.name, &mut names, issues);
         if trunk.allow.is_empty() {
-            issues.push(ConfigIssue::new(
-                format!("trunks[{t}].allow"),
-                "must list at least one network",
-            ));
+            issues.push(ConfigIssue::new(format!("trunks[{t}].allow"), "must list at least one network"));
         }
     }
 }
 
 fn check_routes(config: &Config, issues: &mut Vec<ConfigIssue>) {
-    let queue_names: Vec<&str> = config
-        .queues
-        .iter()
-        .map(|queue| queue.name.as_str())
-        .collect();
+    let queue_names: Vec<&str> = config.queues.iter().map(|queue| queue.name.as_str()).collect();
     let mut dids = HashMap::new();
     for (r, route) in config.routes.iter().enumerate() {
         let did_key = format!("routes[{r}].did");
         if !valid_did(&route.did) {
             issues.push(ConfigIssue::new(
                 did_key.clone(),
-                format!("DID {:?} must be 1 to {MAX_NAME_LEN} of 0-9, A-Z, a-z, '+', '*', '#', '.', '_', '-'", route.did),
+                format!(
+                    "DID {:?} must be 1 to {MAX_NAME_LEN} of 0-9, A-Z, a-z, '+', '*', '#', '.', '_', '-'",
+                    route.did
+                ),
             ));
         }
         check_unique(did_key, "DID", &route.did, &mut dids, issues);
         if !queue_names.contains(&route.queue.as_str()) {
-            let known = if queue_names.is_empty() {
-                "none".to_owned()
-            } else {
-                queue_names.join(", ")
-            };
+            let known = if queue_names.is_empty() { "none".to_owned() } else { queue_names.join(", ") };
             issues.push(ConfigIssue::new(
                 format!("routes[{r}].queue"),
                 format!("unknown queue {:?} (defined queues: {known})", route.queue),
@@ -442,15 +341,9 @@ fn check_agents(config: &Config, issues: &mut Vec<ConfigIssue>) {
             }
         }
         if agent.password.is_empty() {
-            issues.push(ConfigIssue::new(
-                format!("agents[{i}].password"),
-                "must not be empty",
-            ));
+            issues.push(ConfigIssue::new(format!("agents[{i}].password"), "must not be empty"));
         } else if agent.password.chars().any(char::is_control) {
-            issues.push(ConfigIssue::new(
-                format!("agents[{i}].password"),
-                "must not contain control characters",
-            ));
+            issues.push(ConfigIssue::new(format!("agents[{i}].password"), "must not contain control characters"));
         }
         check_skills(&format!("agents[{i}]"), &agent.skills, issues);
     }

@@ -23,11 +23,7 @@ const fn ulaw_decode_const(code: u8) -> i16 {
     let u = !code;
     let mut t = (((u & 0x0F) as i32) << 3) + ULAW_BIAS;
     t <<= (u & 0x70) >> 4;
-    (if u & 0x80 != 0 {
-        ULAW_BIAS - t
-    } else {
-        t - ULAW_BIAS
-    }) as i16
+    (if u & 0x80 != 0 { ULAW_BIAS - t } else { t - ULAW_BIAS }) as i16
 }
 
 const fn alaw_decode_const(code: u8) -> i16 {
@@ -90,11 +86,7 @@ const fn build_decode_table(alaw: bool) -> [i16; 256] {
     let mut table = [0i16; 256];
     let mut i = 0;
     while i < 256 {
-        table[i] = if alaw {
-            alaw_decode_const(i as u8)
-        } else {
-            ulaw_decode_const(i as u8)
-        };
+        table[i] = if alaw { alaw_decode_const(i as u8) } else { ulaw_decode_const(i as u8) };
         i += 1;
     }
     table
@@ -230,18 +222,12 @@ mod tests {
             let linear = i32::from(ulaw_decode(code));
             let via_alaw = i32::from(alaw_decode(ULAW_TO_ALAW[usize::from(code)]));
             let tolerance = (linear.abs() / 16).max(16) + 8;
-            assert!(
-                (via_alaw - linear).abs() <= tolerance,
-                "{code:#04x}: {linear} vs {via_alaw}"
-            );
+            assert!((via_alaw - linear).abs() <= tolerance, "{code:#04x}: {linear} vs {via_alaw}");
             let linear = i32::from(alaw_decode(code));
             let via_ulaw = i32::from(ulaw_decode(ALAW_TO_ULAW[usize::from(code)]));
             let tolerance = (linear.abs() / 16).max(16) + 8;
             if linear.abs() < 32124 {
-                assert!(
-                    (via_ulaw - linear).abs() <= tolerance,
-                    "{code:#04x}: {linear} vs {via_ulaw}"
-                );
+                assert!((via_ulaw - linear).abs() <= tolerance, "{code:#04x}: {linear} vs {via_ulaw}");
             }
         }
         assert_eq!(ULAW_TO_ALAW[usize::from(ULAW_SILENCE)], ALAW_SILENCE);

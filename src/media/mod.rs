@@ -125,9 +125,7 @@ struct PortPool {
 
 impl PortPool {
     fn free(&self) -> MutexGuard<'_, VecDeque<u16>> {
-        self.free
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.free.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -179,21 +177,11 @@ impl MediaEngine {
         metrics: MediaMetricNames,
     ) -> Result<Self, MediaError> {
         let (min, max) = (*ports.start(), *ports.end());
-        let free: VecDeque<u16> = (min..max)
-            .filter(|port| port % 2 == 0 && *port > 0)
-            .collect();
+        let free: VecDeque<u16> = (min..max).filter(|port| port % 2 == 0 && *port > 0).collect();
         if free.len() < 2 {
             return Err(MediaError::InvalidPortRange { min, max });
         }
-        Ok(Self {
-            pool: Arc::new(PortPool {
-                bind_ip,
-                min,
-                max,
-                free: Mutex::new(free),
-                metrics,
-            }),
-        })
+        Ok(Self { pool: Arc::new(PortPool { bind_ip, min, max, free: Mutex::new(free), metrics }) })
     }
 
     /// The local address the media sockets bind to (the lead puts it in SDP `c=` unless a public
@@ -215,11 +203,7 @@ impl MediaEngine {
         let (agent_lease, agent_sockets) = self.take_pair()?;
         let (commands, receiver) = mpsc::unbounded_channel();
         let relay = Relay::new(random_leg_output(), random_leg_output());
-        let call = CallMedia {
-            commands,
-            caller_port: caller_lease.port,
-            agent_port: agent_lease.port,
-        };
+        let call = CallMedia { commands, caller_port: caller_lease.port, agent_port: agent_lease.port };
         let task = CallTask {
             relay,
             commands: receiver,
@@ -240,10 +224,7 @@ impl MediaEngine {
             let Some(port) = pool.free().pop_front() else {
                 break;
             };
-            let lease = PortLease {
-                port,
-                pool: Arc::clone(pool),
-            };
+            let lease = PortLease { port, pool: Arc::clone(pool) };
             match bind_pair(pool.bind_ip, port) {
                 Ok(sockets) => return Ok((lease, sockets)),
                 Err(error) => {
@@ -252,10 +233,7 @@ impl MediaEngine {
                 }
             }
         }
-        Err(MediaError::PortsExhausted {
-            min: pool.min,
-            max: pool.max,
-        })
+        Err(MediaError::PortsExhausted { min: pool.min, max: pool.max })
     }
 }
 
@@ -265,10 +243,7 @@ fn bind_pair(ip: IpAddr, port: u16) -> io::Result<LegSockets> {
         socket.set_nonblocking(true)?;
         UdpSocket::from_std(socket)
     };
-    Ok(LegSockets {
-        rtp: bind(port)?,
-        rtcp: bind(port.checked_add(1).ok_or(io::ErrorKind::InvalidInput)?)?,
-    })
+    Ok(LegSockets { rtp: bind(port)?, rtcp: bind(port.checked_add(1).ok_or(io::ErrorKind::InvalidInput)?)? })
 }
 
 fn random_leg_output() -> LegOutput {
@@ -354,15 +329,7 @@ impl CallMedia {
         payload_type: u8,
         telephone_event_pt: Option<u8>,
     ) -> Result<(), MediaError> {
-        self.send(Command::SetRemote(
-            leg,
-            LegRemote {
-                addr,
-                codec,
-                payload_type,
-                telephone_event_pt,
-            },
-        ))
+        self.send(Command::SetRemote(leg, LegRemote { addr, codec, payload_type, telephone_event_pt }))
     }
 
     /// Unbridges (if bridged) and plays `prompt` in a loop to the caller.
@@ -419,10 +386,7 @@ struct CallMetrics {
 impl CallMetrics {
     fn new(names: &MediaMetricNames) -> Self {
         let dropped = |reason: DropReason| {
-            (
-                reason,
-                metrics::counter!(names.packets_dropped.clone(), "reason" => reason.as_str()),
-            )
+            (reason, metrics::counter!(names.packets_dropped.clone(), "reason" => reason.as_str()))
         };
         let sessions_active = metrics::gauge!(names.sessions_active.clone());
         sessions_active.increment(1.0);
@@ -536,20 +500,13 @@ impl CallTask {
             // Hold audio (bounded by the player's catch-up limit).
             while let Some(tx) = self.relay.poll_transmit(now, &mut hold_buf) {
                 if let Some(out) = hold_buf.get(..tx.len) {
-                    if let Err(error) = self.sockets(tx.leg).rtp.send_to(out, tx.destination).await
-                    {
+                    if let Err(error) = self.sockets(tx.leg).rtp.send_to(out, tx.destination).await {
                         tracing::debug!(%error, "hold audio send failed");
                     }
                 }
             }
         };
-        let CallTask {
-            caller,
-            agent,
-            leases,
-            metrics,
-            ..
-        } = self;
+        let CallTask { caller, agent, leases, metrics, .. } = self;
         drop((caller, agent));
         drop(leases);
         drop(metrics);
@@ -573,10 +530,8 @@ impl CallTask {
             Command::UnbridgeAndHold => self.relay.unbridge_and_hold(now),
             Command::SetLatching(leg, enabled) => self.relay.set_latching(leg, enabled),
             Command::Stats(reply) => {
-                let _ = reply.send(MediaStats {
-                    caller: self.relay.stats(Leg::Caller),
-                    agent: self.relay.stats(Leg::Agent),
-                });
+                let _ = reply
+                    .send(MediaStats { caller: self.relay.stats(Leg::Caller), agent: self.relay.stats(Leg::Agent) });
             }
             // Unreachable: the loop handles Close itself, after releasing the ports.
             Command::Close(reply) => {

@@ -87,10 +87,7 @@ fn validate(buf: &[u8]) -> Result<Layout, RtpError> {
         }
         payload_end -= padding;
     }
-    Ok(Layout {
-        payload_offset: offset,
-        payload_end,
-    })
+    Ok(Layout { payload_offset: offset, payload_end })
 }
 
 macro_rules! header_getters {
@@ -129,8 +126,7 @@ macro_rules! header_getters {
         }
         /// The `index`-th contributing source, if present.
         pub fn csrc(&self, index: usize) -> Option<u32> {
-            (index < usize::from(self.csrc_count()))
-                .then(|| read_u32(&self.buf, RTP_FIXED_HEADER_LEN + 4 * index))
+            (index < usize::from(self.csrc_count())).then(|| read_u32(&self.buf, RTP_FIXED_HEADER_LEN + 4 * index))
         }
         /// Byte offset where the payload starts (after CSRCs and extension).
         pub fn payload_offset(&self) -> usize {
@@ -142,9 +138,7 @@ macro_rules! header_getters {
         }
         /// The payload, without header and padding.
         pub fn payload(&self) -> &[u8] {
-            self.buf
-                .get(self.layout.payload_offset..self.layout.payload_end)
-                .unwrap_or(&[])
+            self.buf.get(self.layout.payload_offset..self.layout.payload_end).unwrap_or(&[])
         }
         fn first_byte(&self) -> u8 {
             self.buf.first().copied().unwrap_or(0)
@@ -214,9 +208,7 @@ impl<'a> RtpHeaderMut<'a> {
     }
     /// The payload, mutable (for in-place transcoding).
     pub fn payload_mut(&mut self) -> &mut [u8] {
-        self.buf
-            .get_mut(self.layout.payload_offset..self.layout.payload_end)
-            .unwrap_or(&mut [])
+        self.buf.get_mut(self.layout.payload_offset..self.layout.payload_end).unwrap_or(&mut [])
     }
     fn write(&mut self, at: usize, bytes: &[u8]) {
         if let Some(dst) = self.buf.get_mut(at..at + bytes.len()) {
@@ -294,10 +286,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_packets() {
-        assert_eq!(
-            RtpHeader::parse(&[0x80; 5]).unwrap_err(),
-            RtpError::TooShort { len: 5 }
-        );
+        assert_eq!(RtpHeader::parse(&[0x80; 5]).unwrap_err(), RtpError::TooShort { len: 5 });
         let mut p = sample();
         p[0] = 0x40;
         assert_eq!(RtpHeader::parse(&p).unwrap_err(), RtpError::BadVersion(1));
@@ -312,10 +301,7 @@ mod tests {
         let mut p = sample();
         p[0] = 0xA0;
         *p.last_mut().unwrap() = 0;
-        assert!(matches!(
-            RtpHeader::parse(&p).unwrap_err(),
-            RtpError::BadPadding { .. }
-        ));
+        assert!(matches!(RtpHeader::parse(&p).unwrap_err(), RtpError::BadPadding { .. }));
     }
 
     #[test]
@@ -329,10 +315,7 @@ mod tests {
         h.set_marker(false);
         h.payload_mut()[0] = 0xD5;
         let h = RtpHeader::parse(&p).unwrap();
-        assert_eq!(
-            (h.ssrc(), h.sequence_number(), h.timestamp()),
-            (42, 65535, u32::MAX)
-        );
+        assert_eq!((h.ssrc(), h.sequence_number(), h.timestamp()), (42, 65535, u32::MAX));
         assert_eq!(h.payload_type(), 8);
         assert!(!h.marker());
         assert_eq!(h.payload()[0], 0xD5);

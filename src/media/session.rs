@@ -124,9 +124,9 @@ impl LegOutput {
             _ => {
                 let out_ts = match self.last_sent_at {
                     None => self.last_timestamp,
-                    Some(at) => self.last_timestamp.wrapping_add(
-                        samples_in(now.saturating_duration_since(at)).max(self.last_duration),
-                    ),
+                    Some(at) => self
+                        .last_timestamp
+                        .wrapping_add(samples_in(now.saturating_duration_since(at)).max(self.last_duration)),
                 };
                 SourceMapping {
                     source,
@@ -144,10 +144,7 @@ impl LegOutput {
         if mapping.marker_pending {
             packet.set_marker(true);
         }
-        self.mapping = Some(SourceMapping {
-            marker_pending: false,
-            ..mapping
-        });
+        self.mapping = Some(SourceMapping { marker_pending: false, ..mapping });
         // Only newer packets advance the stream; a reordered older one keeps its place.
         if (out_seq.wrapping_sub(self.next_seq) as i16) >= 0 {
             self.next_seq = out_seq.wrapping_add(1);
@@ -182,15 +179,7 @@ pub struct HoldPlayer {
 impl HoldPlayer {
     /// A player whose first frame is due at `start`.
     pub fn new(prompt: Arc<Prompt>, codec: Codec, payload_type: u8, start: Instant) -> Self {
-        Self {
-            prompt,
-            codec,
-            payload_type,
-            start,
-            next_frame: 0,
-            position: 0,
-            frames_skipped: 0,
-        }
+        Self { prompt, codec, payload_type, start, next_frame: 0, position: 0, frames_skipped: 0 }
     }
 
     /// Changes the codec and payload type of the following frames (e.g. after a re-INVITE).
@@ -267,10 +256,9 @@ impl HoldPlayer {
             // Bounded: each pass copies at least one sample.
             while filled < FRAME_SAMPLES {
                 let take = (FRAME_SAMPLES - filled).min(samples.len() - position);
-                let (Some(dst), Some(src)) = (
-                    payload.get_mut(filled..filled + take),
-                    samples.get(position..position + take),
-                ) else {
+                let (Some(dst), Some(src)) =
+                    (payload.get_mut(filled..filled + take), samples.get(position..position + take))
+                else {
                     return None;
                 };
                 dst.copy_from_slice(src);
@@ -398,13 +386,7 @@ pub struct Relay {
 impl Relay {
     /// A new, unbridged core with the legs' outgoing stream states.
     pub fn new(caller_output: LegOutput, agent_output: LegOutput) -> Self {
-        let leg = |output| LegState {
-            remote: None,
-            latched: None,
-            latching: true,
-            output,
-            stats: LegStats::default(),
-        };
+        let leg = |output| LegState { remote: None, latched: None, latching: true, output, stats: LegStats::default() };
         Self {
             legs: [leg(caller_output), leg(agent_output)],
             bridged: false,
@@ -503,10 +485,7 @@ impl Relay {
     fn start_hold(&mut self, now: Instant) {
         self.bridged = false;
         self.hold = self.hold_prompt.clone().map(|prompt| {
-            let (codec, pt) = self
-                .leg(Leg::Caller)
-                .remote
-                .map_or((Codec::Pcmu, 0), |r| (r.codec, r.payload_type));
+            let (codec, pt) = self.leg(Leg::Caller).remote.map_or((Codec::Pcmu, 0), |r| (r.codec, r.payload_type));
             HoldPlayer::new(prompt, codec, pt, now)
         });
         self.hold_instance = self.hold_instance.wrapping_add(1);
@@ -524,13 +503,7 @@ impl Relay {
     /// Handles a datagram received at `now` on `from_leg`'s RTP port from `source`. On
     /// [`Action::Forward`] the packet was rewritten in place (SSRC, sequence, timestamp, payload
     /// type, marker; payload transcoded when the legs' codecs differ) and must be sent.
-    pub fn handle_inbound(
-        &mut self,
-        now: Instant,
-        from_leg: Leg,
-        source: SocketAddr,
-        packet: &mut [u8],
-    ) -> Action {
+    pub fn handle_inbound(&mut self, now: Instant, from_leg: Leg, source: SocketAddr, packet: &mut [u8]) -> Action {
         match self.route(now, from_leg, source, packet) {
             Ok(transmit) => {
                 self.leg_mut(from_leg).stats.packets_received += 1;
@@ -601,20 +574,13 @@ impl Relay {
                 header.set_payload_type(to_remote.payload_type);
             }
             InboundKind::TelephoneEvent => {
-                let te_pt = to_remote
-                    .telephone_event_pt
-                    .ok_or(DropReason::TelephoneEventUnsupported)?;
+                let te_pt = to_remote.telephone_event_pt.ok_or(DropReason::TelephoneEventUnsupported)?;
                 header.set_payload_type(te_pt);
             }
         }
         let ssrc = header.ssrc();
-        to.output
-            .stamp(now, StreamSource::Peer { ssrc }, &mut header);
-        Ok(Transmit {
-            leg: to_leg,
-            destination,
-            len,
-        })
+        to.output.stamp(now, StreamSource::Peer { ssrc }, &mut header);
+        Ok(Transmit { leg: to_leg, destination, len })
     }
 
     /// When [`Relay::poll_transmit`] next has something to send (hold audio), if ever.
@@ -639,15 +605,9 @@ impl Relay {
             let Ok(mut header) = RtpHeaderMut::parse(packet) else {
                 continue;
             };
-            caller
-                .output
-                .stamp(now, StreamSource::Hold { instance }, &mut header);
+            caller.output.stamp(now, StreamSource::Hold { instance }, &mut header);
             caller.stats.packets_sent += 1;
-            return Some(Transmit {
-                leg: Leg::Caller,
-                destination,
-                len,
-            });
+            return Some(Transmit { leg: Leg::Caller, destination, len });
         }
         None
     }
@@ -676,19 +636,11 @@ mod tests {
     }
 
     fn remote(port: u16, codec: Codec, pt: u8, te: Option<u8>) -> LegRemote {
-        LegRemote {
-            addr: addr(port),
-            codec,
-            payload_type: pt,
-            telephone_event_pt: te,
-        }
+        LegRemote { addr: addr(port), codec, payload_type: pt, telephone_event_pt: te }
     }
 
     fn relay() -> Relay {
-        let mut relay = Relay::new(
-            LegOutput::new(0xCA11, 1000, 50_000),
-            LegOutput::new(0xA6E7, 65530, u32::MAX - 100),
-        );
+        let mut relay = Relay::new(LegOutput::new(0xCA11, 1000, 50_000), LegOutput::new(0xA6E7, 65530, u32::MAX - 100));
         relay.set_remote(Leg::Caller, remote(5000, Codec::Pcmu, 0, Some(101)));
         relay.set_remote(Leg::Agent, remote(6000, Codec::Pcma, 8, Some(96)));
         relay
@@ -696,13 +648,7 @@ mod tests {
 
     fn fields(p: &[u8]) -> (u32, u16, u32, bool, u8) {
         let h = RtpHeader::parse(p).unwrap();
-        (
-            h.ssrc(),
-            h.sequence_number(),
-            h.timestamp(),
-            h.marker(),
-            h.payload_type(),
-        )
+        (h.ssrc(), h.sequence_number(), h.timestamp(), h.marker(), h.payload_type())
     }
 
     #[test]
@@ -713,22 +659,14 @@ mod tests {
         for i in 0..3u16 {
             let mut p = packet(0, 9000 + i, 555 + 160 * u32::from(i), 1, 0);
             let mut h = RtpHeaderMut::parse(&mut p).unwrap();
-            out.stamp(
-                t0 + 20 * MS * u32::from(i),
-                StreamSource::Hold { instance: 1 },
-                &mut h,
-            );
+            out.stamp(t0 + 20 * MS * u32::from(i), StreamSource::Hold { instance: 1 }, &mut h);
             stamped.push(fields(&p));
         }
         // Peer starts 30 ms after the last hold packet with unrelated numbering.
         for i in 0..2u16 {
             let mut p = packet(0, 40000 + i, 7_000_000 + 160 * u32::from(i), 99, 0);
             let mut h = RtpHeaderMut::parse(&mut p).unwrap();
-            out.stamp(
-                t0 + 70 * MS + 20 * MS * u32::from(i),
-                StreamSource::Peer { ssrc: 99 },
-                &mut h,
-            );
+            out.stamp(t0 + 70 * MS + 20 * MS * u32::from(i), StreamSource::Peer { ssrc: 99 }, &mut h);
             stamped.push(fields(&p));
         }
         let seqs: Vec<u16> = stamped.iter().map(|f| f.1).collect();
@@ -751,17 +689,11 @@ mod tests {
             out.stamp(t0 + at, source, &mut h);
             fields(&p).2
         };
-        assert_eq!(
-            stamp(StreamSource::Hold { instance: 1 }, Duration::ZERO, 160),
-            0
-        );
+        assert_eq!(stamp(StreamSource::Hold { instance: 1 }, Duration::ZERO, 160), 0);
         // 5 ms later another source starts: still one 160-sample frame later.
         assert_eq!(stamp(StreamSource::Peer { ssrc: 1 }, 5 * MS, 80), 160);
         // 2 s of silence, then a new source: the wall-clock gap.
-        assert_eq!(
-            stamp(StreamSource::Peer { ssrc: 2 }, 2005 * MS, 160),
-            160 + 16_000
-        );
+        assert_eq!(stamp(StreamSource::Peer { ssrc: 2 }, 2005 * MS, 160), 160 + 16_000);
     }
 
     #[test]
@@ -874,14 +806,7 @@ mod tests {
             let mut p = packet(8, 300 + i, 9_999 + 160 * u32::from(i), 0xBEEF, 0xAA);
             match relay.handle_inbound(now, Leg::Agent, addr(6000), &mut p) {
                 Action::Forward(tx) => {
-                    assert_eq!(
-                        tx,
-                        Transmit {
-                            leg: Leg::Caller,
-                            destination: addr(5000),
-                            len: 172
-                        }
-                    );
+                    assert_eq!(tx, Transmit { leg: Leg::Caller, destination: addr(5000), len: 172 });
                     assert_eq!(RtpHeader::parse(&p).unwrap().payload(), &[0x80; 160][..]);
                     caller_rx.push(fields(&p));
                 }
@@ -893,15 +818,9 @@ mod tests {
         let tss: Vec<u32> = caller_rx.iter().map(|f| f.2).collect();
         // The agent's first packet came 10 ms after the last hold frame, which lasts 20 ms: the
         // jump is one frame (160), not 80, so the two sources do not overlap.
-        assert_eq!(
-            tss,
-            [50_000, 50_160, 50_320, 50_480, 50_640, 50_800, 50_960, 51_120]
-        );
+        assert_eq!(tss, [50_000, 50_160, 50_320, 50_480, 50_640, 50_800, 50_960, 51_120]);
         let markers: Vec<bool> = caller_rx.iter().map(|f| f.3).collect();
-        assert_eq!(
-            markers,
-            [true, false, false, false, false, true, false, false]
-        );
+        assert_eq!(markers, [true, false, false, false, false, true, false, false]);
         assert!(caller_rx.iter().all(|f| f.0 == 0xCA11 && f.4 == 0));
         // Back to hold: still continuous, marker again.
         let now = t0 + 200 * MS;
@@ -921,22 +840,14 @@ mod tests {
         relay.bridge();
         // Caller PCMU -> agent PCMA.
         let mut p = packet(0, 1, 0, 0x1111, 0xFF);
-        let Action::Forward(tx) = relay.handle_inbound(t0, Leg::Caller, addr(5000), &mut p) else {
-            panic!()
-        };
+        let Action::Forward(tx) = relay.handle_inbound(t0, Leg::Caller, addr(5000), &mut p) else { panic!() };
         assert_eq!((tx.leg, tx.destination), (Leg::Agent, addr(6000)));
         let h = RtpHeader::parse(&p).unwrap();
-        assert_eq!(
-            (h.payload_type(), h.ssrc(), h.sequence_number()),
-            (8, 0xA6E7, 65530)
-        );
+        assert_eq!((h.payload_type(), h.ssrc(), h.sequence_number()), (8, 0xA6E7, 65530));
         assert_eq!(h.payload(), &[0xD5; 160][..]);
         // Telephone-event 101 on caller leg -> 96 on agent leg, payload untouched.
         let mut p = packet(101, 2, 0, 0x1111, 0x05);
-        assert!(matches!(
-            relay.handle_inbound(t0 + 20 * MS, Leg::Caller, addr(5000), &mut p),
-            Action::Forward(_)
-        ));
+        assert!(matches!(relay.handle_inbound(t0 + 20 * MS, Leg::Caller, addr(5000), &mut p), Action::Forward(_)));
         let h = RtpHeader::parse(&p).unwrap();
         assert_eq!(h.payload_type(), 96);
         assert_eq!(h.payload()[0], 0x05);
@@ -944,10 +855,7 @@ mod tests {
         // Same codec both sides: payload untouched, PT remapped.
         relay.set_remote(Leg::Agent, remote(6000, Codec::Pcmu, 0, None));
         let mut p = packet(0, 3, 320, 0x1111, 0x12);
-        assert!(matches!(
-            relay.handle_inbound(t0 + 40 * MS, Leg::Caller, addr(5000), &mut p),
-            Action::Forward(_)
-        ));
+        assert!(matches!(relay.handle_inbound(t0 + 40 * MS, Leg::Caller, addr(5000), &mut p), Action::Forward(_)));
         assert_eq!(RtpHeader::parse(&p).unwrap().payload(), &[0x12; 160][..]);
         // Agent did not negotiate telephone-event any more.
         let mut p = packet(101, 4, 320, 0x1111, 0);
@@ -962,31 +870,19 @@ mod tests {
         let t0 = Instant::now();
         let mut relay = relay();
         let mut p = packet(0, 1, 0, 1, 0);
-        assert_eq!(
-            relay.handle_inbound(t0, Leg::Caller, addr(5000), &mut p),
-            Action::Drop(DropReason::NotBridged)
-        );
+        assert_eq!(relay.handle_inbound(t0, Leg::Caller, addr(5000), &mut p), Action::Drop(DropReason::NotBridged));
         relay.bridge();
         let mut junk = *b"hello world, not rtp";
-        assert_eq!(
-            relay.handle_inbound(t0, Leg::Caller, addr(5000), &mut junk),
-            Action::Drop(DropReason::NotRtp)
-        );
+        assert_eq!(relay.handle_inbound(t0, Leg::Caller, addr(5000), &mut junk), Action::Drop(DropReason::NotRtp));
         let mut rtcp = [0x80, 201, 0, 1, 0, 0, 0, 1];
-        assert_eq!(
-            relay.handle_inbound(t0, Leg::Caller, addr(5000), &mut rtcp),
-            Action::Drop(DropReason::Rtcp)
-        );
+        assert_eq!(relay.handle_inbound(t0, Leg::Caller, addr(5000), &mut rtcp), Action::Drop(DropReason::Rtcp));
         let mut p = packet(18, 1, 0, 1, 0);
         assert_eq!(
             relay.handle_inbound(t0, Leg::Caller, addr(5000), &mut p),
             Action::Drop(DropReason::UnknownPayloadType)
         );
         let mut p = packet(0, 1, 0, 1, 0);
-        assert_eq!(
-            relay.handle_inbound(t0, Leg::Caller, addr(5999), &mut p),
-            Action::Drop(DropReason::WrongSource)
-        );
+        assert_eq!(relay.handle_inbound(t0, Leg::Caller, addr(5999), &mut p), Action::Drop(DropReason::WrongSource));
         assert_eq!(relay.handle_rtcp(Leg::Agent), DropReason::Rtcp);
         let caller = relay.stats(Leg::Caller);
         assert_eq!(caller.packets_received, 5);
@@ -997,10 +893,7 @@ mod tests {
         let mut unset = Relay::new(LegOutput::new(1, 0, 0), LegOutput::new(2, 0, 0));
         unset.bridge();
         let mut p = packet(0, 1, 0, 1, 0);
-        assert_eq!(
-            unset.handle_inbound(t0, Leg::Caller, addr(5000), &mut p),
-            Action::Drop(DropReason::NoRemote)
-        );
+        assert_eq!(unset.handle_inbound(t0, Leg::Caller, addr(5000), &mut p), Action::Drop(DropReason::NoRemote));
     }
 
     #[test]
@@ -1015,30 +908,19 @@ mod tests {
         assert_eq!(relay.latched_address(Leg::Agent), None);
         // First real packet from the NAT address latches; media to the agent goes there.
         let mut p = packet(8, 1, 0, 5, 0xD5);
-        assert!(matches!(
-            relay.handle_inbound(t0, Leg::Agent, nat, &mut p),
-            Action::Forward(_)
-        ));
+        assert!(matches!(relay.handle_inbound(t0, Leg::Agent, nat, &mut p), Action::Forward(_)));
         assert_eq!(relay.latched_address(Leg::Agent), Some(nat));
         assert_eq!(relay.destination(Leg::Agent), Some(nat));
         let mut p = packet(0, 1, 0, 9, 0xFF);
-        let Action::Forward(tx) = relay.handle_inbound(t0, Leg::Caller, addr(5000), &mut p) else {
-            panic!()
-        };
+        let Action::Forward(tx) = relay.handle_inbound(t0, Leg::Caller, addr(5000), &mut p) else { panic!() };
         assert_eq!(tx.destination, nat);
         // Another source is rejected while latched.
         let intruder = SocketAddr::from(([198, 51, 100, 1], 9));
         let mut p = packet(8, 2, 160, 5, 0xD5);
-        assert_eq!(
-            relay.handle_inbound(t0, Leg::Agent, intruder, &mut p),
-            Action::Drop(DropReason::WrongSource)
-        );
+        assert_eq!(relay.handle_inbound(t0, Leg::Agent, intruder, &mut p), Action::Drop(DropReason::WrongSource));
         // The signalled address itself always re-latches.
         let mut p = packet(8, 3, 320, 5, 0xD5);
-        assert!(matches!(
-            relay.handle_inbound(t0, Leg::Agent, addr(6000), &mut p),
-            Action::Forward(_)
-        ));
+        assert!(matches!(relay.handle_inbound(t0, Leg::Agent, addr(6000), &mut p), Action::Forward(_)));
         assert_eq!(relay.latched_address(Leg::Agent), Some(addr(6000)));
         // New SDP with a new address clears the latch.
         relay.set_remote(Leg::Agent, remote(6002, Codec::Pcma, 8, None));
@@ -1055,16 +937,11 @@ mod tests {
         for port in [7000, 7002] {
             let mut p = packet(0, 1, 0, 9, 0xFF);
             let from = SocketAddr::from(([192, 0, 2, 1], port));
-            assert!(matches!(
-                relay.handle_inbound(t0, Leg::Caller, from, &mut p),
-                Action::Forward(_)
-            ));
+            assert!(matches!(relay.handle_inbound(t0, Leg::Caller, from, &mut p), Action::Forward(_)));
         }
         assert_eq!(relay.latched_address(Leg::Caller), None);
         let mut p = packet(8, 1, 0, 5, 0xD5);
-        let Action::Forward(tx) = relay.handle_inbound(t0, Leg::Agent, addr(6000), &mut p) else {
-            panic!()
-        };
+        let Action::Forward(tx) = relay.handle_inbound(t0, Leg::Agent, addr(6000), &mut p) else { panic!() };
         assert_eq!(tx.destination, addr(5000));
         // The agent leg still latches.
         assert_eq!(relay.latched_address(Leg::Agent), Some(addr(6000)));
@@ -1088,8 +965,7 @@ mod tests {
     #[test]
     fn empty_prompt_plays_silence() {
         let t0 = Instant::now();
-        let mut player =
-            HoldPlayer::new(Arc::new(Prompt::from_ulaw("e", vec![])), Codec::Pcma, 8, t0);
+        let mut player = HoldPlayer::new(Arc::new(Prompt::from_ulaw("e", vec![])), Codec::Pcma, 8, t0);
         let mut buf = [0u8; 512];
         let len = player.poll_transmit(t0, &mut buf).unwrap();
         assert!(buf[12..len].iter().all(|&b| b == g711::ALAW_SILENCE));

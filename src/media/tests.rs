@@ -17,10 +17,7 @@ fn localhost() -> IpAddr {
 
 async fn recv(socket: &UdpSocket) -> (Vec<u8>, SocketAddr) {
     let mut buf = [0u8; 2048];
-    let (len, from) = timeout(WAIT, socket.recv_from(&mut buf))
-        .await
-        .expect("no packet within 5 s")
-        .unwrap();
+    let (len, from) = timeout(WAIT, socket.recv_from(&mut buf)).await.expect("no packet within 5 s").unwrap();
     (buf[..len].to_vec(), from)
 }
 
@@ -60,20 +57,14 @@ async fn bridged_call_relays_real_udp_with_continuity_from_hold() {
     let agent = UdpSocket::bind((localhost(), 0)).await.unwrap();
     let caller_media = SocketAddr::new(localhost(), call.caller_port());
     let agent_media = SocketAddr::new(localhost(), call.agent_port());
-    call.set_caller_remote(caller.local_addr().unwrap(), Codec::Pcmu, 0, Some(101))
-        .unwrap();
-    call.set_agent_remote(agent.local_addr().unwrap(), Codec::Pcma, 8, Some(101))
-        .unwrap();
-    call.play_hold(Arc::new(Prompt::from_ulaw("test", vec![0x55; 8000])))
-        .unwrap();
+    call.set_caller_remote(caller.local_addr().unwrap(), Codec::Pcmu, 0, Some(101)).unwrap();
+    call.set_agent_remote(agent.local_addr().unwrap(), Codec::Pcma, 8, Some(101)).unwrap();
+    call.play_hold(Arc::new(Prompt::from_ulaw("test", vec![0x55; 8000]))).unwrap();
 
     let mut at_caller = Vec::new();
     for _ in 0..5 {
         let (p, from) = recv(&caller).await;
-        assert_eq!(
-            from, caller_media,
-            "symmetric RTP: sent from the advertised port"
-        );
+        assert_eq!(from, caller_media, "symmetric RTP: sent from the advertised port");
         at_caller.push(seen(&p));
     }
     call.bridge().unwrap();
@@ -91,9 +82,7 @@ async fn bridged_call_relays_real_udp_with_continuity_from_hold() {
         at_agent.push(seen(&p));
     }
     assert!(at_agent.iter().all(|s| s.pt == 8 && s.first_byte == 0xD5));
-    assert!(at_agent
-        .iter()
-        .all(|s| s.ssrc == at_agent[0].ssrc && s.ssrc != 0xC0FFEE));
+    assert!(at_agent.iter().all(|s| s.ssrc == at_agent[0].ssrc && s.ssrc != 0xC0FFEE));
     for pair in at_agent.windows(2) {
         assert_eq!(pair[1].seq, pair[0].seq.wrapping_add(1));
     }
@@ -119,15 +108,9 @@ async fn bridged_call_relays_real_udp_with_continuity_from_hold() {
     let first_relayed = at_caller.iter().position(|s| s.first_byte == 0x80).unwrap();
     assert!(first_relayed >= 5);
     assert!(at_caller[first_relayed].marker);
-    assert!(at_caller
-        .iter()
-        .all(|s| s.ssrc == at_caller[0].ssrc && s.pt == 0));
+    assert!(at_caller.iter().all(|s| s.ssrc == at_caller[0].ssrc && s.pt == 0));
     for pair in at_caller.windows(2) {
-        assert_eq!(
-            pair[1].seq,
-            pair[0].seq.wrapping_add(1),
-            "gap-free sequence"
-        );
+        assert_eq!(pair[1].seq, pair[0].seq.wrapping_add(1), "gap-free sequence");
     }
 
     let stats = call.stats().await.unwrap();
@@ -135,17 +118,11 @@ async fn bridged_call_relays_real_udp_with_continuity_from_hold() {
     assert_eq!(stats.agent.packets_received, 10);
     assert_eq!(stats.agent.packets_sent, 10);
     assert_eq!(stats.caller.packets_sent, at_caller.len() as u64);
-    assert_eq!(
-        stats.caller.packets_dropped + stats.agent.packets_dropped,
-        0
-    );
+    assert_eq!(stats.caller.packets_dropped + stats.agent.packets_dropped, 0);
 
     // RTCP on port+1 is counted and terminated.
     let rtcp = [0x80, 201, 0, 1, 0, 0, 0, 1];
-    caller
-        .send_to(&rtcp, SocketAddr::new(localhost(), call.caller_port() + 1))
-        .await
-        .unwrap();
+    caller.send_to(&rtcp, SocketAddr::new(localhost(), call.caller_port() + 1)).await.unwrap();
     let mut counted = false;
     for _ in 0..500 {
         if call.stats().await.unwrap().caller.rtcp_received == 1 {
@@ -196,10 +173,7 @@ async fn ports_are_exhausted_cleanly_and_returned_on_close_and_drop() {
 
 #[test]
 fn rejects_ranges_without_two_pairs() {
-    assert!(matches!(
-        MediaEngine::new(localhost(), 40000..=40002),
-        Err(MediaError::InvalidPortRange { .. })
-    ));
+    assert!(matches!(MediaEngine::new(localhost(), 40000..=40002), Err(MediaError::InvalidPortRange { .. })));
     assert!(MediaEngine::new(localhost(), 40000..=40003).is_ok());
 }
 
@@ -219,10 +193,7 @@ struct TestRecorder {
 
 impl TestRecorder {
     fn handle(&self, key: &metrics::Key) -> Arc<std::sync::atomic::AtomicU64> {
-        let labels: Vec<String> = key
-            .labels()
-            .map(|l| format!("{}={}", l.key(), l.value()))
-            .collect();
+        let labels: Vec<String> = key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
         let name = format!("{}{{{}}}", key.name(), labels.join(","));
         let mut values = self.values.lock().unwrap();
         Arc::clone(values.entry(name).or_default())
@@ -230,9 +201,7 @@ impl TestRecorder {
 
     fn counter(&self, name: &str) -> u64 {
         let values = self.values.lock().unwrap();
-        values
-            .get(name)
-            .map_or(0, |v| v.load(std::sync::atomic::Ordering::SeqCst))
+        values.get(name).map_or(0, |v| v.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     fn gauge(&self, name: &str) -> f64 {
@@ -241,38 +210,16 @@ impl TestRecorder {
 }
 
 impl metrics::Recorder for TestRecorder {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
+    fn describe_counter(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn describe_gauge(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn describe_histogram(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
     fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
         metrics::Counter::from_arc(self.handle(key))
     }
     fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
         metrics::Gauge::from_arc(self.handle(key))
     }
-    fn register_histogram(
-        &self,
-        _: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
+    fn register_histogram(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Histogram {
         metrics::Histogram::noop()
     }
 }
@@ -280,10 +227,7 @@ impl metrics::Recorder for TestRecorder {
 #[test]
 fn emits_relay_drop_and_session_metrics() {
     let recorder = TestRecorder::default();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     metrics::with_local_recorder(&recorder, || {
         runtime.block_on(async {
             let engine = MediaEngine::new(localhost(), 31200..=31299).unwrap();
@@ -291,16 +235,11 @@ fn emits_relay_drop_and_session_metrics() {
             assert_eq!(recorder.gauge("meritline_media_sessions_active{}"), 1.0);
             let caller = UdpSocket::bind((localhost(), 0)).await.unwrap();
             let agent = UdpSocket::bind((localhost(), 0)).await.unwrap();
-            call.set_caller_remote(caller.local_addr().unwrap(), Codec::Pcmu, 0, None)
-                .unwrap();
-            call.set_agent_remote(agent.local_addr().unwrap(), Codec::Pcmu, 0, None)
-                .unwrap();
+            call.set_caller_remote(caller.local_addr().unwrap(), Codec::Pcmu, 0, None).unwrap();
+            call.set_agent_remote(agent.local_addr().unwrap(), Codec::Pcmu, 0, None).unwrap();
             call.bridge().unwrap();
             let caller_media = SocketAddr::new(localhost(), call.caller_port());
-            caller
-                .send_to(b"not an rtp packet", caller_media)
-                .await
-                .unwrap();
+            caller.send_to(b"not an rtp packet", caller_media).await.unwrap();
             for i in 0..3u16 {
                 let p = packet(0, i, 160 * u32::from(i), 1, 0xFF);
                 caller.send_to(&p, caller_media).await.unwrap();
@@ -312,10 +251,7 @@ fn emits_relay_drop_and_session_metrics() {
             assert_eq!(stats.caller.packets_received, 4);
             assert_eq!(stats.caller.packets_dropped, 1);
             assert_eq!(recorder.counter("meritline_rtp_packets_relayed_total{}"), 3);
-            assert_eq!(
-                recorder.counter("meritline_rtp_packets_dropped_total{reason=not_rtp}"),
-                1
-            );
+            assert_eq!(recorder.counter("meritline_rtp_packets_dropped_total{reason=not_rtp}"), 1);
             call.close().await;
             assert_eq!(recorder.gauge("meritline_media_sessions_active{}"), 0.0);
         })

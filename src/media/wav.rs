@@ -25,28 +25,14 @@ pub struct Prompt {
 impl Prompt {
     /// Builds a prompt from μ-law samples. `name` is used in logs and errors.
     pub fn from_ulaw(name: impl Into<String>, ulaw: Vec<u8>) -> Self {
-        let alaw = ulaw
-            .iter()
-            .map(|&b| g711::ULAW_TO_ALAW[usize::from(b)])
-            .collect();
-        Self {
-            name: name.into(),
-            ulaw,
-            alaw,
-        }
+        let alaw = ulaw.iter().map(|&b| g711::ULAW_TO_ALAW[usize::from(b)]).collect();
+        Self { name: name.into(), ulaw, alaw }
     }
 
     /// Builds a prompt from A-law samples.
     pub fn from_alaw(name: impl Into<String>, alaw: Vec<u8>) -> Self {
-        let ulaw = alaw
-            .iter()
-            .map(|&b| g711::ALAW_TO_ULAW[usize::from(b)])
-            .collect();
-        Self {
-            name: name.into(),
-            ulaw,
-            alaw,
-        }
+        let ulaw = alaw.iter().map(|&b| g711::ALAW_TO_ULAW[usize::from(b)]).collect();
+        Self { name: name.into(), ulaw, alaw }
     }
 
     /// Builds a prompt by encoding 16-bit linear samples to both laws.
@@ -62,20 +48,14 @@ impl Prompt {
     pub fn load(path: impl AsRef<Path>) -> Result<Self, MediaError> {
         let path = path.as_ref();
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| MediaError::PromptIo {
-            file: name.clone(),
-            source,
-        })?;
+        let bytes = std::fs::read(path).map_err(|source| MediaError::PromptIo { file: name.clone(), source })?;
         Self::from_wav_bytes(name, &bytes)
     }
 
     /// Parses WAV file contents; `name` (usually the path) is used in errors.
     pub fn from_wav_bytes(name: impl Into<String>, bytes: &[u8]) -> Result<Self, MediaError> {
         let name = name.into();
-        let invalid = |reason: String| MediaError::InvalidPrompt {
-            file: name.clone(),
-            reason,
-        };
+        let invalid = |reason: String| MediaError::InvalidPrompt { file: name.clone(), reason };
         if bytes.get(0..4) != Some(b"RIFF") || bytes.get(8..12) != Some(b"WAVE") {
             return Err(invalid("not a RIFF/WAVE file".into()));
         }
@@ -83,9 +63,7 @@ impl Prompt {
         let mut data: Option<&[u8]> = None;
         let mut offset = 12usize;
         while offset < bytes.len() && data.is_none() {
-            let (Some(id), Some(size)) =
-                (bytes.get(offset..offset + 4), read_u32(bytes, offset + 4))
-            else {
+            let (Some(id), Some(size)) = (bytes.get(offset..offset + 4), read_u32(bytes, offset + 4)) else {
                 return Err(invalid(format!("truncated chunk header at byte {offset}")));
             };
             let start = offset + 8;
@@ -99,12 +77,9 @@ impl Prompt {
             };
             match id {
                 b"fmt " => {
-                    let (Some(tag), Some(channels), Some(rate), Some(bits)) = (
-                        read_u16(body, 0),
-                        read_u16(body, 2),
-                        read_u32(body, 4),
-                        read_u16(body, 14),
-                    ) else {
+                    let (Some(tag), Some(channels), Some(rate), Some(bits)) =
+                        (read_u16(body, 0), read_u16(body, 2), read_u32(body, 4), read_u16(body, 14))
+                    else {
                         return Err(invalid(format!("fmt chunk of {size} bytes is too short")));
                     };
                     format = Some((tag, channels, rate, bits));
@@ -124,14 +99,10 @@ impl Prompt {
             return Err(invalid("no fmt chunk".into()));
         };
         if channels != 1 {
-            return Err(invalid(format!(
-                "{channels} channels; hold audio must be mono"
-            )));
+            return Err(invalid(format!("{channels} channels; hold audio must be mono")));
         }
         if rate != PROMPT_SAMPLE_RATE {
-            return Err(invalid(format!(
-                "sample rate {rate} Hz; hold audio must be {PROMPT_SAMPLE_RATE} Hz"
-            )));
+            return Err(invalid(format!("sample rate {rate} Hz; hold audio must be {PROMPT_SAMPLE_RATE} Hz")));
         }
         let Some(data) = data else {
             return Err(invalid("truncated: no data chunk".into()));
@@ -140,10 +111,8 @@ impl Prompt {
             (WAVE_FORMAT_MULAW, 8) => Self::from_ulaw(name.clone(), data.to_vec()),
             (WAVE_FORMAT_ALAW, 8) => Self::from_alaw(name.clone(), data.to_vec()),
             (WAVE_FORMAT_PCM, 16) => {
-                let samples: Vec<i16> = data
-                    .chunks_exact(2)
-                    .map(|pair| i16::from_le_bytes([pair[0], pair[1]]))
-                    .collect();
+                let samples: Vec<i16> =
+                    data.chunks_exact(2).map(|pair| i16::from_le_bytes([pair[0], pair[1]])).collect();
                 Self::from_linear(name.clone(), &samples)
             }
             _ => {
@@ -233,8 +202,7 @@ pub(crate) mod tests {
 
     #[test]
     fn loads_ulaw() {
-        let prompt =
-            Prompt::from_wav_bytes("a.wav", &wav(7, 1, 8000, 8, &[0xFF, 0x80, 0x00])).unwrap();
+        let prompt = Prompt::from_wav_bytes("a.wav", &wav(7, 1, 8000, 8, &[0xFF, 0x80, 0x00])).unwrap();
         assert_eq!(prompt.samples(Codec::Pcmu), &[0xFF, 0x80, 0x00]);
         assert_eq!(prompt.samples(Codec::Pcma), &[0xD5, 0xAA, 0x2A]);
         assert_eq!(prompt.len(), 3);
@@ -258,9 +226,7 @@ pub(crate) mod tests {
     }
 
     fn error_text(bytes: &[u8]) -> String {
-        Prompt::from_wav_bytes("hold.wav", bytes)
-            .unwrap_err()
-            .to_string()
+        Prompt::from_wav_bytes("hold.wav", bytes).unwrap_err().to_string()
     }
 
     #[test]
@@ -290,9 +256,7 @@ pub(crate) mod tests {
 
     #[test]
     fn load_names_missing_file() {
-        let e = Prompt::load("/nonexistent/dir/hold.wav")
-            .unwrap_err()
-            .to_string();
+        let e = Prompt::load("/nonexistent/dir/hold.wav").unwrap_err().to_string();
         assert!(e.contains("/nonexistent/dir/hold.wav"), "{e}");
     }
 

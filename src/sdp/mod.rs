@@ -80,10 +80,7 @@ impl Direction {
 
     /// Keep only what both allow.
     pub fn intersect(self, other: Self) -> Self {
-        Self::from_flags(
-            self.sends() && other.sends(),
-            self.receives() && other.receives(),
-        )
+        Self::from_flags(self.sends() && other.sends(), self.receives() && other.receives())
     }
 
     pub fn from_flags(send: bool, recv: bool) -> Self {
@@ -141,17 +138,11 @@ pub struct Attribute {
 
 impl Attribute {
     pub fn flag(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            value: None,
-        }
+        Self { name: name.into(), value: None }
     }
 
     pub fn value(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            value: Some(value.into()),
-        }
+        Self { name: name.into(), value: Some(value.into()) }
     }
 }
 
@@ -180,10 +171,7 @@ pub struct MediaDescription {
 
 impl MediaDescription {
     fn attr_values(&self, name: &'static str) -> impl Iterator<Item = &str> + '_ {
-        self.attributes
-            .iter()
-            .filter(move |a| a.name.eq_ignore_ascii_case(name))
-            .filter_map(|a| a.value.as_deref())
+        self.attributes.iter().filter(move |a| a.name.eq_ignore_ascii_case(name)).filter_map(|a| a.value.as_deref())
     }
 
     /// First attribute value named `name`.
@@ -195,9 +183,7 @@ impl MediaDescription {
     }
 
     pub fn has_attribute(&self, name: &str) -> bool {
-        self.attributes
-            .iter()
-            .any(|a| a.name.eq_ignore_ascii_case(name))
+        self.attributes.iter().any(|a| a.name.eq_ignore_ascii_case(name))
     }
 
     /// All well-formed `a=rtpmap` entries.
@@ -225,9 +211,7 @@ impl MediaDescription {
 
     /// Media-level direction attribute, if any.
     pub fn direction(&self) -> Option<Direction> {
-        self.attributes
-            .iter()
-            .find_map(|a| Direction::from_attribute(&a.name))
+        self.attributes.iter().find_map(|a| Direction::from_attribute(&a.name))
     }
 
     /// `a=rtcp:port [nettype addrtype address]` (RFC 3605).
@@ -241,10 +225,8 @@ impl MediaDescription {
 
     /// Replace any direction attribute with `direction` (e.g. to relay a hold re-offer).
     pub fn set_direction(&mut self, direction: Direction) {
-        self.attributes
-            .retain(|a| Direction::from_attribute(&a.name).is_none());
-        self.attributes
-            .push(Attribute::flag(direction.as_attribute()));
+        self.attributes.retain(|a| Direction::from_attribute(&a.name).is_none());
+        self.attributes.push(Attribute::flag(direction.as_attribute()));
     }
 
     /// Payload types listed on the `m=` line that are valid numbers.
@@ -266,12 +248,7 @@ fn parse_rtpmap(v: &str) -> Option<RtpMap> {
     if encoding.is_empty() {
         return None;
     }
-    Some(RtpMap {
-        payload_type,
-        encoding,
-        clock_rate,
-        channels,
-    })
+    Some(RtpMap { payload_type, encoding, clock_rate, channels })
 }
 
 /// A whole session description.
@@ -330,12 +307,7 @@ impl SessionDescription {
                     if version.is_some() {
                         return Err(err(line_no, "duplicate v="));
                     }
-                    version = Some(
-                        value
-                            .trim()
-                            .parse::<u32>()
-                            .map_err(|_| err(line_no, "bad v="))?,
-                    );
+                    version = Some(value.trim().parse::<u32>().map_err(|_| err(line_no, "bad v="))?);
                 }
                 b'o' => {
                     let f: Vec<&str> = value.split_whitespace().collect();
@@ -344,10 +316,8 @@ impl SessionDescription {
                     };
                     origin = Some(Origin {
                         username: (*username).into(),
-                        session_id: parse_u64_lenient(sid)
-                            .ok_or(err(line_no, "bad o= session id"))?,
-                        session_version: parse_u64_lenient(sver)
-                            .ok_or(err(line_no, "bad o= version"))?,
+                        session_id: parse_u64_lenient(sid).ok_or(err(line_no, "bad o= session id"))?,
+                        session_version: parse_u64_lenient(sver).ok_or(err(line_no, "bad o= version"))?,
                         net_type: (*net_type).into(),
                         addr_type: (*addr_type).into(),
                         address: (*address).into(),
@@ -367,14 +337,8 @@ impl SessionDescription {
                 },
                 b't' if timing.is_none() => {
                     let mut f = value.split_whitespace();
-                    let start = f
-                        .next()
-                        .and_then(|v| v.parse().ok())
-                        .ok_or(err(line_no, "bad t= line"))?;
-                    let stop = f
-                        .next()
-                        .and_then(|v| v.parse().ok())
-                        .ok_or(err(line_no, "bad t= line"))?;
+                    let start = f.next().and_then(|v| v.parse().ok()).ok_or(err(line_no, "bad t= line"))?;
+                    let stop = f.next().and_then(|v| v.parse().ok()).ok_or(err(line_no, "bad t= line"))?;
                     timing = Some((start, stop));
                 }
                 b'm' => media.push(parse_media(value).ok_or(err(line_no, "bad m= line"))?),
@@ -418,16 +382,12 @@ impl SessionDescription {
 
     /// Session-level direction attribute, if any.
     pub fn direction(&self) -> Option<Direction> {
-        self.attributes
-            .iter()
-            .find_map(|a| Direction::from_attribute(&a.name))
+        self.attributes.iter().find_map(|a| Direction::from_attribute(&a.name))
     }
 
     /// Effective direction of media section `m` (media level beats session level).
     pub fn media_direction(&self, m: &MediaDescription) -> Direction {
-        m.direction()
-            .or_else(|| self.direction())
-            .unwrap_or(Direction::SendRecv)
+        m.direction().or_else(|| self.direction()).unwrap_or(Direction::SendRecv)
     }
 
     /// Effective connection of media section `m`.
@@ -456,11 +416,7 @@ impl SessionDescription {
             "o={} {} {} {} {} {}\r\n",
             o.username, o.session_id, o.session_version, o.net_type, o.addr_type, o.address
         );
-        let name = if self.session_name.is_empty() {
-            "-"
-        } else {
-            &self.session_name
-        };
+        let name = if self.session_name.is_empty() { "-" } else { &self.session_name };
         let _ = write!(s, "s={name}\r\n");
         if let Some(c) = &self.connection {
             write_connection(&mut s, c);
@@ -537,11 +493,7 @@ fn parse_connection(value: &str) -> Option<Connection> {
     let [net_type, addr_type, address] = f.as_slice() else {
         return None;
     };
-    Some(Connection {
-        net_type: (*net_type).into(),
-        addr_type: (*addr_type).into(),
-        address: (*address).into(),
-    })
+    Some(Connection { net_type: (*net_type).into(), addr_type: (*addr_type).into(), address: (*address).into() })
 }
 
 fn parse_media(value: &str) -> Option<MediaDescription> {

@@ -3,9 +3,7 @@
 //! mirrored, unusable streams rejected with port 0) and accepting answers to our offers. The
 //! result is a [`NegotiatedAudio`] the media layer can use directly.
 
-use super::{
-    Attribute, Connection, Direction, MediaDescription, Origin, SdpError, SessionDescription,
-};
+use super::{Attribute, Connection, Direction, MediaDescription, Origin, SdpError, SessionDescription};
 use std::net::{IpAddr, SocketAddr};
 
 /// The G.711 codecs we carry.
@@ -88,9 +86,7 @@ pub struct NegotiatedAudio {
 impl NegotiatedAudio {
     /// True when we should actually transmit RTP to `remote_rtp`.
     pub fn should_send(&self) -> bool {
-        self.direction.sends()
-            && !self.remote_rtp.ip().is_unspecified()
-            && self.remote_rtp.port() != 0
+        self.direction.sends() && !self.remote_rtp.ip().is_unspecified() && self.remote_rtp.port() != 0
     }
 }
 
@@ -103,9 +99,7 @@ fn codec_of(m: &MediaDescription, pt: u8) -> Option<AudioCodec> {
 
 fn telephone_event_of(m: &MediaDescription) -> Option<u8> {
     m.payload_types().find(|&pt| {
-        m.rtpmap(pt).is_some_and(|map| {
-            map.encoding.eq_ignore_ascii_case("telephone-event") && map.clock_rate == 8000
-        })
+        m.rtpmap(pt).is_some_and(|map| map.encoding.eq_ignore_ascii_case("telephone-event") && map.clock_rate == 8000)
     })
 }
 
@@ -124,14 +118,8 @@ fn sane_ptime(p: Option<u32>) -> u32 {
     }
 }
 
-fn remote_addresses(
-    sdp: &SessionDescription,
-    m: &MediaDescription,
-) -> Result<(SocketAddr, SocketAddr), SdpError> {
-    let ip = sdp
-        .media_connection(m)
-        .and_then(Connection::ip)
-        .ok_or(SdpError::MissingConnection)?;
+fn remote_addresses(sdp: &SessionDescription, m: &MediaDescription) -> Result<(SocketAddr, SocketAddr), SdpError> {
+    let ip = sdp.media_connection(m).and_then(Connection::ip).ok_or(SdpError::MissingConnection)?;
     let rtp = SocketAddr::new(ip, m.port);
     let rtcp = match m.rtcp() {
         Some((port, addr)) => SocketAddr::new(addr.unwrap_or(ip), port),
@@ -163,17 +151,11 @@ fn audio_media(
     let mut attributes = Vec::new();
     for (codec, pt) in codecs {
         formats.push(pt.to_string());
-        attributes.push(Attribute::value(
-            "rtpmap",
-            format!("{pt} {}/{}", codec.encoding_name(), codec.clock_rate()),
-        ));
+        attributes.push(Attribute::value("rtpmap", format!("{pt} {}/{}", codec.encoding_name(), codec.clock_rate())));
     }
     if let Some((pt, events)) = telephone_event {
         formats.push(pt.to_string());
-        attributes.push(Attribute::value(
-            "rtpmap",
-            format!("{pt} telephone-event/8000"),
-        ));
+        attributes.push(Attribute::value("rtpmap", format!("{pt} telephone-event/8000")));
         attributes.push(Attribute::value("fmtp", format!("{pt} {events}")));
     }
     attributes.push(Attribute::value("ptime", OUR_PTIME_MS.to_string()));
@@ -191,11 +173,7 @@ fn audio_media(
 }
 
 fn rejected(m: &MediaDescription) -> MediaDescription {
-    let formats = if m.formats.is_empty() {
-        vec!["0".to_string()]
-    } else {
-        m.formats.clone()
-    };
+    let formats = if m.formats.is_empty() { vec!["0".to_string()] } else { m.formats.clone() };
     MediaDescription {
         media: m.media.clone(),
         port: 0,
@@ -233,13 +211,7 @@ pub fn offer_audio(
         bandwidths: Vec::new(),
         timing: (0, 0),
         attributes: Vec::new(),
-        media: vec![audio_media(
-            local_port,
-            "RTP/AVP",
-            &list,
-            te,
-            Direction::SendRecv,
-        )],
+        media: vec![audio_media(local_port, "RTP/AVP", &list, te, Direction::SendRecv)],
     }
 }
 
@@ -261,11 +233,7 @@ pub fn answer_audio(
             media.push(rejected(m));
             continue;
         }
-        let pick = m.payload_types().find_map(|pt| {
-            codec_of(m, pt)
-                .filter(|c| supported.contains(c))
-                .map(|c| (c, pt))
-        });
+        let pick = m.payload_types().find_map(|pt| codec_of(m, pt).filter(|c| supported.contains(c)).map(|c| (c, pt)));
         let Some((codec, payload_type)) = pick else {
             media.push(rejected(m));
             continue;
@@ -274,21 +242,9 @@ pub fn answer_audio(
         let offered_dir = offer.media_direction(m);
         let our_dir = offered_dir.reversed();
         let telephone_event_pt = telephone_event_of(m);
-        let te_events = telephone_event_pt.map(|pt| {
-            (
-                pt,
-                m.fmtp(pt)
-                    .filter(|f| !f.is_empty())
-                    .unwrap_or(TELEPHONE_EVENT_FMTP),
-            )
-        });
-        media.push(audio_media(
-            local_port,
-            &m.proto,
-            &[(codec, payload_type)],
-            te_events,
-            our_dir,
-        ));
+        let te_events =
+            telephone_event_pt.map(|pt| (pt, m.fmtp(pt).filter(|f| !f.is_empty()).unwrap_or(TELEPHONE_EVENT_FMTP)));
+        media.push(audio_media(local_port, &m.proto, &[(codec, payload_type)], te_events, our_dir));
         chosen = Some(NegotiatedAudio {
             codec,
             payload_type,
@@ -316,31 +272,23 @@ pub fn answer_audio(
 }
 
 /// Check a remote answer against the offer we sent and extract the audio parameters.
-pub fn accept_answer(
-    offer: &SessionDescription,
-    answer: &SessionDescription,
-) -> Result<NegotiatedAudio, SdpError> {
+pub fn accept_answer(offer: &SessionDescription, answer: &SessionDescription) -> Result<NegotiatedAudio, SdpError> {
     if offer.media.len() != answer.media.len() {
-        return Err(SdpError::AnswerMismatch(
-            "number of m= lines differs from the offer",
-        ));
+        return Err(SdpError::AnswerMismatch("number of m= lines differs from the offer"));
     }
     for (index, (om, am)) in offer.media.iter().zip(&answer.media).enumerate() {
         if !usable_audio(om) || !usable_audio(am) {
             continue;
         }
         let offered: Vec<u8> = om.payload_types().collect();
-        let pick = am
-            .payload_types()
-            .filter(|pt| offered.contains(pt))
-            .find_map(|pt| {
-                let codec = match am.rtpmap(pt) {
-                    Some(_) => codec_of(am, pt),
-                    None => codec_of(om, pt),
-                }?;
-                // the codec must also be what we offered on that payload type
-                (codec_of(om, pt) == Some(codec)).then_some((codec, pt))
-            });
+        let pick = am.payload_types().filter(|pt| offered.contains(pt)).find_map(|pt| {
+            let codec = match am.rtpmap(pt) {
+                Some(_) => codec_of(am, pt),
+                None => codec_of(om, pt),
+            }?;
+            // the codec must also be what we offered on that payload type
+            (codec_of(om, pt) == Some(codec)).then_some((codec, pt))
+        });
         let Some((codec, payload_type)) = pick else {
             return Err(SdpError::NoCommonCodec);
         };

@@ -96,10 +96,7 @@ fn parses_sipp_offer() {
     assert_eq!(sdp.session_name, "-");
     assert_eq!(sdp.connection.as_ref().unwrap().ip(), Some(local()));
     let m = &sdp.media[0];
-    assert_eq!(
-        (m.media.as_str(), m.port, m.proto.as_str()),
-        ("audio", 6000, "RTP/AVP")
-    );
+    assert_eq!((m.media.as_str(), m.port, m.proto.as_str()), ("audio", 6000, "RTP/AVP"));
     assert_eq!(m.rtpmap(0).unwrap().encoding, "PCMU");
     assert_eq!(sdp.to_sdp_string(), SIPP_OFFER, "round trip is byte-exact");
 }
@@ -111,14 +108,8 @@ fn answers_sipp_offer() {
     assert_eq!(neg.codec, AudioCodec::Pcmu);
     assert_eq!(neg.payload_type, 0);
     assert_eq!(neg.telephone_event_pt, None);
-    assert_eq!(
-        neg.remote_rtp,
-        "127.0.0.1:6000".parse::<SocketAddr>().unwrap()
-    );
-    assert_eq!(
-        neg.remote_rtcp,
-        "127.0.0.1:6001".parse::<SocketAddr>().unwrap()
-    );
+    assert_eq!(neg.remote_rtp, "127.0.0.1:6000".parse::<SocketAddr>().unwrap());
+    assert_eq!(neg.remote_rtcp, "127.0.0.1:6001".parse::<SocketAddr>().unwrap());
     assert_eq!(neg.direction, Direction::SendRecv);
     assert_eq!(neg.ptime_ms, 20);
     assert!(!neg.remote_hold);
@@ -157,27 +148,15 @@ fn answers_linphone_offer_and_rejects_video() {
     assert_eq!(offer.media.len(), 2);
     let (answer, neg) = answer_audio(&offer, local(), 30000, &both(), 9).unwrap();
     assert_eq!((neg.codec, neg.payload_type), (AudioCodec::Pcmu, 0));
-    assert_eq!(
-        neg.telephone_event_pt,
-        Some(100),
-        "only the 8 kHz telephone-event"
-    );
-    assert_eq!(
-        neg.remote_rtp,
-        "192.0.2.10:7078".parse::<SocketAddr>().unwrap()
-    );
-    assert_eq!(
-        neg.remote_rtcp,
-        "192.0.2.10:7079".parse::<SocketAddr>().unwrap()
-    );
+    assert_eq!(neg.telephone_event_pt, Some(100), "only the 8 kHz telephone-event");
+    assert_eq!(neg.remote_rtp, "192.0.2.10:7078".parse::<SocketAddr>().unwrap());
+    assert_eq!(neg.remote_rtcp, "192.0.2.10:7079".parse::<SocketAddr>().unwrap());
     assert_eq!(answer.media.len(), 2);
     assert_eq!(answer.media[0].formats, vec!["0", "100"]);
     assert_eq!(answer.media[0].fmtp(100), Some("0-16"));
     assert_eq!(answer.media[1].port, 0);
     assert_eq!(answer.media[1].media, "video");
-    assert!(answer
-        .to_sdp_string()
-        .contains("\r\nm=video 0 RTP/AVP 96\r\n"));
+    assert!(answer.to_sdp_string().contains("\r\nm=video 0 RTP/AVP 96\r\n"));
 }
 
 #[test]
@@ -193,11 +172,7 @@ fn hold_offers() {
     let inactive = SIPP_OFFER.replace("t=0 0\r\n", "t=0 0\r\na=inactive\r\n");
     let offer = SessionDescription::parse(&inactive).unwrap();
     let (answer, neg) = answer_audio(&offer, local(), 20000, &both(), 1).unwrap();
-    assert_eq!(
-        neg.direction,
-        Direction::Inactive,
-        "session-level direction applies"
-    );
+    assert_eq!(neg.direction, Direction::Inactive, "session-level direction applies");
     assert!(neg.remote_hold);
     assert_eq!(answer.media[0].direction(), Some(Direction::Inactive));
 
@@ -218,9 +193,7 @@ fn hold_offers() {
 
 #[test]
 fn no_common_codec_is_488() {
-    let g722 = SIPP_OFFER
-        .replace("RTP/AVP 0", "RTP/AVP 9")
-        .replace("0 PCMU", "9 G722");
+    let g722 = SIPP_OFFER.replace("RTP/AVP 0", "RTP/AVP 9").replace("0 PCMU", "9 G722");
     let offer = SessionDescription::parse(&g722).unwrap();
     let err = answer_audio(&offer, local(), 20000, &both(), 1).unwrap_err();
     assert_eq!(err, SdpError::NoCommonCodec);
@@ -232,17 +205,10 @@ fn no_common_codec_is_488() {
         SIPP_OFFER.replace("m=audio", "m=video"),
     ] {
         let offer = SessionDescription::parse(&body).unwrap();
-        assert_eq!(
-            answer_audio(&offer, local(), 20000, &both(), 1)
-                .unwrap_err()
-                .status_code(),
-            488
-        );
+        assert_eq!(answer_audio(&offer, local(), 20000, &both(), 1).unwrap_err().status_code(), 488);
     }
     // PCMU on a dynamic payload type with 2 channels is not ours either
-    let stereo = SIPP_OFFER
-        .replace("RTP/AVP 0", "RTP/AVP 96")
-        .replace("0 PCMU/8000", "96 PCMU/8000/2");
+    let stereo = SIPP_OFFER.replace("RTP/AVP 0", "RTP/AVP 96").replace("0 PCMU/8000", "96 PCMU/8000/2");
     let offer = SessionDescription::parse(&stereo).unwrap();
     assert!(answer_audio(&offer, local(), 20000, &both(), 1).is_err());
 }
@@ -256,15 +222,9 @@ fn second_audio_stream_is_rejected_and_first_usable_wins() {
     let offer = SessionDescription::parse(body).unwrap();
     let (answer, neg) = answer_audio(&offer, local(), 20000, &both(), 1).unwrap();
     assert_eq!(neg.media_index, 1);
-    assert_eq!(
-        neg.remote_rtp,
-        "127.0.0.2:5000".parse::<SocketAddr>().unwrap()
-    );
+    assert_eq!(neg.remote_rtp, "127.0.0.2:5000".parse::<SocketAddr>().unwrap());
     assert_eq!(neg.ptime_ms, 30);
-    assert_eq!(
-        answer.media.iter().map(|m| m.port).collect::<Vec<_>>(),
-        vec![0, 20000, 0]
-    );
+    assert_eq!(answer.media.iter().map(|m| m.port).collect::<Vec<_>>(), vec![0, 20000, 0]);
 }
 
 #[test]
@@ -278,14 +238,7 @@ fn missing_connection_is_400() {
 
 #[test]
 fn offer_and_accept_answer_round_trip() {
-    let offer = offer_audio(
-        local(),
-        40000,
-        &[AudioCodec::Pcmu, AudioCodec::Pcma, AudioCodec::Pcmu],
-        Some(101),
-        5,
-        2,
-    );
+    let offer = offer_audio(local(), 40000, &[AudioCodec::Pcmu, AudioCodec::Pcma, AudioCodec::Pcmu], Some(101), 5, 2);
     let text = offer.to_sdp_string();
     assert_eq!(
         text,
@@ -296,20 +249,13 @@ fn offer_and_accept_answer_round_trip() {
     // the agent phone answers with our own answerer, preferring PCMA
     let parsed = SessionDescription::parse(&text).unwrap();
     let agent_ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9));
-    let (answer, agent_view) =
-        answer_audio(&parsed, agent_ip, 50000, &[AudioCodec::Pcma], 77).unwrap();
+    let (answer, agent_view) = answer_audio(&parsed, agent_ip, 50000, &[AudioCodec::Pcma], 77).unwrap();
     assert_eq!(agent_view.codec, AudioCodec::Pcma);
     let ours = accept_answer(&offer, &answer).unwrap();
     assert_eq!((ours.codec, ours.payload_type), (AudioCodec::Pcma, 8));
     assert_eq!(ours.telephone_event_pt, Some(101));
-    assert_eq!(
-        ours.remote_rtp,
-        "127.0.0.9:50000".parse::<SocketAddr>().unwrap()
-    );
-    assert_eq!(
-        ours.remote_rtcp,
-        "127.0.0.9:50001".parse::<SocketAddr>().unwrap()
-    );
+    assert_eq!(ours.remote_rtp, "127.0.0.9:50000".parse::<SocketAddr>().unwrap());
+    assert_eq!(ours.remote_rtcp, "127.0.0.9:50001".parse::<SocketAddr>().unwrap());
     assert_eq!(ours.direction, Direction::SendRecv);
 }
 
@@ -320,63 +266,36 @@ fn accept_answer_edge_cases() {
         format!("v=0\r\no=- 1 1 IN IP4 127.0.0.5\r\ns=-\r\nc=IN IP4 127.0.0.5\r\nt=0 0\r\n{m}\r\n{extra}")
     };
     // answer without rtpmap lines, static PT 8, recvonly (they hold? no: they only receive)
-    let a = SessionDescription::parse(&answer_text("m=audio 7000 RTP/AVP 8", "a=recvonly\r\n"))
-        .unwrap();
+    let a = SessionDescription::parse(&answer_text("m=audio 7000 RTP/AVP 8", "a=recvonly\r\n")).unwrap();
     let n = accept_answer(&offer, &a).unwrap();
     assert_eq!(n.codec, AudioCodec::Pcma);
     assert_eq!(n.telephone_event_pt, None);
     assert_eq!(n.direction, Direction::SendOnly);
     assert!(!n.remote_hold);
     // sendonly answer: they will not receive
-    let a = SessionDescription::parse(&answer_text("m=audio 7000 RTP/AVP 0", "a=sendonly\r\n"))
-        .unwrap();
+    let a = SessionDescription::parse(&answer_text("m=audio 7000 RTP/AVP 0", "a=sendonly\r\n")).unwrap();
     let n = accept_answer(&offer, &a).unwrap();
     assert_eq!(n.direction, Direction::RecvOnly);
     assert!(n.remote_hold);
     // rejected stream / codec we never offered / wrong m-line count
     let a = SessionDescription::parse(&answer_text("m=audio 0 RTP/AVP 0", "")).unwrap();
-    assert_eq!(
-        accept_answer(&offer, &a).unwrap_err(),
-        SdpError::NoCommonCodec
-    );
-    let a = SessionDescription::parse(&answer_text(
-        "m=audio 7000 RTP/AVP 9",
-        "a=rtpmap:9 G722/8000\r\n",
-    ))
-    .unwrap();
+    assert_eq!(accept_answer(&offer, &a).unwrap_err(), SdpError::NoCommonCodec);
+    let a = SessionDescription::parse(&answer_text("m=audio 7000 RTP/AVP 9", "a=rtpmap:9 G722/8000\r\n")).unwrap();
     assert_eq!(accept_answer(&offer, &a).unwrap_err().status_code(), 488);
-    let a = SessionDescription::parse(&answer_text(
-        "m=audio 7000 RTP/AVP 0\r\nm=video 0 RTP/AVP 96",
-        "",
-    ))
-    .unwrap();
-    assert!(matches!(
-        accept_answer(&offer, &a),
-        Err(SdpError::AnswerMismatch(_))
-    ));
+    let a = SessionDescription::parse(&answer_text("m=audio 7000 RTP/AVP 0\r\nm=video 0 RTP/AVP 96", "")).unwrap();
+    assert!(matches!(accept_answer(&offer, &a), Err(SdpError::AnswerMismatch(_))));
     // answer that remaps our PT 8 to a different codec is refused
-    let a = SessionDescription::parse(&answer_text(
-        "m=audio 7000 RTP/AVP 8",
-        "a=rtpmap:8 PCMU/8000\r\n",
-    ))
-    .unwrap();
+    let a = SessionDescription::parse(&answer_text("m=audio 7000 RTP/AVP 8", "a=rtpmap:8 PCMU/8000\r\n")).unwrap();
     assert!(accept_answer(&offer, &a).is_err());
     // rtcp attribute with explicit address
-    let a = SessionDescription::parse(&answer_text(
-        "m=audio 7000 RTP/AVP 0",
-        "a=rtcp:9000 IN IP4 127.0.0.8\r\n",
-    ))
-    .unwrap();
-    assert_eq!(
-        accept_answer(&offer, &a).unwrap().remote_rtcp,
-        "127.0.0.8:9000".parse::<SocketAddr>().unwrap()
-    );
+    let a =
+        SessionDescription::parse(&answer_text("m=audio 7000 RTP/AVP 0", "a=rtcp:9000 IN IP4 127.0.0.8\r\n")).unwrap();
+    assert_eq!(accept_answer(&offer, &a).unwrap().remote_rtcp, "127.0.0.8:9000".parse::<SocketAddr>().unwrap());
 }
 
 #[test]
 fn ipv6_offer_and_answer() {
-    let body =
-        "v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8 0\r\n";
+    let body = "v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8 0\r\n";
     let offer = SessionDescription::parse(body).unwrap();
     let (answer, neg) = answer_audio(&offer, "::1".parse().unwrap(), 20000, &both(), 1).unwrap();
     assert_eq!(neg.remote_rtp, "[::1]:6000".parse::<SocketAddr>().unwrap());
@@ -386,56 +305,26 @@ fn ipv6_offer_and_answer() {
 #[test]
 fn direction_helpers() {
     assert_eq!(Direction::SendOnly.reversed(), Direction::RecvOnly);
-    assert_eq!(
-        Direction::SendRecv.intersect(Direction::RecvOnly),
-        Direction::RecvOnly
-    );
-    assert_eq!(
-        Direction::SendOnly.intersect(Direction::RecvOnly),
-        Direction::Inactive
-    );
+    assert_eq!(Direction::SendRecv.intersect(Direction::RecvOnly), Direction::RecvOnly);
+    assert_eq!(Direction::SendOnly.intersect(Direction::RecvOnly), Direction::Inactive);
 }
 
 #[test]
 fn malformed_inputs() {
     let cases: &[(&str, &str)] = &[
         ("", "empty SDP"),
-        (
-            "o=- 1 1 IN IP4 1.2.3.4\r\nv=0\r\n",
-            "SDP must start with v=",
-        ),
-        (
-            "v=1\r\no=- 1 1 IN IP4 1.2.3.4\r\n",
-            "unsupported SDP version",
-        ),
+        ("o=- 1 1 IN IP4 1.2.3.4\r\nv=0\r\n", "SDP must start with v="),
+        ("v=1\r\no=- 1 1 IN IP4 1.2.3.4\r\n", "unsupported SDP version"),
         ("v=0\r\ns=-\r\n", "missing o= line"),
         ("v=0\r\no=- 1 IN IP4 1.2.3.4\r\n", "o= needs 6 fields"),
         ("v=0\r\no=- x 1 IN IP4 1.2.3.4\r\n", "bad o= session id"),
-        (
-            "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nc=IN IP4\r\n",
-            "bad c= line",
-        ),
-        (
-            "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nm=audio 99999 RTP/AVP 0\r\n",
-            "bad m= line",
-        ),
-        (
-            "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nm=audio\r\n",
-            "bad m= line",
-        ),
+        ("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nc=IN IP4\r\n", "bad c= line"),
+        ("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nm=audio 99999 RTP/AVP 0\r\n", "bad m= line"),
+        ("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nm=audio\r\n", "bad m= line"),
         ("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nt=now\r\n", "bad t= line"),
-        (
-            "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nhello\r\n",
-            "expected <type>=<value>",
-        ),
-        (
-            "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nX=1\r\n",
-            "unknown line type",
-        ),
-        (
-            "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\na=\r\n",
-            "empty attribute name",
-        ),
+        ("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nhello\r\n", "expected <type>=<value>"),
+        ("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\nX=1\r\n", "unknown line type"),
+        ("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\na=\r\n", "empty attribute name"),
         ("v=0\r\nv=0\r\n", "duplicate v="),
     ];
     for (input, reason) in cases {
@@ -445,13 +334,7 @@ fn malformed_inputs() {
         }
     }
     let err = SessionDescription::parse("v=0\r\nbad\r\n").unwrap_err();
-    assert_eq!(
-        err,
-        SdpError::Parse {
-            line: 2,
-            reason: "expected <type>=<value>"
-        }
-    );
+    assert_eq!(err, SdpError::Parse { line: 2, reason: "expected <type>=<value>" });
     assert_eq!(err.status_code(), 400);
     // tolerated: unknown lowercase types, over-long session ids, junk rtpmap, no trailing CRLF
     let ok = SessionDescription::parse(
@@ -507,29 +390,13 @@ proptest! {
 #[test]
 fn answers_captured_baresip_offer() {
     let offer = SessionDescription::parse(BARESIP_1_0_CAPTURED).unwrap();
-    assert_eq!(
-        offer.to_sdp_string(),
-        BARESIP_1_0_CAPTURED,
-        "round trip is byte-exact"
-    );
+    assert_eq!(offer.to_sdp_string(), BARESIP_1_0_CAPTURED, "round trip is byte-exact");
     let (answer, neg) = answer_audio(&offer, local(), 20000, &both(), 3).unwrap();
-    assert_eq!(
-        (neg.codec, neg.payload_type, neg.telephone_event_pt),
-        (AudioCodec::Pcmu, 0, Some(101))
-    );
-    assert_eq!(
-        neg.remote_rtp,
-        "127.0.0.1:21090".parse::<SocketAddr>().unwrap()
-    );
-    assert_eq!(
-        neg.remote_rtcp,
-        "127.0.0.1:21091".parse::<SocketAddr>().unwrap()
-    );
+    assert_eq!((neg.codec, neg.payload_type, neg.telephone_event_pt), (AudioCodec::Pcmu, 0, Some(101)));
+    assert_eq!(neg.remote_rtp, "127.0.0.1:21090".parse::<SocketAddr>().unwrap());
+    assert_eq!(neg.remote_rtcp, "127.0.0.1:21091".parse::<SocketAddr>().unwrap());
     assert_eq!(neg.ptime_ms, 20);
-    assert_eq!(
-        answer.media[0].formats,
-        vec!["0".to_string(), "101".to_string()]
-    );
+    assert_eq!(answer.media[0].formats, vec!["0".to_string(), "101".to_string()]);
     assert!(answer.to_sdp_string().contains("a=fmtp:101 0-15\r\n"));
 }
 
@@ -542,14 +409,7 @@ fn hold_reoffer_via_set_direction() {
     assert!(text.contains("o=meritline 5 2 IN IP4"));
     assert_eq!(text.matches("a=sendonly").count(), 1);
     assert!(!text.contains("sendrecv"));
-    let (answer, neg) = answer_audio(
-        &SessionDescription::parse(&text).unwrap(),
-        local(),
-        1234,
-        &both(),
-        8,
-    )
-    .unwrap();
+    let (answer, neg) = answer_audio(&SessionDescription::parse(&text).unwrap(), local(), 1234, &both(), 8).unwrap();
     assert!(neg.remote_hold);
     let ours = accept_answer(&offer, &answer).unwrap();
     assert_eq!(ours.direction, Direction::SendOnly);

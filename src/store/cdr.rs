@@ -132,11 +132,7 @@ impl Cdr {
                     self.wrapup_seconds = Some(seconds_between(started, at));
                 }
             }
-            EventKind::CallEnded {
-                side,
-                cause,
-                sip_status,
-            } => {
+            EventKind::CallEnded { side, cause, sip_status } => {
                 self.ended_at = Some(at);
                 self.hangup_side = Some(*side);
                 self.cause = Some(cause.clone());
@@ -158,57 +154,26 @@ mod tests {
         StoredEvent {
             offset,
             schema: SCHEMA_VERSION,
-            event: CallEvent {
-                call_id: "c1".into(),
-                seq,
-                at_ms,
-                agent: None,
-                kind,
-            },
+            event: CallEvent { call_id: "c1".into(), seq, at_ms, agent: None, kind },
         }
     }
 
     #[test]
     fn answered_call_after_one_no_answer() {
         let events = [
-            EventKind::CallOffered {
-                ani: "+1555".into(),
-                did: "+1800".into(),
-                trunk: "t1".into(),
-            },
-            EventKind::CallQueued {
-                queue: "sales".into(),
-            },
-            EventKind::AgentOffered {
-                agent: "a1".into(),
-                attempt: 1,
-            },
-            EventKind::AgentNoAnswer {
-                agent: "a1".into(),
-                reason: NoAnswerReason::Rejected,
-                sip_status: Some(486),
-            },
-            EventKind::AgentOffered {
-                agent: "a2".into(),
-                attempt: 2,
-            },
+            EventKind::CallOffered { ani: "+1555".into(), did: "+1800".into(), trunk: "t1".into() },
+            EventKind::CallQueued { queue: "sales".into() },
+            EventKind::AgentOffered { agent: "a1".into(), attempt: 1 },
+            EventKind::AgentNoAnswer { agent: "a1".into(), reason: NoAnswerReason::Rejected, sip_status: Some(486) },
+            EventKind::AgentOffered { agent: "a2".into(), attempt: 2 },
             EventKind::AgentRinging { agent: "a2".into() },
             EventKind::AgentAnswered { agent: "a2".into() },
             EventKind::CallBridged { agent: "a2".into() },
-            EventKind::CallEnded {
-                side: HangupSide::Caller,
-                cause: "normal".into(),
-                sip_status: None,
-            },
-            EventKind::WrapUpStarted {
-                agent: "a2".into(),
-                seconds: 30,
-            },
+            EventKind::CallEnded { side: HangupSide::Caller, cause: "normal".into(), sip_status: None },
+            EventKind::WrapUpStarted { agent: "a2".into(), seconds: 30 },
             EventKind::WrapUpEnded { agent: "a2".into() },
         ];
-        let times = [
-            1_000, 1_100, 2_000, 3_000, 4_000, 4_100, 13_600, 13_700, 73_600, 73_600, 85_600,
-        ];
+        let times = [1_000, 1_100, 2_000, 3_000, 4_000, 4_100, 13_600, 13_700, 73_600, 73_600, 85_600];
         let mut cdr = Cdr::new("c1", 7);
         for (i, (kind, at)) in events.into_iter().zip(times).enumerate() {
             cdr.apply(&stored(7 + i as i64, i as u32 + 1, at, kind));
@@ -233,33 +198,15 @@ mod tests {
     #[test]
     fn wrapup_seconds_is_the_granted_time_until_it_ends() {
         let mut cdr = Cdr::new("c1", 1);
-        cdr.apply(&stored(
-            1,
-            1,
-            0,
-            EventKind::WrapUpStarted {
-                agent: "a".into(),
-                seconds: 45,
-            },
-        ));
+        cdr.apply(&stored(1, 1, 0, EventKind::WrapUpStarted { agent: "a".into(), seconds: 45 }));
         assert_eq!(cdr.wrapup_seconds, Some(45.0));
     }
 
     #[test]
     fn negative_durations_are_clamped() {
         let mut cdr = Cdr::new("c1", 1);
-        cdr.apply(&stored(
-            1,
-            1,
-            5_000,
-            EventKind::CallQueued { queue: "q".into() },
-        ));
-        cdr.apply(&stored(
-            2,
-            2,
-            4_000,
-            EventKind::AgentAnswered { agent: "a".into() },
-        ));
+        cdr.apply(&stored(1, 1, 5_000, EventKind::CallQueued { queue: "q".into() }));
+        cdr.apply(&stored(2, 2, 4_000, EventKind::AgentAnswered { agent: "a".into() }));
         assert_eq!(cdr.wait_seconds, Some(0.0));
     }
 }

@@ -27,10 +27,7 @@ const MAX_IDLE_READERS: usize = 4;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot create the database directory {path}: {source}")]
-    CreateDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    CreateDir { path: PathBuf, source: std::io::Error },
     #[error("cannot start the event log writer thread: {source}")]
     Thread { source: std::io::Error },
     #[error("sqlite: {0}")]
@@ -70,10 +67,7 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions {
-            broadcast_capacity: 8192,
-            max_batch: 1024,
-        }
+        StoreOptions { broadcast_capacity: 8192, max_batch: 1024 }
     }
 }
 
@@ -91,17 +85,12 @@ struct Inner {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("path", &self.inner.path)
-            .finish()
+        f.debug_struct("Store").field("path", &self.inner.path).finish()
     }
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl Store {
@@ -114,23 +103,15 @@ impl Store {
     /// [`SQLITE_SETTINGS`] and starting the event log writer thread.
     pub fn open_with(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
-                path: parent.to_owned(),
-                source,
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|source| StoreError::CreateDir { path: parent.to_owned(), source })?;
         }
         let mut conn = Connection::open(path)?;
         schema::configure(&conn)?;
         schema::migrate(&mut conn, now_ms())?;
         let reader = open_reader(path)?;
         let log = EventLog::start(conn, options.broadcast_capacity, options.max_batch)?;
-        Ok(Store {
-            inner: Arc::new(Inner {
-                path: path.to_owned(),
-                idle_readers: Mutex::new(vec![reader]),
-                log,
-            }),
-        })
+        Ok(Store { inner: Arc::new(Inner { path: path.to_owned(), idle_readers: Mutex::new(vec![reader]), log }) })
     }
 
     /// The database file.
@@ -159,9 +140,8 @@ impl Store {
     /// Every event of one call, in its sequence order.
     pub fn events_for_call(&self, call_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
         self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT event_offset, schema, body FROM events WHERE call_id = ?1 ORDER BY seq",
-            )?;
+            let mut stmt =
+                conn.prepare_cached("SELECT event_offset, schema, body FROM events WHERE call_id = ?1 ORDER BY seq")?;
             let rows = stmt.query_map([call_id], raw_event)?;
             rows.map(|row| decode_event(row?)).collect()
         })
@@ -170,11 +150,7 @@ impl Store {
     /// The highest committed offset, 0 when the log is empty.
     pub fn last_offset(&self) -> Result<i64, StoreError> {
         self.with_reader(|conn| {
-            Ok(conn.query_row(
-                "SELECT COALESCE(MAX(event_offset), 0) FROM events",
-                [],
-                |row| row.get(0),
-            )?)
+            Ok(conn.query_row("SELECT COALESCE(MAX(event_offset), 0) FROM events", [], |row| row.get(0))?)
         })
     }
 
@@ -187,34 +163,21 @@ impl Store {
     pub fn list_calls(&self, limit: usize) -> Result<Vec<Cdr>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {CDR_COLUMNS} FROM calls ORDER BY first_offset DESC LIMIT ?1"
-            ))?;
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT {CDR_COLUMNS} FROM calls ORDER BY first_offset DESC LIMIT ?1"))?;
             let rows = stmt.query_map([limit], cdr_from_row)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 
-    fn with_reader<T>(
-        &self,
-        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let pooled = self
-            .inner
-            .idle_readers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop();
+    fn with_reader<T>(&self, read: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let pooled = self.inner.idle_readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match pooled {
             Some(conn) => conn,
             None => open_reader(&self.inner.path)?,
         };
         let result = read(&conn);
-        let mut idle = self
-            .inner
-            .idle_readers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut idle = self.inner.idle_readers.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < MAX_IDLE_READERS {
             idle.push(conn);
         }
@@ -236,15 +199,9 @@ fn raw_event(row: &Row<'_>) -> rusqlite::Result<RawEvent> {
 }
 
 fn decode_event((offset, schema, body): RawEvent) -> Result<StoredEvent, StoreError> {
-    let event: CallEvent = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
-        offset,
-        reason: e.to_string(),
-    })?;
-    Ok(StoredEvent {
-        offset,
-        schema,
-        event,
-    })
+    let event: CallEvent =
+        serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { offset, reason: e.to_string() })?;
+    Ok(StoredEvent { offset, schema, event })
 }
 
 const CDR_COLUMNS: &str = "call_id, ani, did, trunk, queue, agent, offered_at, queued_at, \
@@ -298,9 +255,7 @@ fn cdr_from_row(row: &Row<'_>) -> rusqlite::Result<Cdr> {
 
 /// Loads one call detail record (used by readers and by the writer inside its transaction).
 pub(crate) fn load_cdr(conn: &Connection, call_id: &str) -> Result<Option<Cdr>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {CDR_COLUMNS} FROM calls WHERE call_id = ?1"
-    ))?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {CDR_COLUMNS} FROM calls WHERE call_id = ?1"))?;
     Ok(stmt.query_row([call_id], cdr_from_row).optional()?)
 }
 

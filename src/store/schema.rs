@@ -69,9 +69,7 @@ pub fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Setting(format!(
-            "journal_mode is {mode}, wanted wal"
-        )));
+        return Err(StoreError::Setting(format!("journal_mode is {mode}, wanted wal")));
     }
     conn.execute_batch("PRAGMA synchronous=FULL;")?;
     Ok(())
@@ -85,16 +83,10 @@ pub fn migrate(conn: &mut Connection, now_ms: i64) -> Result<i64, StoreError> {
             applied_at_ms INTEGER NOT NULL
         );",
     )?;
-    let current: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-        [],
-        |row| row.get(0),
-    )?;
+    let current: i64 =
+        conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| row.get(0))?;
     if current > LATEST_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            found: current,
-            supported: LATEST_VERSION,
-        });
+        return Err(StoreError::SchemaTooNew { found: current, supported: LATEST_VERSION });
     }
     for (index, sql) in MIGRATIONS.iter().enumerate() {
         let version = index as i64 + 1;
@@ -103,10 +95,7 @@ pub fn migrate(conn: &mut Connection, now_ms: i64) -> Result<i64, StoreError> {
         }
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?1, ?2)",
-            (version, now_ms),
-        )?;
+        tx.execute("INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?1, ?2)", (version, now_ms))?;
         tx.commit()?;
     }
     Ok(LATEST_VERSION)

@@ -12,10 +12,7 @@ pub(crate) struct TempDir(PathBuf);
 impl TempDir {
     pub(crate) fn new(label: &str) -> TempDir {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
         let dir = std::env::temp_dir().join(format!(
             "meritline-{label}-{}-{}-{nanos}",
             std::process::id(),
@@ -37,22 +34,11 @@ impl Drop for TempDir {
 }
 
 fn event(call_id: &str, seq: u32, at_ms: i64, kind: EventKind) -> CallEvent {
-    CallEvent {
-        call_id: call_id.into(),
-        seq,
-        at_ms,
-        agent: None,
-        kind,
-    }
+    CallEvent { call_id: call_id.into(), seq, at_ms, agent: None, kind }
 }
 
 fn ringing(call_id: &str, seq: u32) -> CallEvent {
-    event(
-        call_id,
-        seq,
-        i64::from(seq),
-        EventKind::AgentRinging { agent: "a1".into() },
-    )
+    event(call_id, seq, i64::from(seq), EventKind::AgentRinging { agent: "a1".into() })
 }
 
 #[test]
@@ -60,22 +46,14 @@ fn open_creates_schema_and_settings() {
     let dir = TempDir::new("schema");
     let store = Store::open(&dir.db()).unwrap();
     let conn = Connection::open(store.path()).unwrap();
-    let version: i64 = conn
-        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let version: i64 = conn.query_row("SELECT MAX(version) FROM schema_migrations", [], |r| r.get(0)).unwrap();
     assert_eq!(version, SCHEMA_LATEST_VERSION);
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
     drop(store);
     // Reopening applies no migration twice.
     let _again = Store::open(&dir.db()).unwrap();
-    let rows: i64 = conn
-        .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
-        .unwrap();
+    let rows: i64 = conn.query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, SCHEMA_LATEST_VERSION);
 }
 
@@ -109,39 +87,23 @@ async fn concurrent_appends_are_gap_free_and_in_call_order() {
     let all = store.events_after(0, 5000).unwrap();
     assert_eq!(all.len(), 1000);
     for (index, stored) in all.iter().enumerate() {
-        assert_eq!(
-            stored.offset,
-            index as i64 + 1,
-            "offsets are gap-free from 1"
-        );
+        assert_eq!(stored.offset, index as i64 + 1, "offsets are gap-free from 1");
         assert_eq!(stored.schema, SCHEMA_VERSION);
     }
     let mut next_seq = std::collections::HashMap::new();
     for stored in &all {
         let expected = next_seq.entry(stored.event.call_id.clone()).or_insert(1u32);
-        assert_eq!(
-            stored.event.seq, *expected,
-            "offset order follows each call's seq order"
-        );
+        assert_eq!(stored.event.seq, *expected, "offset order follows each call's seq order");
         *expected += 1;
     }
     assert_eq!(store.last_offset().unwrap(), 1000);
     let page = store.events_after(990, 5).unwrap();
-    assert_eq!(
-        page.iter().map(|e| e.offset).collect::<Vec<_>>(),
-        vec![991, 992, 993, 994, 995]
-    );
+    assert_eq!(page.iter().map(|e| e.offset).collect::<Vec<_>>(), vec![991, 992, 993, 994, 995]);
 
     let one_call = store.events_for_call("call-3").unwrap();
     assert_eq!(one_call.len(), 100);
-    assert!(one_call
-        .iter()
-        .enumerate()
-        .all(|(i, e)| e.event.seq == i as u32 + 1));
-    assert_eq!(
-        store.get_call("call-3").unwrap().unwrap().last_offset,
-        one_call[99].offset
-    );
+    assert!(one_call.iter().enumerate().all(|(i, e)| e.event.seq == i as u32 + 1));
+    assert_eq!(store.get_call("call-3").unwrap().unwrap().last_offset, one_call[99].offset);
 }
 
 #[tokio::test]
@@ -156,18 +118,9 @@ async fn reopened_store_reads_back_and_continues_offsets() {
         store.event_log().flush().await.unwrap();
     }
     let store = Store::open(&dir.db()).unwrap();
-    let read: Vec<CallEvent> = store
-        .events_after(0, 100)
-        .unwrap()
-        .into_iter()
-        .map(|s| s.event)
-        .collect();
+    let read: Vec<CallEvent> = store.events_after(0, 100).unwrap().into_iter().map(|s| s.event).collect();
     assert_eq!(read, written);
-    let offset = store
-        .event_log()
-        .append_and_wait(ringing("c1", 21))
-        .await
-        .unwrap();
+    let offset = store.event_log().append_and_wait(ringing("c1", 21)).await.unwrap();
     assert_eq!(offset, 21);
     assert_eq!(store.get_call("c1").unwrap().unwrap().first_offset, 1);
 }
@@ -178,88 +131,25 @@ async fn answered_call_record() {
     let store = Store::open(&dir.db()).unwrap();
     let log = store.event_log();
     let kinds = [
-        (
-            1_000,
-            EventKind::CallOffered {
-                ani: "+15551".into(),
-                did: "+1800".into(),
-                trunk: "carrier-a".into(),
-            },
-        ),
-        (
-            1_200,
-            EventKind::CallQueued {
-                queue: "support".into(),
-            },
-        ),
-        (
-            2_000,
-            EventKind::AgentOffered {
-                agent: "alice".into(),
-                attempt: 1,
-            },
-        ),
-        (
-            2_100,
-            EventKind::AgentRinging {
-                agent: "alice".into(),
-            },
-        ),
+        (1_000, EventKind::CallOffered { ani: "+15551".into(), did: "+1800".into(), trunk: "carrier-a".into() }),
+        (1_200, EventKind::CallQueued { queue: "support".into() }),
+        (2_000, EventKind::AgentOffered { agent: "alice".into(), attempt: 1 }),
+        (2_100, EventKind::AgentRinging { agent: "alice".into() }),
         (
             17_000,
-            EventKind::AgentNoAnswer {
-                agent: "alice".into(),
-                reason: NoAnswerReason::NoAnswer,
-                sip_status: None,
-            },
+            EventKind::AgentNoAnswer { agent: "alice".into(), reason: NoAnswerReason::NoAnswer, sip_status: None },
         ),
-        (
-            17_100,
-            EventKind::AgentOffered {
-                agent: "bob".into(),
-                attempt: 2,
-            },
-        ),
-        (
-            21_200,
-            EventKind::AgentAnswered {
-                agent: "bob".into(),
-            },
-        ),
-        (
-            21_300,
-            EventKind::CallBridged {
-                agent: "bob".into(),
-            },
-        ),
-        (
-            111_200,
-            EventKind::CallEnded {
-                side: HangupSide::Agent,
-                cause: "normal_clearing".into(),
-                sip_status: None,
-            },
-        ),
-        (
-            111_200,
-            EventKind::WrapUpStarted {
-                agent: "bob".into(),
-                seconds: 20,
-            },
-        ),
+        (17_100, EventKind::AgentOffered { agent: "bob".into(), attempt: 2 }),
+        (21_200, EventKind::AgentAnswered { agent: "bob".into() }),
+        (21_300, EventKind::CallBridged { agent: "bob".into() }),
+        (111_200, EventKind::CallEnded { side: HangupSide::Agent, cause: "normal_clearing".into(), sip_status: None }),
+        (111_200, EventKind::WrapUpStarted { agent: "bob".into(), seconds: 20 }),
     ];
     for (seq, (at, kind)) in kinds.into_iter().enumerate() {
         log.append(event("call-a", seq as u32 + 1, at, kind));
     }
     // Another call interleaved, so the projection is per call.
-    log.append(event(
-        "call-b",
-        1,
-        5_000,
-        EventKind::CallQueued {
-            queue: "sales".into(),
-        },
-    ));
+    log.append(event("call-b", 1, 5_000, EventKind::CallQueued { queue: "sales".into() }));
     log.flush().await.unwrap();
 
     let cdr = store.get_call("call-a").unwrap().unwrap();
@@ -283,26 +173,11 @@ async fn answered_call_record() {
     assert_eq!(cdr.attempts, 2);
 
     // The wrap-up end arrives in a later batch and replaces the granted time by the measured one.
-    log.append_and_wait(event(
-        "call-a",
-        11,
-        126_200,
-        EventKind::WrapUpEnded {
-            agent: "bob".into(),
-        },
-    ))
-    .await
-    .unwrap();
-    assert_eq!(
-        store.get_call("call-a").unwrap().unwrap().wrapup_seconds,
-        Some(15.0)
-    );
+    log.append_and_wait(event("call-a", 11, 126_200, EventKind::WrapUpEnded { agent: "bob".into() })).await.unwrap();
+    assert_eq!(store.get_call("call-a").unwrap().unwrap().wrapup_seconds, Some(15.0));
 
     let list = store.list_calls(10).unwrap();
-    assert_eq!(
-        list.iter().map(|c| c.call_id.as_str()).collect::<Vec<_>>(),
-        vec!["call-b", "call-a"]
-    );
+    assert_eq!(list.iter().map(|c| c.call_id.as_str()).collect::<Vec<_>>(), vec!["call-b", "call-a"]);
     assert_eq!(store.list_calls(1).unwrap().len(), 1);
     assert!(store.get_call("nope").unwrap().is_none());
 }
@@ -313,55 +188,21 @@ async fn abandoned_call_record() {
     let store = Store::open(&dir.db()).unwrap();
     let log = store.event_log();
     let kinds = [
-        (
-            10_000,
-            EventKind::CallOffered {
-                ani: "+1".into(),
-                did: "+2".into(),
-                trunk: "t".into(),
-            },
-        ),
-        (
-            10_050,
-            EventKind::CallQueued {
-                queue: "billing".into(),
-            },
-        ),
-        (
-            12_000,
-            EventKind::AgentOffered {
-                agent: "carol".into(),
-                attempt: 1,
-            },
-        ),
+        (10_000, EventKind::CallOffered { ani: "+1".into(), did: "+2".into(), trunk: "t".into() }),
+        (10_050, EventKind::CallQueued { queue: "billing".into() }),
+        (12_000, EventKind::AgentOffered { agent: "carol".into(), attempt: 1 }),
         (
             14_000,
-            EventKind::AgentNoAnswer {
-                agent: "carol".into(),
-                reason: NoAnswerReason::Rejected,
-                sip_status: Some(486),
-            },
+            EventKind::AgentNoAnswer { agent: "carol".into(), reason: NoAnswerReason::Rejected, sip_status: Some(486) },
         ),
-        (
-            55_050,
-            EventKind::CallAbandoned {
-                queue: "billing".into(),
-                wait_ms: 45_000,
-            },
-        ),
+        (55_050, EventKind::CallAbandoned { queue: "billing".into(), wait_ms: 45_000 }),
         (
             55_060,
-            EventKind::CallEnded {
-                side: HangupSide::Caller,
-                cause: "caller_hangup".into(),
-                sip_status: Some(487),
-            },
+            EventKind::CallEnded { side: HangupSide::Caller, cause: "caller_hangup".into(), sip_status: Some(487) },
         ),
     ];
     for (seq, (at, kind)) in kinds.into_iter().enumerate() {
-        log.append_and_wait(event("call-x", seq as u32 + 1, at, kind))
-            .await
-            .unwrap();
+        log.append_and_wait(event("call-x", seq as u32 + 1, at, kind)).await.unwrap();
     }
     let cdr = store.get_call("call-x").unwrap().unwrap();
     assert!(cdr.abandoned);

@@ -25,13 +25,8 @@ use crate::events::{CallEvent, StoredEvent, SCHEMA_VERSION};
 
 /// A request to the writer thread.
 enum Command {
-    Append {
-        event: CallEvent,
-        ack: Option<oneshot::Sender<Result<i64, StoreError>>>,
-    },
-    Flush {
-        ack: oneshot::Sender<Result<(), StoreError>>,
-    },
+    Append { event: CallEvent, ack: Option<oneshot::Sender<Result<i64, StoreError>>> },
+    Flush { ack: oneshot::Sender<Result<(), StoreError>> },
 }
 
 /// Handle to the event log's writer thread. Cheap to clone; every clone feeds the same writer.
@@ -44,19 +39,13 @@ pub struct EventLog {
 
 impl std::fmt::Debug for EventLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventLog")
-            .field("queued", &self.queue_depth())
-            .finish()
+        f.debug_struct("EventLog").field("queued", &self.queue_depth()).finish()
     }
 }
 
 impl EventLog {
     /// Starts the writer thread on `conn` (already configured and migrated).
-    pub(super) fn start(
-        conn: Connection,
-        broadcast_capacity: usize,
-        max_batch: usize,
-    ) -> Result<EventLog, StoreError> {
+    pub(super) fn start(conn: Connection, broadcast_capacity: usize, max_batch: usize) -> Result<EventLog, StoreError> {
         let (commands, receiver) = mpsc::channel();
         let (published, _) = broadcast::channel(broadcast_capacity.max(1));
         let queued = Arc::new(AtomicUsize::new(0));
@@ -71,11 +60,7 @@ impl EventLog {
             .name("meritline-event-log".into())
             .spawn(move || writer.run())
             .map_err(|source| StoreError::Thread { source })?;
-        Ok(EventLog {
-            commands,
-            published,
-            queued,
-        })
+        Ok(EventLog { commands, published, queued })
     }
 
     /// Queues `event` for the writer and returns at once; it never blocks. If the writer has
@@ -95,9 +80,7 @@ impl EventLog {
     /// Resolves once everything queued before this call is committed (or failed).
     pub async fn flush(&self) -> Result<(), StoreError> {
         let (ack, done) = oneshot::channel();
-        self.commands
-            .send(Command::Flush { ack })
-            .map_err(|_| StoreError::WriterStopped)?;
+        self.commands.send(Command::Flush { ack }).map_err(|_| StoreError::WriterStopped)?;
         done.await.map_err(|_| StoreError::WriterStopped)?
     }
 
@@ -171,10 +154,7 @@ impl Writer {
                 Command::Flush { ack } => flushes.push(ack),
             }
         }
-        let depth = self
-            .queued
-            .fetch_sub(events.len(), Ordering::Relaxed)
-            .saturating_sub(events.len());
+        let depth = self.queued.fetch_sub(events.len(), Ordering::Relaxed).saturating_sub(events.len());
         metrics::gauge!("meritline_event_log_queue_depth").set(depth as f64);
         if events.is_empty() {
             for ack in flushes {
@@ -187,8 +167,7 @@ impl Writer {
         let count = events.len();
         match write_batch(&mut self.conn, events) {
             Ok(outcomes) => {
-                metrics::histogram!("meritline_event_log_commit_seconds")
-                    .record(started.elapsed().as_secs_f64());
+                metrics::histogram!("meritline_event_log_commit_seconds").record(started.elapsed().as_secs_f64());
                 metrics::histogram!("meritline_event_log_batch_events").record(count as f64);
                 metrics::counter!("meritline_event_log_appended_total").increment(count as u64);
                 let mut offsets = Vec::with_capacity(outcomes.len());
@@ -237,29 +216,16 @@ fn write_batch(conn: &mut Connection, events: Vec<CallEvent>) -> Result<Vec<Outc
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (call_id, seq) DO NOTHING",
         )?;
-        let mut existing =
-            tx.prepare_cached("SELECT event_offset FROM events WHERE call_id = ?1 AND seq = ?2")?;
+        let mut existing = tx.prepare_cached("SELECT event_offset FROM events WHERE call_id = ?1 AND seq = ?2")?;
         for event in events {
             let body = serde_json::to_value(&event)?;
-            let kind = body
-                .get("type")
-                .and_then(|t| t.as_str())
-                .unwrap_or("unknown")
-                .to_owned();
+            let kind = body.get("type").and_then(|t| t.as_str()).unwrap_or("unknown").to_owned();
             let body = body.to_string();
-            let inserted = insert.execute((
-                &event.call_id,
-                event.seq,
-                event.at_ms,
-                &event.agent,
-                &kind,
-                SCHEMA_VERSION,
-                &body,
-            ))?;
+            let inserted =
+                insert.execute((&event.call_id, event.seq, event.at_ms, &event.agent, &kind, SCHEMA_VERSION, &body))?;
             if inserted == 0 {
-                let offset: Option<i64> = existing
-                    .query_row((&event.call_id, event.seq), |row| row.get(0))
-                    .optional()?;
+                let offset: Option<i64> =
+                    existing.query_row((&event.call_id, event.seq), |row| row.get(0)).optional()?;
                 let offset = offset.ok_or_else(|| {
                     StoreError::CommitFailed(format!(
                         "event {}#{} neither inserted nor found",
@@ -270,11 +236,7 @@ fn write_batch(conn: &mut Connection, events: Vec<CallEvent>) -> Result<Vec<Outc
                 outcomes.push(Outcome::Duplicate(offset));
                 continue;
             }
-            let stored = StoredEvent {
-                offset: tx.last_insert_rowid(),
-                schema: SCHEMA_VERSION,
-                event,
-            };
+            let stored = StoredEvent { offset: tx.last_insert_rowid(), schema: SCHEMA_VERSION, event };
             let cdr = match cdrs.get_mut(&stored.event.call_id) {
                 Some(cdr) => cdr,
                 None => {

@@ -93,8 +93,7 @@ pub struct DigestResponseInput<'a> {
 /// For `-sess` algorithms without qop the cnonce is taken as empty.
 pub fn compute_response(input: &DigestResponseInput<'_>) -> String {
     let alg = input.algorithm;
-    let mut ha1 =
-        alg.hex_hash(format!("{}:{}:{}", input.username, input.realm, input.password).as_bytes());
+    let mut ha1 = alg.hex_hash(format!("{}:{}:{}", input.username, input.realm, input.password).as_bytes());
     if alg.is_session() {
         let cnonce = input.qop_auth.map(|(_, c)| c).unwrap_or("");
         ha1 = alg.hex_hash(format!("{ha1}:{}:{cnonce}", input.nonce).as_bytes());
@@ -140,9 +139,7 @@ impl AuthError {
     /// see [`AuthError::is_stale`]); 403 is final; 400 for unparsable credentials.
     pub fn status_code(&self) -> u16 {
         match self {
-            Self::Missing | Self::StaleNonce | Self::RealmMismatch | Self::UnsupportedAlgorithm => {
-                401
-            }
+            Self::Missing | Self::StaleNonce | Self::RealmMismatch | Self::UnsupportedAlgorithm => 401,
             Self::UnknownUser | Self::WrongPassword => 403,
             Self::Malformed(_) => 400,
         }
@@ -245,10 +242,7 @@ impl DigestAuthenticator {
         }
         let (ts_hex, rest) = nonce.split_at(16);
         let (salt_hex, mac_hex) = rest.split_at(8);
-        let (Ok(ts), Ok(salt)) = (
-            u64::from_str_radix(ts_hex, 16),
-            u32::from_str_radix(salt_hex, 16),
-        ) else {
+        let (Ok(ts), Ok(salt)) = (u64::from_str_radix(ts_hex, 16), u32::from_str_radix(salt_hex, 16)) else {
             return false;
         };
         let expected = to_hex(&self.nonce_mac(ts, salt));
@@ -296,9 +290,7 @@ impl DigestAuthenticator {
         let creds = parse_credentials(authorization)?;
         let algorithm = match creds.algorithm.as_deref() {
             None => DigestAlgorithm::Md5,
-            Some(token) => {
-                DigestAlgorithm::from_token(token).ok_or(AuthError::UnsupportedAlgorithm)?
-            }
+            Some(token) => DigestAlgorithm::from_token(token).ok_or(AuthError::UnsupportedAlgorithm)?,
         };
         if !self.algorithms.contains(&algorithm.base()) {
             return Err(AuthError::UnsupportedAlgorithm);
@@ -306,14 +298,8 @@ impl DigestAuthenticator {
         let qop_auth = match creds.qop.as_deref() {
             None => None,
             Some(q) if q.eq_ignore_ascii_case("auth") => {
-                let nc = creds
-                    .nc
-                    .as_deref()
-                    .ok_or(AuthError::Malformed("qop without nc"))?;
-                let cnonce = creds
-                    .cnonce
-                    .as_deref()
-                    .ok_or(AuthError::Malformed("qop without cnonce"))?;
+                let nc = creds.nc.as_deref().ok_or(AuthError::Malformed("qop without nc"))?;
+                let cnonce = creds.cnonce.as_deref().ok_or(AuthError::Malformed("qop without cnonce"))?;
                 if nc.len() != 8 || !nc.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(AuthError::Malformed("nc is not 8 hex digits"));
                 }
@@ -345,11 +331,7 @@ impl DigestAuthenticator {
         });
         let given = creds.response.to_ascii_lowercase();
         if constant_time_eq(expected.as_bytes(), given.as_bytes()) {
-            Ok(AuthOk {
-                username: creds.username,
-                algorithm,
-                uri: creds.uri,
-            })
+            Ok(AuthOk { username: creds.username, algorithm, uri: creds.uri })
         } else {
             Err(AuthError::WrongPassword)
         }

@@ -24,8 +24,7 @@ pub struct DigestCredentials {
 pub fn parse_credentials(value: &str) -> Result<DigestCredentials, AuthError> {
     let params = parse_digest_params(value)?;
     let mut creds = DigestCredentials::default();
-    let (mut username, mut realm, mut nonce, mut uri, mut response) =
-        (None, None, None, None, None);
+    let (mut username, mut realm, mut nonce, mut uri, mut response) = (None, None, None, None, None);
     for (name, val) in params {
         let slot = match name.to_ascii_lowercase().as_str() {
             "username" => &mut username,
@@ -110,8 +109,7 @@ pub(crate) fn parse_digest_params(value: &str) -> Result<Vec<(String, String)>, 
                     }
                 }
             }
-            String::from_utf8(v)
-                .map_err(|_| AuthError::Malformed("invalid UTF-8 in quoted string"))?
+            String::from_utf8(v).map_err(|_| AuthError::Malformed("invalid UTF-8 in quoted string"))?
         } else {
             let start = i;
             while i < bytes.len() && is_token_byte(bytes[i]) {
@@ -149,9 +147,5 @@ fn skip_lws(bytes: &[u8], mut i: usize) -> usize {
 
 /// RFC 3261 `token` characters.
 fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
 }

@@ -17,14 +17,7 @@ fn passwords(user: &str) -> Option<String> {
 }
 
 /// Answer a challenge value the way a UA would.
-fn answer(
-    challenge: &str,
-    user: &str,
-    password: &str,
-    method: &str,
-    uri: &str,
-    qop: bool,
-) -> String {
+fn answer(challenge: &str, user: &str, password: &str, method: &str, uri: &str, qop: bool) -> String {
     let params = parse_digest_params(challenge).unwrap();
     let get = |n: &str| params.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let realm = get("realm").unwrap();
@@ -78,10 +71,7 @@ fn rfc7616_sha256_and_md5_vectors() {
         nonce: "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",
         qop_auth: Some(("00000001", "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ")),
     };
-    assert_eq!(
-        compute_response(&input),
-        "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
-    );
+    assert_eq!(compute_response(&input), "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1");
     input.algorithm = DigestAlgorithm::Md5;
     assert_eq!(compute_response(&input), "8ca523f5e9506fed4657c9700eebdbec");
 }
@@ -102,10 +92,7 @@ fn rfc2617_header_parses() {
     assert_eq!(c.realm, "testrealm@host.com");
     assert_eq!(c.qop.as_deref(), Some("auth"));
     assert_eq!(c.nc.as_deref(), Some("00000001"));
-    assert_eq!(
-        c.opaque.as_deref(),
-        Some("5ccc069c403ebaf9f0171e9517f40e41")
-    );
+    assert_eq!(c.opaque.as_deref(), Some("5ccc069c403ebaf9f0171e9517f40e41"));
     assert_eq!(c.algorithm, None);
 }
 
@@ -130,23 +117,9 @@ fn round_trip_sha256_and_md5_with_and_without_qop() {
     for (idx, alg) in [(0, DigestAlgorithm::Sha256), (1, DigestAlgorithm::Md5)] {
         for qop in [true, false] {
             let ch = &a.challenge(NOW, false)[idx];
-            let h = answer(
-                ch,
-                "agent1001",
-                "s3cr3t",
-                "REGISTER",
-                "sip:meritline.test",
-                qop,
-            );
+            let h = answer(ch, "agent1001", "s3cr3t", "REGISTER", "sip:meritline.test", qop);
             let ok = a.verify(NOW + 10, "REGISTER", &h, passwords).unwrap();
-            assert_eq!(
-                ok,
-                AuthOk {
-                    username: "agent1001".into(),
-                    algorithm: alg,
-                    uri: "sip:meritline.test".into(),
-                }
-            );
+            assert_eq!(ok, AuthOk { username: "agent1001".into(), algorithm: alg, uri: "sip:meritline.test".into() });
         }
     }
 }
@@ -155,30 +128,16 @@ fn round_trip_sha256_and_md5_with_and_without_qop() {
 fn method_is_bound_into_response() {
     let a = auth();
     let ch = &a.challenge(NOW, false)[0];
-    let h = answer(
-        ch,
-        "agent1001",
-        "s3cr3t",
-        "REGISTER",
-        "sip:meritline.test",
-        true,
-    );
-    assert_eq!(
-        a.verify(NOW, "INVITE", &h, passwords),
-        Err(AuthError::WrongPassword)
-    );
+    let h = answer(ch, "agent1001", "s3cr3t", "REGISTER", "sip:meritline.test", true);
+    assert_eq!(a.verify(NOW, "INVITE", &h, passwords), Err(AuthError::WrongPassword));
 }
 
 #[test]
 fn missing_algorithm_means_md5() {
     let a = auth();
     let ch = &a.challenge(NOW, false)[1];
-    let h =
-        answer(ch, "agent1001", "s3cr3t", "REGISTER", "sip:x", true).replace(", algorithm=MD5", "");
-    assert_eq!(
-        a.verify(NOW, "REGISTER", &h, passwords).unwrap().algorithm,
-        DigestAlgorithm::Md5
-    );
+    let h = answer(ch, "agent1001", "s3cr3t", "REGISTER", "sip:x", true).replace(", algorithm=MD5", "");
+    assert_eq!(a.verify(NOW, "REGISTER", &h, passwords).unwrap().algorithm, DigestAlgorithm::Md5);
 }
 
 #[test]
@@ -234,12 +193,7 @@ fn tampered_or_foreign_nonce_is_rejected() {
     // other secret
     let other = DigestAuthenticator::new("meritline.test", [8u8; 32], Duration::from_secs(300));
     assert!(!other.nonce_is_valid(NOW, &nonce));
-    for junk in [
-        "",
-        "abc",
-        "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
-        "é",
-    ] {
+    for junk in ["", "abc", "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", "é"] {
         assert!(!a.nonce_is_valid(NOW, junk));
     }
     // a fully valid response on a forged nonce is still stale
@@ -256,10 +210,7 @@ fn tampered_or_foreign_nonce_is_rejected() {
     let h = format!(
         "Digest username=\"agent1001\", realm=\"meritline.test\", nonce=\"{forged}\", uri=\"sip:x\", response=\"{resp}\""
     );
-    assert_eq!(
-        a.verify(NOW + 1000, "REGISTER", &h, passwords),
-        Err(AuthError::StaleNonce)
-    );
+    assert_eq!(a.verify(NOW + 1000, "REGISTER", &h, passwords), Err(AuthError::StaleNonce));
 }
 
 #[test]
@@ -287,55 +238,26 @@ fn realm_algorithm_qop_and_opaque_checks() {
     let a = auth();
     let ch = a.challenge(NOW, false)[0].replace("meritline.test", "evil.test");
     let h = answer(&ch, "agent1001", "s3cr3t", "REGISTER", "sip:x", true);
-    assert_eq!(
-        a.verify(NOW, "REGISTER", &h, passwords),
-        Err(AuthError::RealmMismatch)
-    );
+    assert_eq!(a.verify(NOW, "REGISTER", &h, passwords), Err(AuthError::RealmMismatch));
 
     let ch = &a.challenge(NOW, false)[0];
-    let h = answer(ch, "agent1001", "s3cr3t", "REGISTER", "sip:x", true)
-        .replace("SHA-256", "SHA-512-256");
-    assert_eq!(
-        a.verify(NOW, "REGISTER", &h, passwords),
-        Err(AuthError::UnsupportedAlgorithm)
-    );
+    let h = answer(ch, "agent1001", "s3cr3t", "REGISTER", "sip:x", true).replace("SHA-256", "SHA-512-256");
+    assert_eq!(a.verify(NOW, "REGISTER", &h, passwords), Err(AuthError::UnsupportedAlgorithm));
 
     let md5_only = auth().with_algorithms(&[DigestAlgorithm::Md5]);
     assert_eq!(md5_only.challenge(NOW, false).len(), 1);
     let nonce = md5_only.issue_nonce(NOW);
     let h = format!("Digest username=a, realm=\"meritline.test\", nonce=\"{nonce}\", uri=\"sip:x\", response=\"00\", algorithm=SHA-256");
-    assert_eq!(
-        md5_only.verify(NOW, "REGISTER", &h, passwords),
-        Err(AuthError::UnsupportedAlgorithm)
-    );
+    assert_eq!(md5_only.verify(NOW, "REGISTER", &h, passwords), Err(AuthError::UnsupportedAlgorithm));
 
-    let h = answer(ch, "agent1001", "s3cr3t", "REGISTER", "sip:x", true)
-        .replace("qop=auth", "qop=auth-int");
-    assert_eq!(
-        a.verify(NOW, "REGISTER", &h, passwords),
-        Err(AuthError::UnsupportedAlgorithm)
-    );
+    let h = answer(ch, "agent1001", "s3cr3t", "REGISTER", "sip:x", true).replace("qop=auth", "qop=auth-int");
+    assert_eq!(a.verify(NOW, "REGISTER", &h, passwords), Err(AuthError::UnsupportedAlgorithm));
 
     let a = auth().with_opaque("abc");
     let ch = &a.challenge(NOW, false)[0];
     let good = answer(ch, "agent1001", "s3cr3t", "REGISTER", "sip:x", true);
-    assert!(a
-        .verify(
-            NOW,
-            "REGISTER",
-            &format!("{good}, opaque=\"abc\""),
-            passwords
-        )
-        .is_ok());
-    assert_eq!(
-        a.verify(
-            NOW,
-            "REGISTER",
-            &format!("{good}, opaque=\"zzz\""),
-            passwords
-        ),
-        Err(AuthError::StaleNonce)
-    );
+    assert!(a.verify(NOW, "REGISTER", &format!("{good}, opaque=\"abc\""), passwords).is_ok());
+    assert_eq!(a.verify(NOW, "REGISTER", &format!("{good}, opaque=\"zzz\""), passwords), Err(AuthError::StaleNonce));
 }
 
 #[test]
@@ -440,19 +362,13 @@ fn sipp_and_libre_authorization_layouts() {
 fn captured_sipp_and_baresip_credentials_verify() {
     let a = auth();
     let nonce = a.issue_nonce(NOW);
-    assert_eq!(
-        nonce,
-        "000000006553f1000000000043a7f639cbbe80511d0e2108d0386a29"
-    );
+    assert_eq!(nonce, "000000006553f1000000000043a7f639cbbe80511d0e2108d0386a29");
     let sipp = "Digest username=\"agent1001\",realm=\"meritline.test\",cnonce=\"6b8b4567\",nc=00000001,qop=auth,uri=\"sip:127.0.0.1:5070\",nonce=\"000000006553f1000000000043a7f639cbbe80511d0e2108d0386a29\",response=\"1ab55ff9e1e5f57af11a9633b5ef9347\",algorithm=MD5";
     let baresip = "Digest username=\"agent1001\", realm=\"meritline.test\", nonce=\"000000006553f1000000000043a7f639cbbe80511d0e2108d0386a29\", uri=\"sip:127.0.0.1:5070\", response=\"799372ad886af72fefa828124d4e04a5\", cnonce=\"6d3935726e537965\", qop=auth, nc=00000001";
     for header in [sipp, baresip] {
         let ok = a.verify(NOW + 1, "REGISTER", header, passwords).unwrap();
         assert_eq!(ok.algorithm, DigestAlgorithm::Md5);
         assert_eq!(ok.username, "agent1001");
-        assert_eq!(
-            a.verify(NOW + 1, "REGISTER", header, |_| Some("nope".into())),
-            Err(AuthError::WrongPassword)
-        );
+        assert_eq!(a.verify(NOW + 1, "REGISTER", header, |_| Some("nope".into())), Err(AuthError::WrongPassword));
     }
 }

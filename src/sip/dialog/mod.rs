@@ -7,17 +7,13 @@
 
 mod set;
 
-use crate::sip::message::{
-    Contacts, MessageBuilder, Method, NameAddr, Request, Scheme, SipMessage, Uri,
-};
+use crate::sip::message::{Contacts, MessageBuilder, Method, NameAddr, Request, Scheme, SipMessage, Uri};
 
 pub use set::DialogSet;
 
 /// A fresh From/To tag: 16 random alphanumerics (~95 bits; RFC 3261 19.3 asks for 32).
 pub fn new_tag<R: rand::Rng + ?Sized>(rng: &mut R) -> String {
-    (0..16)
-        .map(|_| char::from(rng.sample(rand::distributions::Alphanumeric)))
-        .collect()
+    (0..16).map(|_| char::from(rng.sample(rand::distributions::Alphanumeric))).collect()
 }
 
 /// Identifies a dialog from the point of view of this endpoint (12).
@@ -40,19 +36,11 @@ impl DialogId {
         let to = msg.to().ok()?;
         let from_tag = from.tag().unwrap_or_default().to_owned();
         let to_tag = to.tag().unwrap_or_default().to_owned();
-        let (local_tag, remote_tag) = if msg.is_request() {
-            (to_tag, from_tag)
-        } else {
-            (from_tag, to_tag)
-        };
+        let (local_tag, remote_tag) = if msg.is_request() { (to_tag, from_tag) } else { (from_tag, to_tag) };
         if local_tag.is_empty() {
             return None;
         }
-        Some(DialogId {
-            call_id,
-            local_tag,
-            remote_tag,
-        })
+        Some(DialogId { call_id, local_tag, remote_tag })
     }
 
     /// The id of the dialog a message we send belongs to (the mirror image of `for_incoming`).
@@ -60,19 +48,11 @@ impl DialogId {
         let call_id = msg.call_id().ok()?.to_owned();
         let from_tag = msg.from().ok()?.tag().unwrap_or_default().to_owned();
         let to_tag = msg.to().ok()?.tag().unwrap_or_default().to_owned();
-        let (local_tag, remote_tag) = if msg.is_request() {
-            (from_tag, to_tag)
-        } else {
-            (to_tag, from_tag)
-        };
+        let (local_tag, remote_tag) = if msg.is_request() { (from_tag, to_tag) } else { (to_tag, from_tag) };
         if local_tag.is_empty() {
             return None;
         }
-        Some(DialogId {
-            call_id,
-            local_tag,
-            remote_tag,
-        })
+        Some(DialogId { call_id, local_tag, remote_tag })
     }
 }
 
@@ -147,39 +127,24 @@ fn without_tag(mut addr: NameAddr) -> NameAddr {
 
 fn first_contact(msg: &SipMessage) -> Result<Uri, DialogError> {
     match msg.contacts() {
-        Ok(Contacts::List(list)) => list
-            .into_iter()
-            .next()
-            .map(|c| c.uri)
-            .ok_or(DialogError::MissingContact),
+        Ok(Contacts::List(list)) => list.into_iter().next().map(|c| c.uri).ok_or(DialogError::MissingContact),
         Ok(Contacts::Wildcard) | Err(_) => Err(DialogError::MissingContact),
     }
 }
 
 fn is_target_refresh(method: &Method) -> bool {
-    matches!(
-        method,
-        Method::Invite | Method::Update | Method::Subscribe | Method::Notify | Method::Refer
-    )
+    matches!(method, Method::Invite | Method::Update | Method::Subscribe | Method::Notify | Method::Refer)
 }
 
 impl Dialog {
     /// UAS side (12.1.1): the dialog created by our 2xx (or 1xx with `local_tag`) to `invite`.
     /// Route set = Record-Route in order; remote target = the INVITE's Contact.
-    pub fn from_uas(
-        invite: &SipMessage,
-        local_tag: &str,
-        local_contact: Uri,
-    ) -> Result<Dialog, DialogError> {
-        let call_id = invite
-            .call_id()
-            .map_err(|_| DialogError::BadHeader("Call-ID"))?;
+    pub fn from_uas(invite: &SipMessage, local_tag: &str, local_contact: Uri) -> Result<Dialog, DialogError> {
+        let call_id = invite.call_id().map_err(|_| DialogError::BadHeader("Call-ID"))?;
         let from = invite.from().map_err(|_| DialogError::BadHeader("From"))?;
         let to = invite.to().map_err(|_| DialogError::BadHeader("To"))?;
         let cseq = invite.cseq().map_err(|_| DialogError::BadHeader("CSeq"))?;
-        let route_set = invite
-            .record_route()
-            .map_err(|_| DialogError::BadHeader("Record-Route"))?;
+        let route_set = invite.record_route().map_err(|_| DialogError::BadHeader("Record-Route"))?;
         let remote_target = first_contact(invite)?;
         let secure = invite.request_uri().is_ok_and(|u| u.scheme == Scheme::Sips);
         Ok(Dialog {
@@ -210,20 +175,12 @@ impl Dialog {
             200..=299 => DialogState::Confirmed,
             other => return Err(DialogError::NotDialogCreating(other)),
         };
-        let call_id = invite
-            .call_id()
-            .map_err(|_| DialogError::BadHeader("Call-ID"))?;
+        let call_id = invite.call_id().map_err(|_| DialogError::BadHeader("Call-ID"))?;
         let from = invite.from().map_err(|_| DialogError::BadHeader("From"))?;
         let to = response.to().map_err(|_| DialogError::BadHeader("To"))?;
-        let remote_tag = to
-            .tag()
-            .filter(|t| !t.is_empty())
-            .ok_or(DialogError::MissingRemoteTag)?
-            .to_owned();
+        let remote_tag = to.tag().filter(|t| !t.is_empty()).ok_or(DialogError::MissingRemoteTag)?.to_owned();
         let cseq = invite.cseq().map_err(|_| DialogError::BadHeader("CSeq"))?;
-        let mut route_set = response
-            .record_route()
-            .map_err(|_| DialogError::BadHeader("Record-Route"))?;
+        let mut route_set = response.record_route().map_err(|_| DialogError::BadHeader("Record-Route"))?;
         route_set.reverse();
         let remote_target = first_contact(response)?;
         let secure = invite.request_uri().is_ok_and(|u| u.scheme == Scheme::Sips);
@@ -266,13 +223,11 @@ impl Dialog {
     fn routing(&self) -> (String, Vec<String>) {
         match self.route_set.first() {
             None => (self.remote_target.to_string(), Vec::new()),
-            Some(first) if first.uri.is_loose_route() => (
-                self.remote_target.to_string(),
-                self.route_set.iter().map(|r| r.to_string()).collect(),
-            ),
+            Some(first) if first.uri.is_loose_route() => {
+                (self.remote_target.to_string(), self.route_set.iter().map(|r| r.to_string()).collect())
+            }
             Some(first) => {
-                let mut routes: Vec<String> =
-                    self.route_set[1..].iter().map(|r| r.to_string()).collect();
+                let mut routes: Vec<String> = self.route_set[1..].iter().map(|r| r.to_string()).collect();
                 routes.push(NameAddr::new(self.remote_target.clone()).to_string());
                 (first.uri.to_string(), routes)
             }
@@ -318,9 +273,7 @@ impl Dialog {
     /// INVITE, method ACK, same routing as any in-dialog request. The local CSeq is unchanged.
     /// The caller must prepend a Via with a fresh branch.
     pub fn create_ack(&self, response_2xx: &SipMessage) -> Result<MessageBuilder, DialogError> {
-        let cseq = response_2xx
-            .cseq()
-            .map_err(|_| DialogError::BadHeader("CSeq"))?;
+        let cseq = response_2xx.cseq().map_err(|_| DialogError::BadHeader("CSeq"))?;
         Ok(self.base_request(Method::Ack, cseq.seq))
     }
 
@@ -339,10 +292,7 @@ impl Dialog {
         }
         if let Some(last) = self.remote_seq {
             if cseq.seq < last {
-                return Err(DialogError::CSeqOutOfOrder {
-                    got: cseq.seq,
-                    last,
-                });
+                return Err(DialogError::CSeqOutOfOrder { got: cseq.seq, last });
             }
         }
         self.remote_seq = Some(cseq.seq);
@@ -368,9 +318,7 @@ impl Dialog {
         let cseq = resp.cseq().map_err(|_| DialogError::BadHeader("CSeq"))?;
         if cseq.method == Method::Invite && self.state == DialogState::Early {
             self.state = DialogState::Confirmed;
-            let mut routes = resp
-                .record_route()
-                .map_err(|_| DialogError::BadHeader("Record-Route"))?;
+            let mut routes = resp.record_route().map_err(|_| DialogError::BadHeader("Record-Route"))?;
             routes.reverse();
             self.route_set = routes;
         }

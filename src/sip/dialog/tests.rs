@@ -40,12 +40,7 @@ fn with_via(mut b: MessageBuilder) -> SipMessage {
 }
 
 fn uas_dialog() -> Dialog {
-    Dialog::from_uas(
-        &parse(INVITE),
-        "a6c85cf",
-        Uri::parse("sip:bob@192.0.2.4").unwrap(),
-    )
-    .unwrap()
+    Dialog::from_uas(&parse(INVITE), "a6c85cf", Uri::parse("sip:bob@192.0.2.4").unwrap()).unwrap()
 }
 
 fn uac_dialog() -> Dialog {
@@ -62,29 +57,21 @@ fn uas_constructor() {
     assert_eq!(d.state, DialogState::Confirmed);
     assert_eq!(d.remote_seq, Some(314159));
     assert_eq!(d.local_seq, None);
-    assert_eq!(
-        d.remote_target.to_string(),
-        "sip:alice@pc33.atlanta.example.com"
-    );
+    assert_eq!(d.remote_target.to_string(), "sip:alice@pc33.atlanta.example.com");
     assert_eq!(d.local_uri.uri.to_string(), "sip:bob@biloxi.example.com");
-    assert_eq!(
-        d.remote_uri.uri.to_string(),
-        "sip:alice@atlanta.example.com"
-    );
+    assert_eq!(d.remote_uri.uri.to_string(), "sip:alice@atlanta.example.com");
     assert_eq!(d.remote_uri.tag(), None, "tags live in the id only");
     let routes: Vec<String> = d.route_set.iter().map(|r| r.uri.to_string()).collect();
     assert_eq!(routes, ["sip:p2.example.com;lr", "sip:p1.example.com;lr"]);
     assert!(!d.secure);
 
-    let sips = parse(&INVITE.replace(
-        "INVITE sip:bob@biloxi.example.com SIP/2.0",
-        "INVITE sips:bob@biloxi.example.com SIP/2.0",
-    ));
+    let sips = parse(
+        &INVITE.replace("INVITE sip:bob@biloxi.example.com SIP/2.0", "INVITE sips:bob@biloxi.example.com SIP/2.0"),
+    );
     let d = Dialog::from_uas(&sips, "t", Uri::parse("sips:bob@192.0.2.4").unwrap()).unwrap();
     assert!(d.secure);
 
-    let no_contact =
-        parse(&INVITE.replace("Contact: <sip:alice@pc33.atlanta.example.com>\r\n", ""));
+    let no_contact = parse(&INVITE.replace("Contact: <sip:alice@pc33.atlanta.example.com>\r\n", ""));
     let err = Dialog::from_uas(&no_contact, "t", Uri::parse("sip:b@h").unwrap()).unwrap_err();
     assert_eq!(err, DialogError::MissingContact);
     assert_eq!(err.status_code(), 400);
@@ -98,10 +85,7 @@ fn uac_constructor_reverses_record_route() {
     assert_eq!(d.local_seq, Some(314159));
     assert_eq!(d.remote_seq, None);
     assert_eq!(d.remote_target.to_string(), "sip:bob@192.0.2.4");
-    assert_eq!(
-        d.local_contact.as_ref().unwrap().to_string(),
-        "sip:alice@pc33.atlanta.example.com"
-    );
+    assert_eq!(d.local_contact.as_ref().unwrap().to_string(), "sip:alice@pc33.atlanta.example.com");
     let routes: Vec<String> = d.route_set.iter().map(|r| r.uri.to_string()).collect();
     assert_eq!(routes, ["sip:p1.example.com;lr", "sip:p2.example.com;lr"]);
 }
@@ -118,27 +102,16 @@ fn uac_early_dialog_and_invalid_responses() {
     assert_eq!(d.state, DialogState::Early);
     assert!(d.route_set.is_empty());
     // The 2xx confirms it and recomputes the route set.
-    d.handle_remote_response(&ok_for(&invite, "early1"))
-        .unwrap();
+    d.handle_remote_response(&ok_for(&invite, "early1")).unwrap();
     assert_eq!(d.state, DialogState::Confirmed);
     assert_eq!(d.route_set.len(), 2);
     assert_eq!(d.route_set[0].uri.host, "p1.example.com");
 
-    let trying = Response::for_request(&invite, 100, "Trying")
-        .build()
-        .unwrap();
-    assert_eq!(
-        Dialog::from_uac(&invite, &trying),
-        Err(DialogError::NotDialogCreating(100))
-    );
-    let untagged = Response::for_request(&invite, 180, "Ringing")
-        .header("Contact", "<sip:bob@192.0.2.4>")
-        .build()
-        .unwrap();
-    assert_eq!(
-        Dialog::from_uac(&invite, &untagged),
-        Err(DialogError::MissingRemoteTag)
-    );
+    let trying = Response::for_request(&invite, 100, "Trying").build().unwrap();
+    assert_eq!(Dialog::from_uac(&invite, &trying), Err(DialogError::NotDialogCreating(100)));
+    let untagged =
+        Response::for_request(&invite, 180, "Ringing").header("Contact", "<sip:bob@192.0.2.4>").build().unwrap();
+    assert_eq!(Dialog::from_uac(&invite, &untagged), Err(DialogError::MissingRemoteTag));
 }
 
 #[test]
@@ -153,30 +126,19 @@ fn in_dialog_request_loose_routing_and_cseq() {
     assert_eq!(bye.from().unwrap().tag(), Some("1928301774"));
     assert_eq!(bye.to().unwrap().tag(), Some("a6c85cf"));
     assert_eq!(bye.from().unwrap().display.as_deref(), Some("Alice"));
-    let routes: Vec<String> = bye
-        .route()
-        .unwrap()
-        .iter()
-        .map(|r| r.uri.to_string())
-        .collect();
+    let routes: Vec<String> = bye.route().unwrap().iter().map(|r| r.uri.to_string()).collect();
     assert_eq!(routes, ["sip:p1.example.com;lr", "sip:p2.example.com;lr"]);
     assert!(bye.header("Contact").is_none(), "BYE is no target refresh");
     assert_eq!(d.local_seq, Some(314160));
 
     let reinvite = with_via(d.create_request(Method::Invite).unwrap());
     assert_eq!(reinvite.cseq().unwrap().seq, 314161);
-    assert_eq!(
-        reinvite.header("Contact"),
-        Some("<sip:alice@pc33.atlanta.example.com>")
-    );
+    assert_eq!(reinvite.header("Contact"), Some("<sip:alice@pc33.atlanta.example.com>"));
     // The UAS's first request starts at 1.
     let mut uas = uas_dialog();
     let info = with_via(uas.create_request(Method::Info).unwrap());
     assert_eq!(info.cseq().unwrap().seq, 1);
-    assert_eq!(
-        info.request_uri_str(),
-        Some("sip:alice@pc33.atlanta.example.com")
-    );
+    assert_eq!(info.request_uri_str(), Some("sip:alice@pc33.atlanta.example.com"));
     assert_eq!(info.from().unwrap().tag(), Some("a6c85cf"));
     assert_eq!(info.to().unwrap().tag(), Some("1928301774"));
 }
@@ -184,18 +146,11 @@ fn in_dialog_request_loose_routing_and_cseq() {
 #[test]
 fn strict_routing() {
     let mut d = uac_dialog();
-    d.route_set = vec![
-        NameAddr::parse("<sip:strict.example.com>").unwrap(),
-        NameAddr::parse("<sip:p2.example.com;lr>").unwrap(),
-    ];
+    d.route_set =
+        vec![NameAddr::parse("<sip:strict.example.com>").unwrap(), NameAddr::parse("<sip:p2.example.com;lr>").unwrap()];
     let bye = with_via(d.create_request(Method::Bye).unwrap());
     assert_eq!(bye.request_uri_str(), Some("sip:strict.example.com"));
-    let routes: Vec<String> = bye
-        .route()
-        .unwrap()
-        .iter()
-        .map(|r| r.uri.to_string())
-        .collect();
+    let routes: Vec<String> = bye.route().unwrap().iter().map(|r| r.uri.to_string()).collect();
     assert_eq!(routes, ["sip:p2.example.com;lr", "sip:bob@192.0.2.4"]);
 }
 
@@ -240,10 +195,7 @@ fn remote_cseq_rules_and_target_refresh() {
     // A request from another dialog is refused with 481.
     let mut other = uas_dialog();
     other.id.local_tag = "zzz".to_owned();
-    assert_eq!(
-        other.handle_remote_request(&bye).unwrap_err().status_code(),
-        481
-    );
+    assert_eq!(other.handle_remote_request(&bye).unwrap_err().status_code(), 481);
 }
 
 #[test]
@@ -256,29 +208,14 @@ fn dialog_set_lookup_both_directions() {
     let info_from_uas = with_via(uas.create_request(Method::Info).unwrap());
     uac_set.insert(uac.clone());
     uas_set.insert(uas.clone());
-    assert_eq!(
-        uas_set.find_incoming(&bye_from_uac).map(|d| &d.id),
-        Some(&uas.id)
-    );
-    assert_eq!(
-        uac_set.find_incoming(&info_from_uas).map(|d| &d.id),
-        Some(&uac.id)
-    );
+    assert_eq!(uas_set.find_incoming(&bye_from_uac).map(|d| &d.id), Some(&uas.id));
+    assert_eq!(uac_set.find_incoming(&info_from_uas).map(|d| &d.id), Some(&uac.id));
     // A response to the BYE, as seen by the UAC.
-    let bye_ok = Response::for_request(&bye_from_uac, 200, "OK")
-        .build()
-        .unwrap();
+    let bye_ok = Response::for_request(&bye_from_uac, 200, "OK").build().unwrap();
     assert_eq!(uac_set.find_incoming(&bye_ok).map(|d| &d.id), Some(&uac.id));
     assert_eq!(DialogId::for_outgoing(&bye_from_uac), Some(uac.id.clone()));
-    assert!(
-        uac_set.find_incoming(&parse(INVITE)).is_none(),
-        "no To tag: no dialog"
-    );
-    uac_set
-        .find_incoming_mut(&info_from_uas)
-        .unwrap()
-        .handle_remote_request(&info_from_uas)
-        .unwrap();
+    assert!(uac_set.find_incoming(&parse(INVITE)).is_none(), "no To tag: no dialog");
+    uac_set.find_incoming_mut(&info_from_uas).unwrap().handle_remote_request(&info_from_uas).unwrap();
     assert_eq!(uac_set.get(&uac.id).unwrap().remote_seq, Some(1));
     assert_eq!(uac_set.len(), 1);
     assert!(uac_set.remove(&uac.id).is_some());

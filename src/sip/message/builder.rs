@@ -44,10 +44,7 @@ impl Request {
     /// Via, Max-Forwards, From, To, Call-ID, CSeq, Contact (RFC 3261 8.1.1).
     pub fn builder(method: Method, uri: impl fmt::Display) -> MessageBuilder {
         MessageBuilder {
-            start: Start::Request {
-                method,
-                uri: Bytes::from(uri.to_string()),
-            },
+            start: Start::Request { method, uri: Bytes::from(uri.to_string()) },
             headers: Vec::with_capacity(12),
             body: Bytes::new(),
         }
@@ -61,10 +58,7 @@ impl Response {
     /// A response with no headers.
     pub fn builder(status: u16, reason: &str) -> MessageBuilder {
         MessageBuilder {
-            start: Start::Response {
-                status,
-                reason: Bytes::copy_from_slice(reason.as_bytes()),
-            },
+            start: Start::Response { status, reason: Bytes::copy_from_slice(reason.as_bytes()) },
             headers: Vec::with_capacity(12),
             body: Bytes::new(),
         }
@@ -75,10 +69,8 @@ impl Response {
     pub fn for_request(req: &SipMessage, status: u16, reason: &str) -> MessageBuilder {
         let mut b = Response::builder(status, reason);
         for (id, name, value) in req.raw_headers() {
-            let copy = matches!(
-                id,
-                HeaderId::Via | HeaderId::From | HeaderId::To | HeaderId::CallId | HeaderId::CSeq
-            ) || (status == 100 && id == HeaderId::Timestamp);
+            let copy = matches!(id, HeaderId::Via | HeaderId::From | HeaderId::To | HeaderId::CallId | HeaderId::CSeq)
+                || (status == 100 && id == HeaderId::Timestamp);
             if !copy {
                 continue;
             }
@@ -95,19 +87,11 @@ impl Response {
 /// Pushes one entry per comma-separated element (zero-copy slices of `value`).
 fn push_split(headers: &mut Vec<Entry>, id: HeaderId, name: &Bytes, value: &Bytes) {
     let Ok(s) = std::str::from_utf8(value) else {
-        headers.push(Entry {
-            id,
-            name: name.clone(),
-            value: value.clone(),
-        });
+        headers.push(Entry { id, name: name.clone(), value: value.clone() });
         return;
     };
     for part in split_commas(s) {
-        headers.push(Entry {
-            id,
-            name: name.clone(),
-            value: value.slice_ref(part.as_bytes()),
-        });
+        headers.push(Entry { id, name: name.clone(), value: value.slice_ref(part.as_bytes()) });
     }
 }
 
@@ -126,30 +110,18 @@ impl SipMessage {
         let (method, uri, status, reason) = self.start_line_parts();
         let start = match (method, uri, status, reason) {
             (Some(method), Some(uri), _, _) => Start::Request { method, uri },
-            (_, _, Some(status), reason) => Start::Response {
-                status,
-                reason: reason.unwrap_or_default(),
-            },
-            _ => Start::Response {
-                status: 500,
-                reason: Bytes::new(),
-            },
+            (_, _, Some(status), reason) => Start::Response { status, reason: reason.unwrap_or_default() },
+            _ => Start::Response { status: 500, reason: Bytes::new() },
         };
         let mut headers = Vec::with_capacity(self.headers().count() + 2);
         for (id, name, value) in self.raw_headers() {
             match id {
                 HeaderId::ContentLength => {}
-                HeaderId::Via | HeaderId::Route | HeaderId::RecordRoute => {
-                    push_split(&mut headers, id, &name, &value)
-                }
+                HeaderId::Via | HeaderId::Route | HeaderId::RecordRoute => push_split(&mut headers, id, &name, &value),
                 _ => headers.push(Entry { id, name, value }),
             }
         }
-        MessageBuilder {
-            start,
-            headers,
-            body: self.body().clone(),
-        }
+        MessageBuilder { start, headers, body: self.body().clone() }
     }
 }
 
@@ -172,22 +144,14 @@ impl MessageBuilder {
     /// Inserts a header line before the first existing line of the same name (or at the top).
     pub fn prepend_header(&mut self, name: &str, value: &str) {
         let e = entry(name, value);
-        let pos = self
-            .headers
-            .iter()
-            .position(|x| Self::matches(x, e.id, name))
-            .unwrap_or(0);
+        let pos = self.headers.iter().position(|x| Self::matches(x, e.id, name)).unwrap_or(0);
         self.headers.insert(pos, e);
     }
 
     /// Replaces the first line of that name (removing further lines), or appends it.
     pub fn set_header(&mut self, name: &str, value: &str) {
         let e = entry(name, value);
-        match self
-            .headers
-            .iter()
-            .position(|x| Self::matches(x, e.id, name))
-        {
+        match self.headers.iter().position(|x| Self::matches(x, e.id, name)) {
             Some(pos) => {
                 self.headers[pos] = e.clone();
                 let mut i = 0;
@@ -212,10 +176,7 @@ impl MessageBuilder {
     /// Removes the first line (value) of that name; returns its value.
     pub fn remove_first_header(&mut self, name: &str) -> Option<String> {
         let id = HeaderId::from_name(name.as_bytes());
-        let pos = self
-            .headers
-            .iter()
-            .position(|x| Self::matches(x, id, name))?;
+        let pos = self.headers.iter().position(|x| Self::matches(x, id, name))?;
         let e = self.headers.remove(pos);
         Some(String::from_utf8_lossy(&e.value).into_owned())
     }
@@ -223,10 +184,7 @@ impl MessageBuilder {
     /// The first value of that name, if any.
     pub fn header_value(&self, name: &str) -> Option<&str> {
         let id = HeaderId::from_name(name.as_bytes());
-        self.headers
-            .iter()
-            .find(|x| Self::matches(x, id, name))
-            .and_then(|e| std::str::from_utf8(&e.value).ok())
+        self.headers.iter().find(|x| Self::matches(x, id, name)).and_then(|e| std::str::from_utf8(&e.value).ok())
     }
 
     /// Adds `;tag=` to the To header unless it already has a tag.
@@ -265,11 +223,7 @@ impl MessageBuilder {
 
     /// The topmost Via, parsed.
     pub fn top_via(&self) -> Result<Via, ParseError> {
-        let e = self
-            .headers
-            .iter()
-            .find(|e| e.id == HeaderId::Via)
-            .ok_or(bad_value("Missing Via"))?;
+        let e = self.headers.iter().find(|e| e.id == HeaderId::Via).ok_or(bad_value("Missing Via"))?;
         Via::parse(std::str::from_utf8(&e.value).map_err(|_| bad_value("Bad Via"))?)
     }
 

@@ -6,8 +6,8 @@ use std::fmt;
 use super::error::{bad_value, ParseError};
 use super::method::Method;
 use super::syntax::{
-    find_param, is_token, is_token_char, parse_digits_u64, parse_generic_params, quote,
-    quoted_string_end, skip_ws, trim_ws, unquote, write_params, Param,
+    find_param, is_token, is_token_char, parse_digits_u64, parse_generic_params, quote, quoted_string_end, skip_ws,
+    trim_ws, unquote, write_params, Param,
 };
 use super::uri::{is_valid_host, push_host, split_host_port, Uri};
 
@@ -24,11 +24,7 @@ pub struct NameAddr {
 impl NameAddr {
     /// A bare `<uri>` with no display name and no parameters.
     pub fn new(uri: Uri) -> NameAddr {
-        NameAddr {
-            display: None,
-            uri,
-            params: Vec::new(),
-        }
+        NameAddr { display: None, uri, params: Vec::new() }
     }
 
     /// Parses one name-addr / addr-spec element with its parameters.
@@ -63,10 +59,7 @@ impl NameAddr {
                 None => (s, ""),
             };
             let uri_str = trim_ws(uri_str);
-            if uri_str
-                .bytes()
-                .any(|b| b == b' ' || b == b'\t' || b == b'"' || b == b'>')
-            {
+            if uri_str.bytes().any(|b| b == b' ' || b == b'\t' || b == b'"' || b == b'>') {
                 return Err(bad_value("Bad address"));
             }
             let uri = Uri::parse(uri_str)?;
@@ -74,26 +67,15 @@ impl NameAddr {
                 // RFC 3261 20.10: a URI with headers must use the <...> form.
                 return Err(bad_value("URI headers in addr-spec"));
             }
-            return Ok(NameAddr {
-                display: None,
-                uri,
-                params: parse_generic_params(params)?,
-            });
+            return Ok(NameAddr { display: None, uri, params: parse_generic_params(params)? });
         };
         // rest starts with '<'
         let gt = rest.find('>').ok_or(bad_value("Unterminated <URI>"))?;
         let uri_str = &rest[1..gt];
-        if uri_str
-            .bytes()
-            .any(|b| b == b' ' || b == b'\t' || b == b'\r' || b == b'\n')
-        {
+        if uri_str.bytes().any(|b| b == b' ' || b == b'\t' || b == b'\r' || b == b'\n') {
             return Err(bad_value("Whitespace inside <URI>"));
         }
-        Ok(NameAddr {
-            display,
-            uri: Uri::parse(uri_str)?,
-            params: parse_generic_params(&rest[gt + 1..])?,
-        })
+        Ok(NameAddr { display, uri: Uri::parse(uri_str)?, params: parse_generic_params(&rest[gt + 1..])? })
     }
 
     /// A header parameter by case-insensitive name: `Some(None)` for a flag.
@@ -116,11 +98,7 @@ impl NameAddr {
     /// Adds or replaces a header parameter.
     pub fn set_param(&mut self, name: &str, value: Option<&str>) {
         let value = value.map(str::to_owned);
-        match self
-            .params
-            .iter_mut()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        {
+        match self.params.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
             Some(slot) => slot.1 = value,
             None => self.params.push((name.to_owned(), value)),
         }
@@ -165,13 +143,9 @@ impl CSeq {
     /// Parses `1*DIGIT LWS Method`.
     pub fn parse(s: &str) -> Result<CSeq, ParseError> {
         let s = trim_ws(s);
-        let digits_end = s
-            .bytes()
-            .position(|b| !b.is_ascii_digit())
-            .ok_or(bad_value("Bad CSeq"))?;
-        let seq = parse_digits_u64(&s[..digits_end])
-            .and_then(|v| u32::try_from(v).ok())
-            .ok_or(bad_value("Bad CSeq"))?;
+        let digits_end = s.bytes().position(|b| !b.is_ascii_digit()).ok_or(bad_value("Bad CSeq"))?;
+        let seq =
+            parse_digits_u64(&s[..digits_end]).and_then(|v| u32::try_from(v).ok()).ok_or(bad_value("Bad CSeq"))?;
         let rest = &s[digits_end..];
         let method_str = trim_ws(rest);
         if method_str.len() == rest.len() {
@@ -205,10 +179,7 @@ impl Via {
     pub fn new(transport: &str, host: &str, port: Option<u16>, branch: &str) -> Via {
         Via {
             transport: transport.to_owned(),
-            host: host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned(),
+            host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
             port,
             params: vec![("branch".to_owned(), Some(branch.to_owned()))],
         }
@@ -313,12 +284,7 @@ impl Via {
                 return Err(bad_value("Bad Via parameter"));
             }
         }
-        Ok(Via {
-            transport: transport.to_owned(),
-            host: host.to_owned(),
-            port,
-            params,
-        })
+        Ok(Via { transport: transport.to_owned(), host: host.to_owned(), port, params })
     }
 
     /// A parameter by case-insensitive name: `Some(None)` for a flag.
@@ -344,11 +310,7 @@ impl Via {
     /// Adds or replaces a parameter.
     pub fn set_param(&mut self, name: &str, value: Option<&str>) {
         let value = value.map(str::to_owned);
-        match self
-            .params
-            .iter_mut()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        {
+        match self.params.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
             Some(slot) => slot.1 = value,
             None => self.params.push((name.to_owned(), value)),
         }
@@ -402,8 +364,7 @@ mod tests {
 
     #[test]
     fn via_ipv6_port_and_stamp() {
-        let mut v =
-            Via::parse("SIP/2.0/TCP [2001:db8::9:1] : 5070 ;branch=z9hG4bKx;rport").unwrap();
+        let mut v = Via::parse("SIP/2.0/TCP [2001:db8::9:1] : 5070 ;branch=z9hG4bKx;rport").unwrap();
         assert_eq!(v.host, "2001:db8::9:1");
         assert_eq!(v.port, Some(5070));
         v.stamp_source("[2001:db8::9:255]:6000".parse().unwrap());
@@ -433,9 +394,7 @@ mod tests {
 
     #[test]
     fn name_addr_forms() {
-        let a =
-            NameAddr::parse("\"J Rosenberg \\\\\\\"\"   <sip:jdrosen@example.com> ; tag = 98asjd8")
-                .unwrap();
+        let a = NameAddr::parse("\"J Rosenberg \\\\\\\"\"   <sip:jdrosen@example.com> ; tag = 98asjd8").unwrap();
         assert_eq!(a.display.as_deref(), Some("J Rosenberg \\\""));
         assert_eq!(a.tag(), Some("98asjd8"));
         let b = NameAddr::parse("sip:user@example.com;tag=33242").unwrap();
@@ -448,22 +407,12 @@ mod tests {
         assert!(NameAddr::parse("Bell, Alexander <sip:a@b>").is_err());
         assert!(NameAddr::parse("\"Watson\" < sip:t@example.org >").is_err());
         assert!(NameAddr::parse("\"Mr. J. User <sip:j.user@example.com>").is_err());
-        assert_eq!(
-            NameAddr::parse(&a.to_string()).unwrap(),
-            a,
-            "display name survives re-quoting"
-        );
+        assert_eq!(NameAddr::parse(&a.to_string()).unwrap(), a, "display name survives re-quoting");
     }
 
     #[test]
     fn cseq_parsing() {
-        assert_eq!(
-            CSeq::parse("0009   INVITE").unwrap(),
-            CSeq {
-                seq: 9,
-                method: Method::Invite
-            }
-        );
+        assert_eq!(CSeq::parse("0009   INVITE").unwrap(), CSeq { seq: 9, method: Method::Invite });
         assert!(CSeq::parse("36893488147419103232 REGISTER").is_err());
         assert!(CSeq::parse("9INVITE").is_err());
         assert!(CSeq::parse("INVITE").is_err());

@@ -85,10 +85,7 @@ mod tests {
         for m in ["INVITE", "ACK", "PRACK", "PUBLISH", "FOO-BAR"] {
             assert_eq!(Method::parse(m).map(|m| m.to_string()).as_deref(), Some(m));
         }
-        assert_eq!(
-            Method::parse("invite"),
-            Some(Method::Other("invite".into()))
-        );
+        assert_eq!(Method::parse("invite"), Some(Method::Other("invite".into())));
         assert_eq!(Method::parse("IN VITE"), None);
         assert_eq!(Method::parse(""), None);
     }

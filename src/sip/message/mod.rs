@@ -23,8 +23,8 @@ pub use headers::{CSeq, Contacts, NameAddr, Via};
 pub use method::Method;
 pub use names::HeaderId;
 pub use parsed::{
-    frame_stream, leading_crlf_len, next_stream_item, salvage_headers, SalvagedHeaders, SipMessage,
-    StreamItem, MAX_BODY_BYTES, MAX_HEADER_BYTES,
+    frame_stream, leading_crlf_len, next_stream_item, salvage_headers, SalvagedHeaders, SipMessage, StreamItem,
+    MAX_BODY_BYTES, MAX_HEADER_BYTES,
 };
 pub use syntax::{split_commas, Param};
 pub use uri::{Scheme, Uri, UriParts};

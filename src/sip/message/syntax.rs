@@ -9,11 +9,7 @@ pub type Param = (String, Option<String>);
 
 /// RFC 3261 `token` character.
 pub fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
 }
 
 /// Non-empty and made only of token characters.
@@ -23,11 +19,7 @@ pub fn is_token(s: &str) -> bool {
 
 /// RFC 3261 `unreserved` (alphanum / mark).
 pub fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
-        )
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')')
 }
 
 /// LWS characters after line folding has been normalized to spaces.
@@ -78,10 +70,7 @@ pub fn quoted_string_end(s: &str) -> Option<usize> {
 
 /// Removes the quotes and backslash escapes of a complete quoted string.
 pub fn unquote(s: &str) -> String {
-    let inner = s
-        .strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
-        .unwrap_or(s);
+    let inner = s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(s);
     let mut out = String::with_capacity(inner.len());
     let mut chars = inner.chars();
     while let Some(c) = chars.next() {
@@ -113,10 +102,7 @@ pub fn quote(s: &str) -> String {
 /// Splits a header value at top-level commas (outside quoted strings and `<...>`), yielding
 /// trimmed, non-empty elements. Unbalanced quotes make the rest one element.
 pub fn split_commas(s: &str) -> CommaSplit<'_> {
-    CommaSplit {
-        rest: s,
-        split: true,
-    }
+    CommaSplit { rest: s, split: true }
 }
 
 /// Iterator returned by [`split_commas`].
@@ -129,10 +115,7 @@ pub struct CommaSplit<'a> {
 impl<'a> CommaSplit<'a> {
     /// Yields `s` (trimmed) once, unsplit, unless it is empty.
     pub fn whole(s: &'a str) -> CommaSplit<'a> {
-        CommaSplit {
-            rest: s,
-            split: false,
-        }
+        CommaSplit { rest: s, split: false }
     }
 }
 
@@ -272,10 +255,7 @@ pub fn skip_ws(b: &[u8], mut i: usize) -> usize {
 
 /// Finds a parameter by case-insensitive name.
 pub fn find_param<'a>(params: &'a [Param], name: &str) -> Option<&'a Option<String>> {
-    params
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
+    params.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
 }
 
 /// Appends `;name[=value]` for each parameter.

@@ -5,8 +5,7 @@ use bytes::Bytes;
 
 use super::*;
 
-pub(crate) const INVITE: &str =
-    "INVITE sip:+15551234567@meritline.example.com;user=phone SIP/2.0\r\n\
+pub(crate) const INVITE: &str = "INVITE sip:+15551234567@meritline.example.com;user=phone SIP/2.0\r\n\
 Via: SIP/2.0/UDP 203.0.113.10:5060;branch=z9hG4bK-524287-1---abc123;rport\r\n\
 Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKinner;received=198.51.100.7\r\n\
 Max-Forwards: 69\r\n\
@@ -53,17 +52,8 @@ fn typical_invite_accessors() {
     assert_eq!(m.from().unwrap().tag(), Some("as5f3a1b2c"));
     assert_eq!(m.from().unwrap().display.as_deref(), Some("Carrier Caller"));
     assert_eq!(m.to().unwrap().tag(), None);
-    assert_eq!(
-        m.call_id().unwrap(),
-        "3848276298220188511@carrier.example.net"
-    );
-    assert_eq!(
-        m.cseq().unwrap(),
-        CSeq {
-            seq: 102,
-            method: Method::Invite
-        }
-    );
+    assert_eq!(m.call_id().unwrap(), "3848276298220188511@carrier.example.net");
+    assert_eq!(m.cseq().unwrap(), CSeq { seq: 102, method: Method::Invite });
     assert_eq!(m.max_forwards().unwrap(), Some(69));
     assert_eq!(m.content_length(), Some(153));
     assert_eq!(m.content_type(), Some("application/sdp"));
@@ -72,10 +62,7 @@ fn typical_invite_accessors() {
     assert_eq!(m.record_route().unwrap().len(), 2);
     assert!(m.route().unwrap().is_empty());
     assert_eq!(m.header_values("Allow").count(), 10);
-    assert_eq!(
-        m.header_values("k").collect::<Vec<_>>(),
-        vec!["replaces", "timer"]
-    );
+    assert_eq!(m.header_values("k").collect::<Vec<_>>(), vec!["replaces", "timer"]);
     assert_eq!(m.header("user-agent"), Some("CarrierSBC 4.2"));
     match m.contacts().unwrap() {
         Contacts::List(l) => assert_eq!(l[0].uri.transport(), Some("udp")),
@@ -146,29 +133,14 @@ fn stream_framing() {
     two.extend_from_slice(m);
     two.extend_from_slice(m);
     assert_eq!(frame_stream(&two).unwrap(), Some(m.len() + 2));
-    assert_eq!(
-        next_stream_item(b"\r\n\r\nINVITE").unwrap(),
-        Some(StreamItem::Ping)
-    );
+    assert_eq!(next_stream_item(b"\r\n\r\nINVITE").unwrap(), Some(StreamItem::Ping));
     assert_eq!(next_stream_item(b"\r\n").unwrap(), None);
-    assert_eq!(
-        next_stream_item(b"\r\nINV").unwrap(),
-        Some(StreamItem::Pong)
-    );
-    assert_eq!(
-        next_stream_item(m).unwrap(),
-        Some(StreamItem::Message(m.len()))
-    );
+    assert_eq!(next_stream_item(b"\r\nINV").unwrap(), Some(StreamItem::Pong));
+    assert_eq!(next_stream_item(m).unwrap(), Some(StreamItem::Message(m.len())));
     let no_cl = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h\r\n\r\n";
-    assert_eq!(
-        frame_stream(no_cl).unwrap_err().kind(),
-        ParseErrorKind::BadContentLength
-    );
+    assert_eq!(frame_stream(no_cl).unwrap_err().kind(), ParseErrorKind::BadContentLength);
     let huge = vec![b'a'; MAX_HEADER_BYTES + 10];
-    assert_eq!(
-        frame_stream(&huge).unwrap_err().kind(),
-        ParseErrorKind::HeadersTooLarge
-    );
+    assert_eq!(frame_stream(&huge).unwrap_err().kind(), ParseErrorKind::HeadersTooLarge);
     let mut long_headers = b"OPTIONS sip:a@b SIP/2.0\r\n".to_vec();
     while long_headers.len() <= MAX_HEADER_BYTES {
         long_headers.extend_from_slice(b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
@@ -198,20 +170,9 @@ From: <sip:c@d>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: x1\r\nCSeq: 1 INVITE\r\nConte
     assert!(resp.starts_with(b"SIP/2.0 400 "));
     // No Via, ACKs and responses are dropped.
     let e = err.clone();
-    assert!(
-        SipMessage::error_response(b"INVITE sip:a@b SIP/2.0\r\nCSeq: 1\r\n\r\n", &e, None)
-            .is_none()
-    );
-    assert!(SipMessage::error_response(
-        b"ACK sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n\r\n",
-        &e,
-        None
-    )
-    .is_none());
-    assert!(
-        SipMessage::error_response(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h\r\n\r\n", &e, None)
-            .is_none()
-    );
+    assert!(SipMessage::error_response(b"INVITE sip:a@b SIP/2.0\r\nCSeq: 1\r\n\r\n", &e, None).is_none());
+    assert!(SipMessage::error_response(b"ACK sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n\r\n", &e, None).is_none());
+    assert!(SipMessage::error_response(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h\r\n\r\n", &e, None).is_none());
 }
 
 #[test]
@@ -238,10 +199,7 @@ fn request_builder_with_body() {
     let uri = Uri::parse("sip:agent@10.0.0.5:5062").unwrap();
     let sdp = Bytes::from_static(b"v=0\r\n");
     let req = Request::builder(Method::Invite, &uri)
-        .header(
-            "Via",
-            Via::new("UDP", "10.0.0.1", Some(5060), "z9hG4bKabc").to_string(),
-        )
+        .header("Via", Via::new("UDP", "10.0.0.1", Some(5060), "z9hG4bKabc").to_string())
         .header("Max-Forwards", "70")
         .header("From", "<sip:queue@meritline>;tag=q1")
         .header("To", "<sip:agent@10.0.0.5>")
@@ -261,8 +219,7 @@ fn request_builder_with_body() {
 fn edit_and_reserialize() {
     let req = msg(INVITE);
     let mut b = req.to_builder();
-    b.stamp_top_via_source("198.51.100.20:40000".parse().unwrap())
-        .unwrap();
+    b.stamp_top_via_source("198.51.100.20:40000".parse().unwrap()).unwrap();
     b.prepend_via(&Via::new("UDP", "10.1.1.1", Some(5060), "z9hG4bKmine"));
     b.set_header("Max-Forwards", "68");
     let out = b.clone().build().unwrap();
@@ -274,19 +231,13 @@ fn edit_and_reserialize() {
     assert_eq!(out.max_forwards().unwrap(), Some(68));
     assert_eq!(out.body(), req.body());
     assert_eq!(out.record_route().unwrap().len(), 2);
-    assert_eq!(
-        b.remove_top_via().as_deref(),
-        Some("SIP/2.0/UDP 10.1.1.1:5060;branch=z9hG4bKmine")
-    );
+    assert_eq!(b.remove_top_via().as_deref(), Some("SIP/2.0/UDP 10.1.1.1:5060;branch=z9hG4bKmine"));
     assert_eq!(b.build().unwrap().vias().unwrap().len(), 2);
 }
 
 #[test]
 fn builder_blocks_header_injection() {
-    let r = Response::builder(200, "OK\r\nEvil: 1")
-        .header("X-A", "v\r\nEvil: 2")
-        .build()
-        .unwrap();
+    let r = Response::builder(200, "OK\r\nEvil: 1").header("X-A", "v\r\nEvil: 2").build().unwrap();
     assert!(r.header("Evil").is_none());
 }
 

@@ -884,40 +884,11 @@ fn valid(m: &'static [u8]) -> SipMessage {
 
 /// Calls every accessor; used to prove none of them panics.
 pub(crate) fn exercise(m: &SipMessage) {
-    let _ = (
-        m.is_request(),
-        m.method(),
-        m.request_uri(),
-        m.status(),
-        m.reason(),
-    );
-    let _ = (
-        m.vias(),
-        m.top_via(),
-        m.call_id(),
-        m.cseq(),
-        m.from(),
-        m.to(),
-    );
-    let _ = (
-        m.contacts(),
-        m.route(),
-        m.record_route(),
-        m.max_forwards(),
-        m.expires(),
-    );
-    let _ = (
-        m.content_type(),
-        m.media_type(),
-        m.content_length(),
-        m.date(),
-    );
-    let _ = (
-        m.authorization(),
-        m.proxy_authorization(),
-        m.validate(),
-        m.body(),
-    );
+    let _ = (m.is_request(), m.method(), m.request_uri(), m.status(), m.reason());
+    let _ = (m.vias(), m.top_via(), m.call_id(), m.cseq(), m.from(), m.to());
+    let _ = (m.contacts(), m.route(), m.record_route(), m.max_forwards(), m.expires());
+    let _ = (m.content_type(), m.media_type(), m.content_length(), m.date());
+    let _ = (m.authorization(), m.proxy_authorization(), m.validate(), m.body());
     let _ = m.header_values("Via").count() + m.header_values("X-Unknown").count();
     let _ = m.headers().count();
     let _ = m.to_builder().to_bytes();
@@ -999,24 +970,12 @@ fn wsinv() {
     assert_eq!(from.tag(), Some("98asjd8"));
     assert_eq!(m.max_forwards().unwrap(), Some(68));
     assert_eq!(m.call_id().unwrap(), "wsinv.ndaksdj@192.0.2.1");
-    assert_eq!(
-        m.cseq().unwrap(),
-        CSeq {
-            seq: 9,
-            method: Method::Invite
-        }
-    );
+    assert_eq!(m.cseq().unwrap(), CSeq { seq: 9, method: Method::Invite });
     let vias = m.vias().unwrap();
     assert_eq!(vias.len(), 3);
-    assert_eq!(
-        (vias[0].transport.as_str(), vias[0].host.as_str()),
-        ("UDP", "192.0.2.2")
-    );
+    assert_eq!((vias[0].transport.as_str(), vias[0].host.as_str()), ("UDP", "192.0.2.2"));
     assert_eq!(vias[0].branch(), Some("390skdjuw"));
-    assert_eq!(
-        (vias[1].transport.as_str(), vias[1].host.as_str()),
-        ("TCP", "spindle.example.com")
-    );
+    assert_eq!((vias[1].transport.as_str(), vias[1].host.as_str()), ("TCP", "spindle.example.com"));
     assert_eq!(vias[1].branch(), Some("z9hG4bK9ikj8"));
     assert_eq!(vias[2].host, "192.168.255.111");
     assert_eq!(vias[2].branch(), Some("z9hG4bK30239"));
@@ -1029,9 +988,7 @@ fn wsinv() {
     assert_eq!(route.len(), 1);
     assert!(route[0].uri.is_loose_route());
     assert_eq!(route[0].uri.param("unknown-no-value"), Some(None));
-    let Contacts::List(c) = m.contacts().unwrap() else {
-        panic!("list")
-    };
+    let Contacts::List(c) = m.contacts().unwrap() else { panic!("list") };
     assert_eq!(c[0].display.as_deref(), Some("Quoted string \"\""));
     assert_eq!(c[0].param("newparam"), Some(Some("newvalue")));
     assert_eq!(c[0].param("secondparam"), Some(None));
@@ -1046,58 +1003,29 @@ fn wsinv() {
 fn intmeth() {
     let m = valid(INTMETH);
     let method = m.method().unwrap();
-    assert_eq!(
-        method,
-        Method::Other("!interesting-Method0123456789_*+`.%indeed'~".into())
-    );
+    assert_eq!(method, Method::Other("!interesting-Method0123456789_*+`.%indeed'~".into()));
     let ruri = m.request_uri().unwrap();
-    assert_eq!(
-        ruri.user.as_deref(),
-        Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*")
-    );
-    assert_eq!(
-        ruri.password.as_deref(),
-        Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)")
-    );
+    assert_eq!(ruri.user.as_deref(), Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*"));
+    assert_eq!(ruri.password.as_deref(), Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)"));
     assert_eq!(ruri.host, "example.com");
-    assert_eq!(
-        m.to().unwrap().display.as_deref(),
-        Some("BEL:\x07 NUL:\0 DEL:\x7f")
-    );
+    assert_eq!(m.to().unwrap().display.as_deref(), Some("BEL:\x07 NUL:\0 DEL:\x7f"));
     let from = m.from().unwrap();
-    assert_eq!(
-        from.display.as_deref(),
-        Some("token1~` token2'+_ token3*%!.-")
-    );
+    assert_eq!(from.display.as_deref(), Some("token1~` token2'+_ token3*%!.-"));
     assert_eq!(from.tag(), Some("_token~1'+`*%!-."));
-    assert_eq!(
-        m.call_id().unwrap(),
-        "intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{"
-    );
+    assert_eq!(m.call_id().unwrap(), "intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{");
     assert_eq!(m.cseq().unwrap().method, method);
     assert_eq!(m.max_forwards().unwrap(), Some(255));
-    assert_eq!(
-        m.header("extensionHeader-!.%*+_`'~"),
-        Some("\u{feff}\u{5927}\u{505c}\u{96fb}")
-    );
+    assert_eq!(m.header("extensionHeader-!.%*+_`'~"), Some("\u{feff}\u{5927}\u{505c}\u{96fb}"));
 }
 
 /// 3.1.1.3 esc01: %-escapes in several places; kept escaped (never unescaped recursively).
 #[test]
 fn esc01() {
     let m = valid(ESC01);
-    assert_eq!(
-        m.request_uri().unwrap().user.as_deref(),
-        Some("sips%3Auser%40example.com")
-    );
+    assert_eq!(m.request_uri().unwrap().user.as_deref(), Some("sips%3Auser%40example.com"));
     assert_eq!(m.to().unwrap().uri.user.as_deref(), Some("%75se%72"));
-    assert_eq!(
-        m.from().unwrap().uri.user.as_deref(),
-        Some("I%20have%20spaces")
-    );
-    let Contacts::List(c) = m.contacts().unwrap() else {
-        panic!("list")
-    };
+    assert_eq!(m.from().unwrap().uri.user.as_deref(), Some("I%20have%20spaces"));
+    let Contacts::List(c) = m.contacts().unwrap() else { panic!("list") };
     assert_eq!(c[0].uri.param("n%61me"), Some(Some("v%61lue%25%34%31")));
     assert_eq!(c[0].uri.param("%6C%72"), Some(None));
 }
@@ -1107,9 +1035,7 @@ fn esc01() {
 fn escnull() {
     let m = valid(ESCNULL);
     assert_eq!(m.to().unwrap().uri.user.as_deref(), Some("null-%00-null"));
-    let Contacts::List(c) = m.contacts().unwrap() else {
-        panic!("list")
-    };
+    let Contacts::List(c) = m.contacts().unwrap() else { panic!("list") };
     assert_eq!(c.len(), 2);
     assert_ne!(c[0].uri, c[1].uri);
 }
@@ -1121,14 +1047,9 @@ fn esc02() {
     let m = valid(ESC02);
     assert_eq!(m.method(), Some(Method::Other("RE%47IST%45R".into())));
     assert_eq!(m.to().unwrap().display.as_deref(), Some("%Z%45"));
-    let Contacts::List(c) = m.contacts().unwrap() else {
-        panic!("list")
-    };
+    let Contacts::List(c) = m.contacts().unwrap() else { panic!("list") };
     assert_eq!(c.len(), 2);
-    assert_eq!(
-        m.header("C%6Fntact"),
-        Some("<sip:alias2@host2.example.com>")
-    );
+    assert_eq!(m.header("C%6Fntact"), Some("<sip:alias2@host2.example.com>"));
 }
 
 /// 3.1.1.6 lwsdisp: no LWS between display name and '<'. Accepted.
@@ -1194,10 +1115,7 @@ fn mpart01() {
 fn unreason() {
     let m = valid(UNREASON);
     assert_eq!(m.status(), Some(200));
-    assert!(m
-        .reason()
-        .unwrap()
-        .starts_with("= 2**3 * 5**2 \u{43d}\u{43e}"));
+    assert!(m.reason().unwrap().starts_with("= 2**3 * 5**2 \u{43d}\u{43e}"));
 }
 
 /// 3.1.1.13 noreason: empty reason phrase (with the required SP).
@@ -1236,10 +1154,7 @@ fn clerr() {
 /// stream it is a framing error.
 #[test]
 fn ncl() {
-    assert_eq!(
-        parse(NCL).unwrap_err().kind(),
-        ParseErrorKind::BadContentLength
-    );
+    assert_eq!(parse(NCL).unwrap_err().kind(), ParseErrorKind::BadContentLength);
     assert!(frame_stream(NCL).is_err());
     assert_eq!(transport_answer(NCL), Some(400));
 }
@@ -1252,9 +1167,7 @@ fn scalar02() {
     assert!(m.cseq().is_err());
     assert!(m.max_forwards().is_err());
     assert_eq!(m.expires().unwrap(), Some(u32::MAX));
-    let Contacts::List(c) = m.contacts().unwrap() else {
-        panic!("list")
-    };
+    let Contacts::List(c) = m.contacts().unwrap() else { panic!("list") };
     assert_eq!(c[0].expires(), Some(u32::MAX));
     assert_eq!(m.validate().unwrap_err().status_code(), 400);
     assert_eq!(transport_answer(SCALAR02), Some(400));
@@ -1289,30 +1202,21 @@ fn ltgtruri() {
 /// 3.1.2.8 lwsruri: LWS inside the Request-URI: rejected at parse -> 400.
 #[test]
 fn lwsruri() {
-    assert_eq!(
-        parse(LWSRURI).unwrap_err().kind(),
-        ParseErrorKind::BadStartLine
-    );
+    assert_eq!(parse(LWSRURI).unwrap_err().kind(), ParseErrorKind::BadStartLine);
     assert_eq!(transport_answer(LWSRURI), Some(400));
 }
 
 /// 3.1.2.9 lwsstart: multiple SP between request-line elements: rejected -> 400.
 #[test]
 fn lwsstart() {
-    assert_eq!(
-        parse(LWSSTART).unwrap_err().kind(),
-        ParseErrorKind::BadStartLine
-    );
+    assert_eq!(parse(LWSSTART).unwrap_err().kind(), ParseErrorKind::BadStartLine);
     assert_eq!(transport_answer(LWSSTART), Some(400));
 }
 
 /// 3.1.2.10 trws: SP after SIP-Version: rejected (allowed by the RFC) -> 400.
 #[test]
 fn trws() {
-    assert_eq!(
-        parse(TRWS).unwrap_err().kind(),
-        ParseErrorKind::BadStartLine
-    );
+    assert_eq!(parse(TRWS).unwrap_err().kind(), ParseErrorKind::BadStartLine);
     assert_eq!(transport_answer(TRWS), Some(400));
 }
 
@@ -1371,10 +1275,7 @@ fn badvers() {
 #[test]
 fn mismatch01() {
     let m = parse(MISMATCH01).unwrap();
-    assert_eq!(
-        m.validate().unwrap_err().kind(),
-        ParseErrorKind::CSeqMethodMismatch
-    );
+    assert_eq!(m.validate().unwrap_err().kind(), ParseErrorKind::CSeqMethodMismatch);
     assert_eq!(transport_answer(MISMATCH01), Some(400));
 }
 
@@ -1385,10 +1286,7 @@ fn mismatch01() {
 fn mismatch02() {
     let m = parse(MISMATCH02).unwrap();
     assert_eq!(m.method(), Some(Method::Other("NEWMETHOD".into())));
-    assert_eq!(
-        m.validate().unwrap_err().kind(),
-        ParseErrorKind::CSeqMethodMismatch
-    );
+    assert_eq!(m.validate().unwrap_err().kind(), ParseErrorKind::CSeqMethodMismatch);
 }
 
 /// 3.1.2.19 multi01: several Call-ID, To, From, Max-Forwards and CSeq values: the single-value
@@ -1396,12 +1294,7 @@ fn mismatch02() {
 #[test]
 fn multi01() {
     let m = parse(MULTI01).unwrap();
-    for e in [
-        m.call_id().err(),
-        m.to().err(),
-        m.from().err(),
-        m.cseq().err(),
-    ] {
+    for e in [m.call_id().err(), m.to().err(), m.from().err(), m.cseq().err()] {
         assert_eq!(e.map(|e| e.kind()), Some(ParseErrorKind::DuplicateHeader));
     }
     assert!(m.max_forwards().is_err());
@@ -1412,10 +1305,7 @@ fn multi01() {
 /// with a 400; TCP: connection must be closed).
 #[test]
 fn mcl01() {
-    assert_eq!(
-        parse(MCL01).unwrap_err().kind(),
-        ParseErrorKind::BadContentLength
-    );
+    assert_eq!(parse(MCL01).unwrap_err().kind(), ParseErrorKind::BadContentLength);
     assert!(frame_stream(MCL01).is_err());
     assert_eq!(transport_answer(MCL01), Some(400));
 }
@@ -1431,10 +1321,7 @@ fn bcast() {
 /// 3.1.2.22 bigcode: status code > 699: rejected; being a response it is dropped.
 #[test]
 fn bigcode() {
-    assert_eq!(
-        parse(BIGCODE).unwrap_err().kind(),
-        ParseErrorKind::BadStartLine
-    );
+    assert_eq!(parse(BIGCODE).unwrap_err().kind(), ParseErrorKind::BadStartLine);
     assert_eq!(transport_answer(BIGCODE), None);
 }
 
@@ -1452,10 +1339,7 @@ fn badbranch() {
 #[test]
 fn insuf() {
     let m = parse(INSUF).unwrap();
-    assert_eq!(
-        m.validate().unwrap_err().kind(),
-        ParseErrorKind::MissingHeader
-    );
+    assert_eq!(m.validate().unwrap_err().kind(), ParseErrorKind::MissingHeader);
     assert_eq!(transport_answer(INSUF), Some(400));
 }
 
@@ -1524,14 +1408,10 @@ fn zeromf() {
 /// <> it is a URI param.
 #[test]
 fn cparams() {
-    let Contacts::List(a) = valid(CPARAM01).contacts().unwrap() else {
-        panic!("list")
-    };
+    let Contacts::List(a) = valid(CPARAM01).contacts().unwrap() else { panic!("list") };
     assert_eq!(a[0].param("unknownparam"), Some(None));
     assert!(a[0].uri.params.is_empty());
-    let Contacts::List(b) = valid(CPARAM02).contacts().unwrap() else {
-        panic!("list")
-    };
+    let Contacts::List(b) = valid(CPARAM02).contacts().unwrap() else { panic!("list") };
     assert_eq!(b[0].uri.param("unknownparam"), Some(None));
     assert!(b[0].params.is_empty());
 }
@@ -1539,9 +1419,7 @@ fn cparams() {
 /// 3.3.14 regescrt: escaped Route header inside a <> Contact URI is legal.
 #[test]
 fn regescrt() {
-    let Contacts::List(c) = valid(REGESCRT).contacts().unwrap() else {
-        panic!("list")
-    };
+    let Contacts::List(c) = valid(REGESCRT).contacts().unwrap() else { panic!("list") };
     assert_eq!(c[0].uri.headers.len(), 1);
 }
 
@@ -1549,11 +1427,10 @@ fn regescrt() {
 #[test]
 fn no_accessor_panics_on_any_torture_message() {
     for m in [
-        WSINV, INTMETH, ESC01, ESCNULL, ESC02, LWSDISP, LONGREQ, DBLREQ, SEMIURI, TRANSPORTS,
-        MPART01, UNREASON, NOREASON, BADINV01, CLERR, NCL, SCALAR02, SCALARLG, QUOTBAL, LTGTRURI,
-        LWSRURI, LWSSTART, TRWS, ESCRURI, BADDATE, REGBADCT, BADASPEC, BADDN, BADVERS, MISMATCH01,
-        MISMATCH02, MULTI01, MCL01, BCAST, BIGCODE, BADBRANCH, INSUF, UNKSCM, NOVELSC, UNKSM2,
-        BEXT01, INVUT, REGAUT01, SDP01, INV2543, ZEROMF, CPARAM01, CPARAM02, REGESCRT,
+        WSINV, INTMETH, ESC01, ESCNULL, ESC02, LWSDISP, LONGREQ, DBLREQ, SEMIURI, TRANSPORTS, MPART01, UNREASON,
+        NOREASON, BADINV01, CLERR, NCL, SCALAR02, SCALARLG, QUOTBAL, LTGTRURI, LWSRURI, LWSSTART, TRWS, ESCRURI,
+        BADDATE, REGBADCT, BADASPEC, BADDN, BADVERS, MISMATCH01, MISMATCH02, MULTI01, MCL01, BCAST, BIGCODE, BADBRANCH,
+        INSUF, UNKSCM, NOVELSC, UNKSM2, BEXT01, INVUT, REGAUT01, SDP01, INV2543, ZEROMF, CPARAM01, CPARAM02, REGESCRT,
     ] {
         let _ = frame_stream(m);
         let _ = next_stream_item(m);

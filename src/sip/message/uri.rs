@@ -53,8 +53,7 @@ fn is_scheme(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b[0].is_ascii_alphabetic()
-        && b.iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+        && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
 }
 
 fn user_ok(b: u8) -> bool {
@@ -82,25 +81,18 @@ pub fn is_valid_host(host: &str, bracketed: bool) -> bool {
         return host.parse::<std::net::Ipv6Addr>().is_ok();
     }
     let b = host.as_bytes();
-    if !b
-        .iter()
-        .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
-    {
+    if !b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.') {
         return false;
     }
     // Each label must be non-empty except a single trailing dot, and not start/end with '-'.
     let trimmed = host.strip_suffix('.').unwrap_or(host);
-    trimmed
-        .split('.')
-        .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'))
+    trimmed.split('.').all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'))
 }
 
 /// Splits `host[:port]` (host may be `[v6]`). Returns (host without brackets, port).
 pub fn split_host_port(s: &str) -> Result<(&str, Option<u16>), ParseError> {
     let (host, rest, bracketed) = if let Some(inner) = s.strip_prefix('[') {
-        let close = inner
-            .find(']')
-            .ok_or(bad_uri("Unterminated IPv6 reference"))?;
+        let close = inner.find(']').ok_or(bad_uri("Unterminated IPv6 reference"))?;
         (&inner[..close], &inner[close + 1..], true)
     } else {
         match s.find(':') {
@@ -179,10 +171,9 @@ impl<'a> UriParts<'a> {
         if scheme.eq_ignore_ascii_case("tel") {
             let (number, params) = rest.split_once(';').unwrap_or((rest, ""));
             if number.is_empty()
-                || !number.bytes().all(|b| {
-                    b.is_ascii_hexdigit()
-                        || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
-                })
+                || !number
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#'))
             {
                 return Err(bad_uri("Bad tel number"));
             }
@@ -282,10 +273,7 @@ impl Uri {
             scheme: Scheme::Sip,
             user: user.map(str::to_owned),
             password: None,
-            host: host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned(),
+            host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
             port,
             params: Vec::new(),
             headers: Vec::new(),
@@ -318,10 +306,7 @@ impl Uri {
         let headers = p
             .headers
             .map(|h| {
-                h.split('&')
-                    .filter_map(|kv| kv.split_once('='))
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect()
+                h.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
             })
             .unwrap_or_default();
         Uri {
@@ -354,11 +339,7 @@ impl Uri {
     /// Adds or replaces a parameter.
     pub fn set_param(&mut self, name: &str, value: Option<&str>) {
         let value = value.map(str::to_owned);
-        match self
-            .params
-            .iter_mut()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        {
+        match self.params.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
             Some(slot) => slot.1 = value,
             None => self.params.push((name.to_owned(), value)),
         }
@@ -420,8 +401,7 @@ mod tests {
 
     #[test]
     fn parses_full_sip_uri() {
-        let u = Uri::parse("sips:alice:secret@[2001:db8::10]:5071;transport=tls;lr?Subject=hi&X=1")
-            .unwrap();
+        let u = Uri::parse("sips:alice:secret@[2001:db8::10]:5071;transport=tls;lr?Subject=hi&X=1").unwrap();
         assert_eq!(u.scheme, Scheme::Sips);
         assert_eq!(u.user.as_deref(), Some("alice"));
         assert_eq!(u.password.as_deref(), Some("secret"));
@@ -430,10 +410,7 @@ mod tests {
         assert_eq!(u.transport(), Some("tls"));
         assert!(u.is_loose_route());
         assert_eq!(u.headers.len(), 2);
-        assert_eq!(
-            u.to_string(),
-            "sips:alice:secret@[2001:db8::10]:5071;transport=tls;lr?Subject=hi&X=1"
-        );
+        assert_eq!(u.to_string(), "sips:alice:secret@[2001:db8::10]:5071;transport=tls;lr?Subject=hi&X=1");
     }
 
     #[test]
@@ -441,10 +418,7 @@ mod tests {
         let u = Uri::parse("tel:+1-201-555-0123;phone-context=example.com").unwrap();
         assert_eq!(u.scheme, Scheme::Tel);
         assert_eq!(u.user.as_deref(), Some("+1-201-555-0123"));
-        assert_eq!(
-            u.to_string(),
-            "tel:+1-201-555-0123;phone-context=example.com"
-        );
+        assert_eq!(u.to_string(), "tel:+1-201-555-0123;phone-context=example.com");
         let o = Uri::parse("isbn:2983792873").unwrap();
         assert_eq!(o.scheme, Scheme::Other("isbn".into()));
         assert_eq!(o.to_string(), "isbn:2983792873");

@@ -26,11 +26,7 @@ pub struct ContactParam {
 
 impl ContactParam {
     pub fn new(uri: impl Into<String>) -> Self {
-        Self {
-            uri: uri.into(),
-            expires: None,
-            q: None,
-        }
+        Self { uri: uri.into(), expires: None, q: None }
     }
 }
 
@@ -99,12 +95,7 @@ pub struct RegistrarConfig {
 
 impl Default for RegistrarConfig {
     fn default() -> Self {
-        Self {
-            min_expires: 60,
-            max_expires: 3600,
-            default_expires: 3600,
-            max_bindings_per_user: 10,
-        }
+        Self { min_expires: 60, max_expires: 3600, default_expires: 3600, max_bindings_per_user: 10 }
     }
 }
 
@@ -149,17 +140,9 @@ pub enum RegistrarEvent {
     Refreshed { user: String, contact: String },
     /// A contact was removed by REGISTER (expires=0 or `*`); `remaining` is the number of live
     /// bindings the user has after the whole request was applied (0 = now offline).
-    Unregistered {
-        user: String,
-        contact: String,
-        remaining: usize,
-    },
+    Unregistered { user: String, contact: String, remaining: usize },
     /// A contact timed out; `remaining` live bindings are left (0 = now offline).
-    Expired {
-        user: String,
-        contact: String,
-        remaining: usize,
-    },
+    Expired { user: String, contact: String, remaining: usize },
 }
 
 /// The location service.
@@ -176,11 +159,7 @@ fn same_contact(a: &str, b: &str) -> bool {
 
 impl Registrar {
     pub fn new(config: RegistrarConfig) -> Self {
-        Self {
-            config,
-            bindings: HashMap::new(),
-            events: VecDeque::new(),
-        }
+        Self { config, bindings: HashMap::new(), events: VecDeque::new() }
     }
 
     pub fn config(&self) -> &RegistrarConfig {
@@ -189,11 +168,7 @@ impl Registrar {
 
     /// Apply a REGISTER (RFC 3261 §10.3 steps 6–8). On success returns all live bindings of the
     /// user (for the 200 OK). On error nothing is changed.
-    pub fn handle_register(
-        &mut self,
-        now: Instant,
-        req: RegisterRequest,
-    ) -> Result<Vec<BindingView>, RegistrarError> {
+    pub fn handle_register(&mut self, now: Instant, req: RegisterRequest) -> Result<Vec<BindingView>, RegistrarError> {
         // Drop bindings that already lapsed so they neither block nor count.
         self.expire_user(now, &req.user);
 
@@ -201,15 +176,8 @@ impl Registrar {
             if req.expires != Some(0) || !req.contacts.is_empty() {
                 return Err(RegistrarError::InvalidWildcard);
             }
-            let current = self
-                .bindings
-                .get(&req.user)
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            if current
-                .iter()
-                .any(|b| b.call_id == req.call_id && req.cseq <= b.cseq)
-            {
+            let current = self.bindings.get(&req.user).map(Vec::as_slice).unwrap_or(&[]);
+            if current.iter().any(|b| b.call_id == req.call_id && req.cseq <= b.cseq) {
                 return Err(RegistrarError::OutOfOrder);
             }
             let removed = self.bindings.remove(&req.user).unwrap_or_default();
@@ -226,14 +194,9 @@ impl Registrar {
         // Work out every contact's interval first: a 423 must leave everything untouched.
         let mut intervals = Vec::with_capacity(req.contacts.len());
         for c in &req.contacts {
-            let secs = c
-                .expires
-                .or(req.expires)
-                .unwrap_or(self.config.default_expires);
+            let secs = c.expires.or(req.expires).unwrap_or(self.config.default_expires);
             if secs != 0 && secs < self.config.min_expires {
-                return Err(RegistrarError::IntervalTooBrief {
-                    min_expires: self.config.min_expires,
-                });
+                return Err(RegistrarError::IntervalTooBrief { min_expires: self.config.min_expires });
             }
             intervals.push(secs.min(self.config.max_expires));
         }
@@ -241,9 +204,7 @@ impl Registrar {
         let mut updated: Vec<Binding> = self.bindings.get(&req.user).cloned().unwrap_or_default();
         let mut pending_events = Vec::new();
         for (contact, secs) in req.contacts.iter().zip(intervals) {
-            let existing = updated
-                .iter()
-                .position(|b| same_contact(&b.contact_uri, &contact.uri));
+            let existing = updated.iter().position(|b| same_contact(&b.contact_uri, &contact.uri));
             if let Some(idx) = existing {
                 let b = &updated[idx];
                 if b.call_id == req.call_id && req.cseq <= b.cseq {
@@ -284,35 +245,20 @@ impl Registrar {
             }
         }
         if updated.len() > self.config.max_bindings_per_user {
-            return Err(RegistrarError::TooManyBindings {
-                max: self.config.max_bindings_per_user,
-            });
+            return Err(RegistrarError::TooManyBindings { max: self.config.max_bindings_per_user });
         }
 
         // Commit, then report.
-        let previous: Vec<String> = self
-            .bindings
-            .get(&req.user)
-            .map(|v| v.iter().map(|b| b.contact_uri.clone()).collect())
-            .unwrap_or_default();
+        let previous: Vec<String> =
+            self.bindings.get(&req.user).map(|v| v.iter().map(|b| b.contact_uri.clone()).collect()).unwrap_or_default();
         let remaining = updated.len();
         for (kept, contact) in pending_events {
             let event = if !kept {
-                RegistrarEvent::Unregistered {
-                    user: req.user.clone(),
-                    contact,
-                    remaining,
-                }
+                RegistrarEvent::Unregistered { user: req.user.clone(), contact, remaining }
             } else if previous.iter().any(|p| same_contact(p, &contact)) {
-                RegistrarEvent::Refreshed {
-                    user: req.user.clone(),
-                    contact,
-                }
+                RegistrarEvent::Refreshed { user: req.user.clone(), contact }
             } else {
-                RegistrarEvent::Registered {
-                    user: req.user.clone(),
-                    contact,
-                }
+                RegistrarEvent::Registered { user: req.user.clone(), contact }
             };
             self.events.push_back(event);
         }
@@ -343,11 +289,7 @@ impl Registrar {
 
     /// The live binding of `user` that was most recently (re-)registered.
     pub fn lookup(&self, now: Instant, user: &str) -> Option<&Binding> {
-        self.bindings
-            .get(user)?
-            .iter()
-            .filter(|b| b.expires_at > now)
-            .max_by_key(|b| b.refreshed_at)
+        self.bindings.get(user)?.iter().filter(|b| b.expires_at > now).max_by_key(|b| b.refreshed_at)
     }
 
     /// All live bindings of `user`, highest q first, then most recently refreshed first.
@@ -366,10 +308,7 @@ impl Registrar {
 
     /// The live bindings of `user` as 200 OK views (answer to a query REGISTER).
     pub fn binding_views(&self, now: Instant, user: &str) -> Vec<BindingView> {
-        self.bindings
-            .get(user)
-            .map(|v| Self::views(now, v))
-            .unwrap_or_default()
+        self.bindings.get(user).map(|v| Self::views(now, v)).unwrap_or_default()
     }
 
     pub fn is_registered(&self, now: Instant, user: &str) -> bool {
@@ -378,10 +317,7 @@ impl Registrar {
 
     /// Users with at least one live binding.
     pub fn registered_users(&self, now: Instant) -> impl Iterator<Item = &str> {
-        self.bindings
-            .iter()
-            .filter(move |(_, v)| v.iter().any(|b| b.expires_at > now))
-            .map(|(u, _)| u.as_str())
+        self.bindings.iter().filter(move |(_, v)| v.iter().any(|b| b.expires_at > now)).map(|(u, _)| u.as_str())
     }
 
     /// The earliest instant at which a binding expires.
@@ -420,11 +356,7 @@ impl Registrar {
             self.bindings.remove(user);
         }
         for contact in expired {
-            self.events.push_back(RegistrarEvent::Expired {
-                user: user.to_string(),
-                contact,
-                remaining: live,
-            });
+            self.events.push_back(RegistrarEvent::Expired { user: user.to_string(), contact, remaining: live });
         }
     }
 

@@ -193,8 +193,7 @@ impl TransactionLayer {
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         while let Some(Reverse((at, id))) = self.timers.peek().copied() {
             let live = self.txs.get(&id).is_some_and(|tx| {
-                tx.retransmit.as_ref().is_some_and(|r| r.at == at)
-                    || tx.expiry.is_some_and(|(_, e)| e == at)
+                tx.retransmit.as_ref().is_some_and(|r| r.at == at) || tx.expiry.is_some_and(|(_, e)| e == at)
             });
             if live {
                 return Some(at);
@@ -220,13 +219,7 @@ impl TransactionLayer {
     }
 
     /// Feed a parsed message that arrived from `source` over `transport`.
-    pub fn handle_incoming(
-        &mut self,
-        now: Instant,
-        msg: SipMessage,
-        source: SocketAddr,
-        transport: Transport,
-    ) {
+    pub fn handle_incoming(&mut self, now: Instant, msg: SipMessage, source: SocketAddr, transport: Transport) {
         if msg.is_request() {
             self.incoming_request(now, msg, source, transport);
         } else {
@@ -259,20 +252,12 @@ impl TransactionLayer {
     }
 
     /// Send a response within server transaction `tx`.
-    pub fn send_response(
-        &mut self,
-        now: Instant,
-        tx: TxId,
-        resp: SipMessage,
-    ) -> Result<(), TxError> {
+    pub fn send_response(&mut self, now: Instant, tx: TxId, resp: SipMessage) -> Result<(), TxError> {
         if resp.is_request() {
             return Err(TxError::NotAResponse);
         }
         let status = wire::status(&resp).ok_or(TxError::NotAResponse)?;
-        let mut t = self
-            .txs
-            .remove(&tx)
-            .ok_or(TxError::UnknownTransaction(tx))?;
+        let mut t = self.txs.remove(&tx).ok_or(TxError::UnknownTransaction(tx))?;
         let result = self.server_send(now, tx, &mut t, status, &resp);
         match result {
             Ok(outcome) => {
@@ -291,10 +276,7 @@ impl TransactionLayer {
     /// sent when the first one arrives (and dropped if a final response arrives first, reported
     /// as `Terminated` for the CANCEL id). Calling it twice returns the same id.
     pub fn cancel(&mut self, now: Instant, invite_tx: TxId) -> Result<TxId, TxError> {
-        let tx = self
-            .txs
-            .get(&invite_tx)
-            .ok_or(TxError::UnknownTransaction(invite_tx))?;
+        let tx = self.txs.get(&invite_tx).ok_or(TxError::UnknownTransaction(invite_tx))?;
         if tx.kind != TxKind::ClientInvite {
             return Err(TxError::NotAnInvite);
         }
@@ -317,10 +299,7 @@ impl TransactionLayer {
         if let Some(tx) = self.txs.get_mut(&invite_tx) {
             tx.cancel_id = Some(id);
             if state == TxState::Calling {
-                tx.pending_cancel = Some(PendingCancel {
-                    id,
-                    request: cancel,
-                });
+                tx.pending_cancel = Some(PendingCancel { id, request: cancel });
                 return Ok(id);
             }
         }
@@ -331,13 +310,7 @@ impl TransactionLayer {
     /// Send the ACK for a 2xx received by INVITE client transaction `invite_tx`. The layer
     /// remembers it per To tag and re-sends it itself when that 2xx is retransmitted (RFC 6026
     /// Accepted state). Works (stateless send) even if the transaction is already gone.
-    pub fn send_ack_for_2xx(
-        &mut self,
-        invite_tx: TxId,
-        ack: &SipMessage,
-        dest: SocketAddr,
-        transport: Transport,
-    ) {
+    pub fn send_ack_for_2xx(&mut self, invite_tx: TxId, ack: &SipMessage, dest: SocketAddr, transport: Transport) {
         let payload = wire::serialize(ack);
         if let Some(tx) = self.txs.get_mut(&invite_tx) {
             if tx.kind == TxKind::ClientInvite && tx.state == TxState::Accepted {
@@ -348,31 +321,19 @@ impl TransactionLayer {
                 }
             }
         }
-        self.transmits.push_back(Transmit {
-            dest,
-            transport,
-            payload,
-        });
+        self.transmits.push_back(Transmit { dest, transport, payload });
     }
 
     /// Send a message outside any transaction (ACK for 2xx, stateless replies).
     pub fn send_stateless(&mut self, msg: &SipMessage, dest: SocketAddr, transport: Transport) {
-        self.transmits.push_back(Transmit {
-            dest,
-            transport,
-            payload: wire::serialize(msg),
-        });
+        self.transmits.push_back(Transmit { dest, transport, payload: wire::serialize(msg) });
     }
 
     /// The transport failed to deliver to `dest` (e.g. TCP connect failure or reset). Every
     /// transaction talking to that peer reports `TransportError` and terminates (17.1.4 / 17.2.4).
     pub fn handle_transport_error(&mut self, dest: SocketAddr, transport: Transport) {
-        let mut ids: Vec<TxId> = self
-            .txs
-            .iter()
-            .filter(|(_, t)| t.peer == dest && t.transport == transport)
-            .map(|(id, _)| *id)
-            .collect();
+        let mut ids: Vec<TxId> =
+            self.txs.iter().filter(|(_, t)| t.peer == dest && t.transport == transport).map(|(id, _)| *id).collect();
         ids.sort();
         for id in ids {
             if let Some(tx) = self.txs.remove(&id) {
@@ -393,11 +354,7 @@ impl TransactionLayer {
     }
 
     fn send(&mut self, peer: SocketAddr, transport: Transport, payload: Bytes) {
-        self.transmits.push_back(Transmit {
-            dest: peer,
-            transport,
-            payload,
-        });
+        self.transmits.push_back(Transmit { dest: peer, transport, payload });
     }
 
     fn start_retransmit(&mut self, id: TxId, tx: &mut Transaction, timer: Timer, now: Instant) {
@@ -405,22 +362,12 @@ impl TransactionLayer {
             let interval = d.max(MIN_INTERVAL);
             let at = now + interval;
             self.timers.push(Reverse((at, id)));
-            Retransmit {
-                timer,
-                at,
-                interval,
-            }
+            Retransmit { timer, at, interval }
         });
     }
 
     /// Arm a timeout/wait timer. Returns `Terminate` if it is zero (reliable transport).
-    fn start_expiry(
-        &mut self,
-        id: TxId,
-        tx: &mut Transaction,
-        timer: Timer,
-        now: Instant,
-    ) -> Outcome {
+    fn start_expiry(&mut self, id: TxId, tx: &mut Transaction, timer: Timer, now: Instant) -> Outcome {
         let d = self.config.initial(timer, tx.transport).unwrap_or_default();
         if d.is_zero() {
             tx.expiry = None;
@@ -479,16 +426,8 @@ impl TransactionLayer {
         self.send(dest, transport, request_bytes.clone());
         self.client_index.insert(key.clone(), id);
         let mut tx = Transaction {
-            kind: if invite {
-                TxKind::ClientInvite
-            } else {
-                TxKind::ClientNonInvite
-            },
-            state: if invite {
-                TxState::Calling
-            } else {
-                TxState::Trying
-            },
+            kind: if invite { TxKind::ClientInvite } else { TxKind::ClientNonInvite },
+            state: if invite { TxState::Calling } else { TxState::Trying },
             transport,
             peer: dest,
             request: req,
@@ -506,11 +445,7 @@ impl TransactionLayer {
             local_tag: None,
             internal: false,
         };
-        let (retransmit, timeout) = if invite {
-            (Timer::A, Timer::B)
-        } else {
-            (Timer::E, Timer::F)
-        };
+        let (retransmit, timeout) = if invite { (Timer::A, Timer::B) } else { (Timer::E, Timer::F) };
         self.start_retransmit(id, &mut tx, retransmit, now);
         let outcome = self.start_expiry(id, &mut tx, timeout, now);
         self.finish(id, tx, outcome);
@@ -520,38 +455,25 @@ impl TransactionLayer {
         if let Some(r) = tx.retransmit.as_mut() {
             if r.at <= now {
                 let resend = match (tx.kind, tx.state, r.timer) {
-                    (TxKind::ClientInvite, TxState::Calling, Timer::A) => {
-                        Some(tx.request_bytes.clone())
-                    }
+                    (TxKind::ClientInvite, TxState::Calling, Timer::A) => Some(tx.request_bytes.clone()),
                     (TxKind::ClientNonInvite, TxState::Trying | TxState::Proceeding, Timer::E) => {
                         Some(tx.request_bytes.clone())
                     }
-                    (TxKind::ServerInvite, TxState::Completed, Timer::G) => {
-                        tx.last_response.clone()
-                    }
-                    (TxKind::ServerInvite, TxState::Accepted, Timer::G) if !tx.ack_received => {
-                        tx.last_response.clone()
-                    }
+                    (TxKind::ServerInvite, TxState::Completed, Timer::G) => tx.last_response.clone(),
+                    (TxKind::ServerInvite, TxState::Accepted, Timer::G) if !tx.ack_received => tx.last_response.clone(),
                     _ => None,
                 };
                 match resend {
                     Some(payload) => {
                         let proceeding = tx.state == TxState::Proceeding;
-                        r.interval = self
-                            .config
-                            .next_interval(r.timer, r.interval, proceeding)
-                            .max(MIN_INTERVAL);
+                        r.interval = self.config.next_interval(r.timer, r.interval, proceeding).max(MIN_INTERVAL);
                         r.at += r.interval;
                         if r.at <= now {
                             // We were woken late; do not burst, schedule from now.
                             r.at = now + r.interval;
                         }
                         self.timers.push(Reverse((r.at, id)));
-                        self.transmits.push_back(Transmit {
-                            dest: tx.peer,
-                            transport: tx.transport,
-                            payload,
-                        });
+                        self.transmits.push_back(Transmit { dest: tx.peer, transport: tx.transport, payload });
                     }
                     None => tx.retransmit = None,
                 }
@@ -577,13 +499,7 @@ impl TransactionLayer {
 
     // ----- server side -----
 
-    fn incoming_request(
-        &mut self,
-        now: Instant,
-        mut msg: SipMessage,
-        source: SocketAddr,
-        transport: Transport,
-    ) {
+    fn incoming_request(&mut self, now: Instant, mut msg: SipMessage, source: SocketAddr, transport: Transport) {
         wire::stamp_received(&mut msg, source);
         let Some(kind) = wire::method_kind(&msg) else {
             tracing::debug!(%source, "request without method dropped");
@@ -617,12 +533,7 @@ impl TransactionLayer {
             MethodKind::Invite | MethodKind::Other => {
                 let id = self.alloc_id();
                 self.new_server_tx(now, id, key, msg.clone(), source, transport, false);
-                self.events.push_back(TxEvent::Request {
-                    tx: id,
-                    msg,
-                    source,
-                    transport,
-                });
+                self.events.push_back(TxEvent::Request { tx: id, msg, source, transport });
             }
         }
     }
@@ -642,16 +553,8 @@ impl TransactionLayer {
         let peer = wire::response_destination(&msg, source, transport);
         self.server_index.insert(key.clone(), id);
         let mut tx = Transaction {
-            kind: if invite {
-                TxKind::ServerInvite
-            } else {
-                TxKind::ServerNonInvite
-            },
-            state: if invite {
-                TxState::Proceeding
-            } else {
-                TxState::Trying
-            },
+            kind: if invite { TxKind::ServerInvite } else { TxKind::ServerNonInvite },
+            state: if invite { TxState::Proceeding } else { TxState::Trying },
             transport,
             peer,
             request: msg,
@@ -737,12 +640,7 @@ impl TransactionLayer {
         }
         tx.ack_received = true;
         tx.retransmit = None;
-        self.events.push_back(TxEvent::AckFor2xx {
-            invite_tx: id,
-            msg,
-            source,
-            transport,
-        });
+        self.events.push_back(TxEvent::AckFor2xx { invite_tx: id, msg, source, transport });
     }
 
     fn unmatched_ack(&mut self, msg: SipMessage, source: SocketAddr, transport: Transport) {
@@ -754,11 +652,7 @@ impl TransactionLayer {
                 return;
             }
         }
-        self.events.push_back(TxEvent::StrayAck {
-            msg,
-            source,
-            transport,
-        });
+        self.events.push_back(TxEvent::StrayAck { msg, source, transport });
     }
 
     fn incoming_cancel(
@@ -770,11 +664,11 @@ impl TransactionLayer {
         transport: Transport,
     ) {
         let invite_key = key.for_method(wire::INVITE);
-        let invite = self.server_index.get(&invite_key).copied().and_then(|id| {
-            self.txs
-                .get(&id)
-                .map(|t| (id, t.state, t.local_tag.clone()))
-        });
+        let invite = self
+            .server_index
+            .get(&invite_key)
+            .copied()
+            .and_then(|id| self.txs.get(&id).map(|t| (id, t.state, t.local_tag.clone())));
         let id = self.alloc_id();
         self.new_server_tx(now, id, key, msg.clone(), source, transport, true);
         // 9.2: 200 if the CANCEL matched a transaction (with the To tag of the INVITE's
@@ -788,10 +682,7 @@ impl TransactionLayer {
             let _ = self.send_response(now, id, resp);
         }
         if let Some((invite_tx, TxState::Proceeding, _)) = invite {
-            self.events.push_back(TxEvent::CancelReceived {
-                invite_tx,
-                cancel: msg,
-            });
+            self.events.push_back(TxEvent::CancelReceived { invite_tx, cancel: msg });
         }
     }
 
@@ -810,9 +701,7 @@ impl TransactionLayer {
             (TxKind::ServerInvite, TxState::Proceeding) if success => TxState::Accepted,
             (TxKind::ServerInvite, TxState::Proceeding) => TxState::Completed,
             (TxKind::ServerInvite, TxState::Accepted) if success => TxState::Accepted,
-            (TxKind::ServerNonInvite, TxState::Trying | TxState::Proceeding) if provisional => {
-                TxState::Proceeding
-            }
+            (TxKind::ServerNonInvite, TxState::Trying | TxState::Proceeding) if provisional => TxState::Proceeding,
             (TxKind::ServerNonInvite, TxState::Trying | TxState::Proceeding) => TxState::Completed,
             _ => return Err(TxError::InvalidState),
         };
@@ -847,24 +736,13 @@ impl TransactionLayer {
 
     // ----- client side -----
 
-    fn incoming_response(
-        &mut self,
-        now: Instant,
-        msg: SipMessage,
-        source: SocketAddr,
-        transport: Transport,
-    ) {
-        let (Some(key), Some(status)) = (wire::client_key_for_response(&msg), wire::status(&msg))
-        else {
+    fn incoming_response(&mut self, now: Instant, msg: SipMessage, source: SocketAddr, transport: Transport) {
+        let (Some(key), Some(status)) = (wire::client_key_for_response(&msg), wire::status(&msg)) else {
             tracing::debug!(%source, "response without usable Via/CSeq/status dropped");
             return;
         };
         let Some(&id) = self.client_index.get(&key) else {
-            self.events.push_back(TxEvent::StrayResponse {
-                msg,
-                source,
-                transport,
-            });
+            self.events.push_back(TxEvent::StrayResponse { msg, source, transport });
             return;
         };
         let Some(mut tx) = self.txs.remove(&id) else {

@@ -77,12 +77,7 @@ pub struct Transmit {
 pub enum TxEvent {
     /// A new request created server transaction `tx`; the TU must answer with `send_response`.
     /// The top Via already carries `received`/`rport` (18.2.1, RFC 3581).
-    Request {
-        tx: TxId,
-        msg: SipMessage,
-        source: SocketAddr,
-        transport: Transport,
-    },
+    Request { tx: TxId, msg: SipMessage, source: SocketAddr, transport: Transport },
     /// A CANCEL matched the INVITE server transaction `invite_tx` while it was still Proceeding.
     /// The layer already answered the CANCEL with 200; the TU should answer the INVITE with 487.
     CancelReceived { invite_tx: TxId, cancel: SipMessage },
@@ -95,24 +90,11 @@ pub enum TxEvent {
     TransportError { tx: TxId },
     /// The ACK for a 2xx sent by INVITE server transaction `invite_tx` (matched by Call-ID, CSeq
     /// number and From tag). Reported once; retransmitted ACKs are absorbed.
-    AckFor2xx {
-        invite_tx: TxId,
-        msg: SipMessage,
-        source: SocketAddr,
-        transport: Transport,
-    },
+    AckFor2xx { invite_tx: TxId, msg: SipMessage, source: SocketAddr, transport: Transport },
     /// An ACK that matched no transaction (e.g. it came after Timer L); the TU may still use it.
-    StrayAck {
-        msg: SipMessage,
-        source: SocketAddr,
-        transport: Transport,
-    },
+    StrayAck { msg: SipMessage, source: SocketAddr, transport: Transport },
     /// A response that matched no client transaction (e.g. a 2xx retransmission after Timer M).
-    StrayResponse {
-        msg: SipMessage,
-        source: SocketAddr,
-        transport: Transport,
-    },
+    StrayResponse { msg: SipMessage, source: SocketAddr, transport: Transport },
     /// An INVITE server transaction sent a 2xx but no ACK arrived within Timer L (64*T1); the TU
     /// should tear the dialog down (RFC 3261 13.3.1.4).
     AckTimeout { tx: TxId },

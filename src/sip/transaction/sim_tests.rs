@@ -54,21 +54,12 @@ fn plan(call: usize, with_cancels: bool) -> Plan {
 
 fn expected_log(plan: Plan) -> CallLog {
     match plan {
-        Plan::Answer => CallLog {
-            uas_invite: 1,
-            uac_invite_2xx: 1,
-            uas_ack: 1,
-            uas_bye: 1,
-            uac_bye_2xx: 1,
-            ..CallLog::default()
-        },
-        Plan::CancelAtOnce | Plan::CancelOnProvisional => CallLog {
-            uas_invite: 1,
-            uas_cancel: 1,
-            uac_cancel_200: 1,
-            uac_487: 1,
-            ..CallLog::default()
-        },
+        Plan::Answer => {
+            CallLog { uas_invite: 1, uac_invite_2xx: 1, uas_ack: 1, uas_bye: 1, uac_bye_2xx: 1, ..CallLog::default() }
+        }
+        Plan::CancelAtOnce | Plan::CancelOnProvisional => {
+            CallLog { uas_invite: 1, uas_cancel: 1, uac_cancel_200: 1, uac_487: 1, ..CallLog::default() }
+        }
     }
 }
 
@@ -91,14 +82,10 @@ impl Network {
             self.dropped += 1;
             return;
         }
-        let delay = if self.ordered {
-            Duration::from_millis(20)
-        } else {
-            Duration::from_millis(self.rng.gen_range(5..60))
-        };
+        let delay =
+            if self.ordered { Duration::from_millis(20) } else { Duration::from_millis(self.rng.gen_range(5..60)) };
         self.seq += 1;
-        self.in_flight
-            .insert((now + delay, self.seq), (t.dest, source, t.payload));
+        self.in_flight.insert((now + delay, self.seq), (t.dest, source, t.payload));
     }
 
     fn next_at(&self) -> Option<Instant> {
@@ -117,27 +104,14 @@ fn invite(transport: Transport, branch: &str, call: usize) -> SipMessage {
     SipMessage::parse(Bytes::from(text)).unwrap()
 }
 
-fn with_via(
-    mut b: crate::sip::message::MessageBuilder,
-    transport: Transport,
-    rng: &mut StdRng,
-) -> SipMessage {
-    let via = Via::new(
-        transport.via_token(),
-        "127.0.0.1",
-        Some(5060),
-        &new_branch(rng),
-    );
+fn with_via(mut b: crate::sip::message::MessageBuilder, transport: Transport, rng: &mut StdRng) -> SipMessage {
+    let via = Via::new(transport.via_token(), "127.0.0.1", Some(5060), &new_branch(rng));
     b.prepend_via(&via);
     b.build().unwrap()
 }
 
 fn call_index(msg: &SipMessage) -> usize {
-    msg.call_id()
-        .ok()
-        .and_then(|c| c.strip_prefix("sim-"))
-        .and_then(|n| n.parse().ok())
-        .unwrap()
+    msg.call_id().ok().and_then(|c| c.strip_prefix("sim-")).and_then(|n| n.parse().ok()).unwrap()
 }
 
 fn run_simulation(
@@ -182,14 +156,7 @@ fn run_simulation(
         // Start calls whose time has come.
         while next_call < calls && t0 + call_spacing * next_call as u32 <= now {
             let branch = new_branch(&mut rng);
-            let tx = uac
-                .send_request(
-                    now,
-                    invite(transport, &branch, next_call),
-                    uas_addr,
-                    transport,
-                )
-                .unwrap();
+            let tx = uac.send_request(now, invite(transport, &branch, next_call), uas_addr, transport).unwrap();
             invite_txs.insert(tx, next_call);
             if plan(next_call, with_cancels) == Plan::CancelAtOnce {
                 let ctx = uac.cancel(now, tx).unwrap();
@@ -217,10 +184,8 @@ fn run_simulation(
                         Some(Method::Invite) if plan(call, with_cancels) != Plan::Answer => {
                             // Ring until cancelled.
                             logs[call].uas_invite += 1;
-                            let ringing_resp = Response::for_request(&msg, 180, "Ringing")
-                                .to_tag(&tag)
-                                .build()
-                                .unwrap();
+                            let ringing_resp =
+                                Response::for_request(&msg, 180, "Ringing").to_tag(&tag).build().unwrap();
                             uas.send_response(now, tx, ringing_resp).unwrap();
                             ringing.insert((now + ring_timeout, tx), call);
                             continue;
@@ -266,9 +231,7 @@ fn run_simulation(
                     uas.send_response(now, invite_tx, terminated).unwrap();
                     ringing.retain(|(_, tx), _| *tx != invite_tx);
                 }
-                TxEvent::AckTimeout { tx } | TxEvent::Timeout { tx } => {
-                    logs[uas_txs[&tx]].timeouts += 1
-                }
+                TxEvent::AckTimeout { tx } | TxEvent::Timeout { tx } => logs[uas_txs[&tx]].timeouts += 1,
                 TxEvent::Terminated { tx } => {
                     uas_txs.remove(&tx);
                 }
@@ -294,9 +257,7 @@ fn run_simulation(
                             assert!(uac_dialogs.insert(d).is_none());
                         } else if status == 487 && plan(call, with_cancels) != Plan::Answer {
                             logs[call].uac_487 += 1;
-                        } else if status < 200
-                            && plan(call, with_cancels) == Plan::CancelOnProvisional
-                        {
+                        } else if status < 200 && plan(call, with_cancels) == Plan::CancelOnProvisional {
                             let ctx = uac.cancel(now, tx).unwrap();
                             cancel_txs.insert(ctx, call);
                         } else if status >= 300 {
@@ -321,11 +282,7 @@ fn run_simulation(
                 }
                 TxEvent::Timeout { tx } => {
                     // Legitimate only when every retransmission (or its answer) was lost.
-                    let call = invite_txs
-                        .get(&tx)
-                        .or(bye_txs.get(&tx))
-                        .or(cancel_txs.get(&tx))
-                        .copied();
+                    let call = invite_txs.get(&tx).or(bye_txs.get(&tx)).or(cancel_txs.get(&tx)).copied();
                     match call {
                         Some(call) => logs[call].timeouts += 1,
                         None => panic!("timeout on unknown {tx}"),
@@ -396,17 +353,9 @@ fn run_simulation(
         .into_iter()
         .map(|id| {
             let req = uas.request(id).map(|r| r.raw().clone()).unwrap_or_default();
-            let first = String::from_utf8_lossy(&req)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_owned();
+            let first = String::from_utf8_lossy(&req).lines().next().unwrap_or("").to_owned();
             let call = uas.request(id).map(call_index);
-            format!(
-                "{id} {:?} {:?} {first} call {call:?}",
-                uas.kind(id),
-                uas.state(id)
-            )
+            format!("{id} {:?} {:?} {first} call {call:?}", uas.kind(id), uas.state(id))
         })
         .collect();
     assert!(uas.is_empty(), "UAS still holds {leftover:?}");
@@ -440,12 +389,7 @@ fn lossy_network_every_call_completes_exactly_once() {
         assert_eq!(*log, expected_log(plan(i, true)), "call {i}");
     }
     // The loss actually happened (so retransmissions were exercised).
-    assert!(
-        net.dropped * 10 > net.sent,
-        "{} of {}",
-        net.dropped,
-        net.sent
-    );
+    assert!(net.dropped * 10 > net.sent, "{} of {}", net.dropped, net.sent);
 }
 
 #[test]

@@ -146,17 +146,13 @@ fn client_invite_udp_timer_a_schedule_and_timer_b() {
     let mut layer = TransactionLayer::default();
     let t0 = Instant::now();
     let invite = Fields::new("INVITE", "a1", "call-a");
-    let tx = layer
-        .send_request(t0, invite.request(), addr(UAS_ADDR), Transport::Udp)
-        .unwrap();
+    let tx = layer.send_request(t0, invite.request(), addr(UAS_ADDR), Transport::Udp).unwrap();
     assert_eq!(transmits(&mut layer).len(), 1);
     assert_eq!(layer.state(tx), Some(TxState::Calling));
     let (sent, evs) = run_timers(&mut layer, t0);
     let offsets: Vec<u64> = sent.iter().map(|(d, _)| d.as_millis() as u64).collect();
     assert_eq!(offsets, vec![500, 1500, 3500, 7500, 15500, 31500]);
-    assert!(sent
-        .iter()
-        .all(|(_, t)| first_line(t).starts_with("INVITE ")));
+    assert!(sent.iter().all(|(_, t)| first_line(t).starts_with("INVITE ")));
     assert_eq!(evs.len(), 2);
     assert_eq!(evs[0].0, ms(32_000));
     assert!(matches!(evs[0].1, TxEvent::Timeout { tx: t } if t == tx));
@@ -169,16 +165,11 @@ fn client_non_invite_timer_e_capped_and_timer_f() {
     let mut layer = TransactionLayer::default();
     let t0 = Instant::now();
     let bye = Fields::new("BYE", "e1", "call-e");
-    let tx = layer
-        .send_request(t0, bye.request(), addr(UAS_ADDR), Transport::Udp)
-        .unwrap();
+    let tx = layer.send_request(t0, bye.request(), addr(UAS_ADDR), Transport::Udp).unwrap();
     transmits(&mut layer);
     let (sent, evs) = run_timers(&mut layer, t0);
     let offsets: Vec<u64> = sent.iter().map(|(d, _)| d.as_millis() as u64).collect();
-    assert_eq!(
-        offsets,
-        vec![500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]
-    );
+    assert_eq!(offsets, vec![500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]);
     assert_eq!(evs[0].0, ms(32_000));
     assert!(matches!(evs[0].1, TxEvent::Timeout { tx: t } if t == tx));
     assert!(layer.is_empty());
@@ -189,18 +180,11 @@ fn client_non_invite_proceeding_retransmits_at_t2_and_timer_k() {
     let mut layer = TransactionLayer::default();
     let t0 = Instant::now();
     let bye = Fields::new("OPTIONS", "e2", "call-e2");
-    let tx = layer
-        .send_request(t0, bye.request(), addr(UAS_ADDR), Transport::Udp)
-        .unwrap();
+    let tx = layer.send_request(t0, bye.request(), addr(UAS_ADDR), Transport::Udp).unwrap();
     transmits(&mut layer);
     layer.handle_timeout(t0 + ms(500)); // first retransmission, next due at 1500
     assert_eq!(transmits(&mut layer).len(), 1);
-    layer.handle_incoming(
-        t0 + ms(600),
-        bye.response(100, None),
-        addr(UAS_ADDR),
-        Transport::Udp,
-    );
+    layer.handle_incoming(t0 + ms(600), bye.response(100, None), addr(UAS_ADDR), Transport::Udp);
     assert_eq!(layer.state(tx), Some(TxState::Proceeding));
     assert!(matches!(events(&mut layer)[..], [TxEvent::Response { .. }]));
     // Already scheduled at 1500; after that the interval is T2.
@@ -208,20 +192,10 @@ fn client_non_invite_proceeding_retransmits_at_t2_and_timer_k() {
     assert_eq!(transmits(&mut layer).len(), 1);
     assert_eq!(layer.poll_timeout(), Some(t0 + ms(5500)));
     let now = t0 + ms(2000);
-    layer.handle_incoming(
-        now,
-        bye.response(200, Some("x")),
-        addr(UAS_ADDR),
-        Transport::Udp,
-    );
+    layer.handle_incoming(now, bye.response(200, Some("x")), addr(UAS_ADDR), Transport::Udp);
     assert_eq!(layer.state(tx), Some(TxState::Completed));
     // Retransmitted final is absorbed.
-    layer.handle_incoming(
-        now,
-        bye.response(200, Some("x")),
-        addr(UAS_ADDR),
-        Transport::Udp,
-    );
+    layer.handle_incoming(now, bye.response(200, Some("x")), addr(UAS_ADDR), Transport::Udp);
     let evs = events(&mut layer);
     assert_eq!(evs.len(), 1);
     assert_eq!(layer.poll_timeout(), Some(now + ms(5000)));
@@ -236,23 +210,11 @@ fn client_invite_non_2xx_generates_ack_and_timer_d() {
     let mut layer = TransactionLayer::default();
     let t0 = Instant::now();
     let invite = Fields::new("INVITE", "d1", "call-d");
-    let tx = layer
-        .send_request(t0, invite.request(), addr(UAS_ADDR), Transport::Udp)
-        .unwrap();
+    let tx = layer.send_request(t0, invite.request(), addr(UAS_ADDR), Transport::Udp).unwrap();
     transmits(&mut layer);
-    layer.handle_incoming(
-        t0 + ms(100),
-        invite.response(180, Some("uas9")),
-        addr(UAS_ADDR),
-        Transport::Udp,
-    );
+    layer.handle_incoming(t0 + ms(100), invite.response(180, Some("uas9")), addr(UAS_ADDR), Transport::Udp);
     let now = t0 + ms(200);
-    layer.handle_incoming(
-        now,
-        invite.response(486, Some("uas9")),
-        addr(UAS_ADDR),
-        Transport::Udp,
-    );
+    layer.handle_incoming(now, invite.response(486, Some("uas9")), addr(UAS_ADDR), Transport::Udp);
     let sent = transmits(&mut layer);
     assert_eq!(sent.len(), 1);
     let ack = SipMessage::parse(sent[0].payload.clone()).unwrap();
@@ -265,12 +227,7 @@ fn client_invite_non_2xx_generates_ack_and_timer_d() {
     assert_eq!(evs.len(), 2, "{evs:?}");
     assert_eq!(layer.state(tx), Some(TxState::Completed));
     // Retransmitted 486: ACK re-sent, not reported.
-    layer.handle_incoming(
-        now,
-        invite.response(486, Some("uas9")),
-        addr(UAS_ADDR),
-        Transport::Udp,
-    );
+    layer.handle_incoming(now, invite.response(486, Some("uas9")), addr(UAS_ADDR), Transport::Udp);
     let sent = transmits(&mut layer);
     assert_eq!(sent.len(), 1);
     assert!(first_line(&sent[0]).starts_with("ACK "));
@@ -286,9 +243,7 @@ fn client_invite_2xx_accepted_absorbs_retransmissions_and_reacks() {
     let mut layer = TransactionLayer::default();
     let t0 = Instant::now();
     let invite = Fields::new("INVITE", "m1", "call-m");
-    let tx = layer
-        .send_request(t0, invite.request(), addr(UAS_ADDR), Transport::Udp)
-        .unwrap();
+    let tx = layer.send_request(t0, invite.request(), addr(UAS_ADDR), Transport::Udp).unwrap();
     transmits(&mut layer);
     let ok = invite.response(200, Some("b1"));
     layer.handle_incoming(t0 + ms(50), ok.clone(), addr(UAS_ADDR), Transport::Udp);
@@ -307,20 +262,12 @@ fn client_invite_2xx_accepted_absorbs_retransmissions_and_reacks() {
     assert!(payload_text(&sent[0]).contains("z9hG4bKack1"));
     assert!(events(&mut layer).is_empty());
     // A 2xx from another fork is reported.
-    layer.handle_incoming(
-        t0 + ms(600),
-        invite.response(200, Some("b2")),
-        addr(UAS_ADDR),
-        Transport::Udp,
-    );
+    layer.handle_incoming(t0 + ms(600), invite.response(200, Some("b2")), addr(UAS_ADDR), Transport::Udp);
     assert!(matches!(events(&mut layer)[..], [TxEvent::Response { .. }]));
     // Timer M ends it.
     assert_eq!(layer.poll_timeout(), Some(t0 + ms(50) + ms(32_000)));
     layer.handle_timeout(t0 + ms(32_050));
-    assert!(matches!(
-        events(&mut layer)[..],
-        [TxEvent::Terminated { .. }]
-    ));
+    assert!(matches!(events(&mut layer)[..], [TxEvent::Terminated { .. }]));
     assert!(layer.is_empty());
 }
 
@@ -340,43 +287,24 @@ fn server_invite_sends_100_absorbs_retransmission_and_timer_g_h() {
         other => panic!("unexpected {other:?}"),
     };
     // Retransmission: 100 re-sent, nothing new for the TU.
-    layer.handle_incoming(
-        t0 + ms(500),
-        invite.request(),
-        addr(UAC_ADDR),
-        Transport::Udp,
-    );
+    layer.handle_incoming(t0 + ms(500), invite.request(), addr(UAC_ADDR), Transport::Udp);
     let sent = transmits(&mut layer);
     assert_eq!(sent.len(), 1);
     assert!(first_line(&sent[0]).starts_with("SIP/2.0 100"));
     assert!(events(&mut layer).is_empty());
     // A 180 replaces the 100 as the response re-sent on retransmission.
-    layer
-        .send_response(t0 + ms(600), tx, invite.response(180, Some("u1")))
-        .unwrap();
+    layer.send_response(t0 + ms(600), tx, invite.response(180, Some("u1"))).unwrap();
     transmits(&mut layer);
-    layer.handle_incoming(
-        t0 + ms(700),
-        invite.request(),
-        addr(UAC_ADDR),
-        Transport::Udp,
-    );
+    layer.handle_incoming(t0 + ms(700), invite.request(), addr(UAC_ADDR), Transport::Udp);
     assert!(first_line(&transmits(&mut layer)[0]).starts_with("SIP/2.0 180"));
     let start = t0 + ms(1000);
-    layer
-        .send_response(start, tx, invite.response(486, Some("u1")))
-        .unwrap();
+    layer.send_response(start, tx, invite.response(486, Some("u1"))).unwrap();
     assert_eq!(transmits(&mut layer).len(), 1);
     assert_eq!(layer.state(tx), Some(TxState::Completed));
     let (sent, evs) = run_timers(&mut layer, start);
     let offsets: Vec<u64> = sent.iter().map(|(d, _)| d.as_millis() as u64).collect();
-    assert_eq!(
-        offsets,
-        vec![500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]
-    );
-    assert!(sent
-        .iter()
-        .all(|(_, t)| first_line(t).starts_with("SIP/2.0 486")));
+    assert_eq!(offsets, vec![500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]);
+    assert!(sent.iter().all(|(_, t)| first_line(t).starts_with("SIP/2.0 486")));
     assert_eq!(evs[0].0, ms(32_000));
     assert!(matches!(evs[0].1, TxEvent::Timeout { tx: t } if t == tx));
     assert!(matches!(evs[1].1, TxEvent::Terminated { tx: t } if t == tx));
@@ -393,9 +321,7 @@ fn server_invite_absorbs_ack_for_non_2xx_and_timer_i() {
         [TxEvent::Request { tx, .. }] => *tx,
         other => panic!("unexpected {other:?}"),
     };
-    layer
-        .send_response(t0, tx, invite.response(404, Some("u2")))
-        .unwrap();
+    layer.send_response(t0, tx, invite.response(404, Some("u2"))).unwrap();
     transmits(&mut layer);
     let mut ack = invite.clone();
     ack.method = "ACK";
@@ -408,10 +334,7 @@ fn server_invite_absorbs_ack_for_non_2xx_and_timer_i() {
     assert!(transmits(&mut layer).is_empty());
     assert_eq!(layer.poll_timeout(), Some(now + ms(5000)));
     layer.handle_timeout(now + ms(5000));
-    assert!(
-        transmits(&mut layer).is_empty(),
-        "no G retransmission after ACK"
-    );
+    assert!(transmits(&mut layer).is_empty(), "no G retransmission after ACK");
     assert!(matches!(events(&mut layer)[..], [TxEvent::Terminated { tx: t }] if t == tx));
     assert!(layer.is_empty());
 }
@@ -426,27 +349,18 @@ fn server_invite_2xx_retransmitted_until_ack_then_timer_l() {
         [TxEvent::Request { tx, .. }] => *tx,
         other => panic!("unexpected {other:?}"),
     };
-    layer
-        .send_response(t0, tx, invite.response(200, Some("u3")))
-        .unwrap();
+    layer.send_response(t0, tx, invite.response(200, Some("u3"))).unwrap();
     transmits(&mut layer);
     assert_eq!(layer.state(tx), Some(TxState::Accepted));
     // INVITE retransmission in Accepted is absorbed silently.
-    layer.handle_incoming(
-        t0 + ms(10),
-        invite.request(),
-        addr(UAC_ADDR),
-        Transport::Udp,
-    );
+    layer.handle_incoming(t0 + ms(10), invite.request(), addr(UAC_ADDR), Transport::Udp);
     assert!(transmits(&mut layer).is_empty());
     assert!(events(&mut layer).is_empty());
     layer.handle_timeout(t0 + ms(500));
     layer.handle_timeout(t0 + ms(1500));
     let sent = transmits(&mut layer);
     assert_eq!(sent.len(), 2);
-    assert!(sent
-        .iter()
-        .all(|t| first_line(t).starts_with("SIP/2.0 200")));
+    assert!(sent.iter().all(|t| first_line(t).starts_with("SIP/2.0 200")));
     // ACK for the 2xx: its own branch.
     let mut ack = invite.clone();
     ack.method = "ACK";
@@ -463,12 +377,7 @@ fn server_invite_2xx_retransmitted_until_ack_then_timer_l() {
     assert_eq!(evs[0].0, ms(32_000));
     assert!(matches!(evs[0].1, TxEvent::Terminated { tx: t } if t == tx));
     // After the transaction is gone an ACK is stray.
-    layer.handle_incoming(
-        t0 + ms(40_000),
-        ack.request(),
-        addr(UAC_ADDR),
-        Transport::Udp,
-    );
+    layer.handle_incoming(t0 + ms(40_000), ack.request(), addr(UAC_ADDR), Transport::Udp);
     assert!(matches!(events(&mut layer)[..], [TxEvent::StrayAck { .. }]));
 }
 
@@ -482,16 +391,11 @@ fn server_invite_2xx_without_ack_reports_ack_timeout() {
         [TxEvent::Request { tx, .. }] => *tx,
         other => panic!("unexpected {other:?}"),
     };
-    layer
-        .send_response(t0, tx, invite.response(200, Some("u4")))
-        .unwrap();
+    layer.send_response(t0, tx, invite.response(200, Some("u4"))).unwrap();
     transmits(&mut layer);
     let (sent, evs) = run_timers(&mut layer, t0);
     let offsets: Vec<u64> = sent.iter().map(|(d, _)| d.as_millis() as u64).collect();
-    assert_eq!(
-        offsets,
-        vec![500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]
-    );
+    assert_eq!(offsets, vec![500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]);
     assert!(matches!(evs[0].1, TxEvent::AckTimeout { tx: t } if t == tx));
     assert!(matches!(evs[1].1, TxEvent::Terminated { tx: t } if t == tx));
 }
@@ -502,10 +406,7 @@ fn server_non_invite_absorbs_and_resends_final_then_timer_j() {
     let t0 = Instant::now();
     let bye = Fields::new("BYE", "j1", "call-j");
     layer.handle_incoming(t0, bye.request(), addr(UAC_ADDR), Transport::Udp);
-    assert!(
-        transmits(&mut layer).is_empty(),
-        "no automatic 100 for non-INVITE"
-    );
+    assert!(transmits(&mut layer).is_empty(), "no automatic 100 for non-INVITE");
     let tx = match &events(&mut layer)[..] {
         [TxEvent::Request { tx, .. }] => *tx,
         other => panic!("unexpected {other:?}"),
@@ -513,19 +414,14 @@ fn server_non_invite_absorbs_and_resends_final_then_timer_j() {
     layer.handle_incoming(t0 + ms(500), bye.request(), addr(UAC_ADDR), Transport::Udp);
     assert!(transmits(&mut layer).is_empty(), "Trying absorbs silently");
     assert!(events(&mut layer).is_empty());
-    layer
-        .send_response(t0 + ms(600), tx, bye.response(200, Some("t")))
-        .unwrap();
+    layer.send_response(t0 + ms(600), tx, bye.response(200, Some("t"))).unwrap();
     assert_eq!(transmits(&mut layer).len(), 1);
     layer.handle_incoming(t0 + ms(1000), bye.request(), addr(UAC_ADDR), Transport::Udp);
     let sent = transmits(&mut layer);
     assert_eq!(sent.len(), 1);
     assert!(first_line(&sent[0]).starts_with("SIP/2.0 200"));
     assert!(events(&mut layer).is_empty());
-    assert_eq!(
-        layer.send_response(t0 + ms(1000), tx, bye.response(200, Some("t"))),
-        Err(TxError::InvalidState)
-    );
+    assert_eq!(layer.send_response(t0 + ms(1000), tx, bye.response(200, Some("t"))), Err(TxError::InvalidState));
     assert_eq!(layer.poll_timeout(), Some(t0 + ms(600) + ms(32_000)));
     layer.handle_timeout(t0 + ms(32_600));
     assert!(matches!(events(&mut layer)[..], [TxEvent::Terminated { tx: t }] if t == tx));
@@ -538,30 +434,19 @@ fn tcp_has_no_retransmissions_and_no_wait_states() {
     let t0 = Instant::now();
     let mut invite = Fields::new("INVITE", "t1", "call-t");
     invite.transport = Transport::Tcp;
-    let tx = layer
-        .send_request(t0, invite.request(), addr(UAS_ADDR), Transport::Tcp)
-        .unwrap();
+    let tx = layer.send_request(t0, invite.request(), addr(UAS_ADDR), Transport::Tcp).unwrap();
     transmits(&mut layer);
     assert_eq!(layer.poll_timeout(), Some(t0 + ms(32_000)), "only Timer B");
-    layer.handle_incoming(
-        t0,
-        invite.response(486, Some("x")),
-        addr(UAS_ADDR),
-        Transport::Tcp,
-    );
+    layer.handle_incoming(t0, invite.response(486, Some("x")), addr(UAS_ADDR), Transport::Tcp);
     assert_eq!(transmits(&mut layer).len(), 1, "the ACK");
     let evs = events(&mut layer);
-    assert!(
-        matches!(&evs[..], [TxEvent::Response { .. }, TxEvent::Terminated { tx: t }] if *t == tx)
-    );
+    assert!(matches!(&evs[..], [TxEvent::Response { .. }, TxEvent::Terminated { tx: t }] if *t == tx));
     assert!(layer.is_empty(), "Timer D is zero on TCP");
 
     // Non-INVITE over TCP times out after F without any retransmission.
     let mut bye = Fields::new("BYE", "t2", "call-t");
     bye.transport = Transport::Tcp;
-    layer
-        .send_request(t0, bye.request(), addr(UAS_ADDR), Transport::Tcp)
-        .unwrap();
+    layer.send_request(t0, bye.request(), addr(UAS_ADDR), Transport::Tcp).unwrap();
     transmits(&mut layer);
     let (sent, evs) = run_timers(&mut layer, t0);
     assert!(sent.is_empty());
@@ -577,9 +462,7 @@ fn tcp_has_no_retransmissions_and_no_wait_states() {
         other => panic!("unexpected {other:?}"),
     };
     transmits(&mut layer);
-    layer
-        .send_response(t0, stx, inv2.response(480, Some("y")))
-        .unwrap();
+    layer.send_response(t0, stx, inv2.response(480, Some("y"))).unwrap();
     transmits(&mut layer);
     assert_eq!(layer.poll_timeout(), Some(t0 + ms(32_000)), "only Timer H");
     let mut ack = inv2.clone();
@@ -603,34 +486,19 @@ fn server_cancel_matches_invite_answers_200_and_reports() {
     transmits(&mut layer);
     let mut cancel = invite.clone();
     cancel.method = "CANCEL";
-    layer.handle_incoming(
-        t0 + ms(10),
-        cancel.request(),
-        addr(UAC_ADDR),
-        Transport::Udp,
-    );
+    layer.handle_incoming(t0 + ms(10), cancel.request(), addr(UAC_ADDR), Transport::Udp);
     let sent = transmits(&mut layer);
     assert_eq!(sent.len(), 1);
     assert!(first_line(&sent[0]).starts_with("SIP/2.0 200"));
     assert!(payload_text(&sent[0]).contains("CSeq: 1 CANCEL"));
-    assert!(
-        !payload_text(&sent[0]).contains("tag=z"),
-        "no To tag sent yet"
-    );
+    assert!(!payload_text(&sent[0]).contains("tag=z"), "no To tag sent yet");
     let evs = events(&mut layer);
     assert!(matches!(&evs[..], [TxEvent::CancelReceived { invite_tx, .. }] if *invite_tx == tx));
     // A retransmitted CANCEL gets the 200 again without a second report.
-    layer.handle_incoming(
-        t0 + ms(20),
-        cancel.request(),
-        addr(UAC_ADDR),
-        Transport::Udp,
-    );
+    layer.handle_incoming(t0 + ms(20), cancel.request(), addr(UAC_ADDR), Transport::Udp);
     assert_eq!(transmits(&mut layer).len(), 1);
     assert!(events(&mut layer).is_empty());
-    layer
-        .send_response(t0 + ms(30), tx, invite.response(487, Some("z")))
-        .unwrap();
+    layer.send_response(t0 + ms(30), tx, invite.response(487, Some("z"))).unwrap();
     assert!(first_line(&transmits(&mut layer)[0]).starts_with("SIP/2.0 487"));
     assert_eq!(layer.state(tx), Some(TxState::Completed));
     // The ACK for the 487 is absorbed, not reported.
@@ -649,17 +517,13 @@ fn server_cancel_matches_invite_answers_200_and_reports() {
         [TxEvent::Request { tx, .. }] => *tx,
         other => panic!("unexpected {other:?}"),
     };
-    layer
-        .send_response(t0, tx2, invite2.response(180, Some("t2")))
-        .unwrap();
+    layer.send_response(t0, tx2, invite2.response(180, Some("t2"))).unwrap();
     transmits(&mut layer);
     let mut cancel2 = invite2.clone();
     cancel2.method = "CANCEL";
     layer.handle_incoming(t0, cancel2.request(), addr(UAC_ADDR), Transport::Udp);
     assert!(payload_text(&transmits(&mut layer)[0]).contains("tag=t2"));
-    assert!(
-        matches!(events(&mut layer)[..], [TxEvent::CancelReceived { invite_tx, .. }] if invite_tx == tx2)
-    );
+    assert!(matches!(events(&mut layer)[..], [TxEvent::CancelReceived { invite_tx, .. }] if invite_tx == tx2));
 
     // CANCEL for an unknown transaction: 481.
     let mut stray = Fields::new("CANCEL", "nothing", "call-x");
@@ -675,53 +539,27 @@ fn client_cancel_waits_for_provisional() {
     let mut layer = TransactionLayer::default();
     let t0 = Instant::now();
     let invite = Fields::new("INVITE", "cc1", "call-cc");
-    let tx = layer
-        .send_request(t0, invite.request(), addr(UAS_ADDR), Transport::Udp)
-        .unwrap();
+    let tx = layer.send_request(t0, invite.request(), addr(UAS_ADDR), Transport::Udp).unwrap();
     transmits(&mut layer);
     let ctx = layer.cancel(t0 + ms(10), tx).unwrap();
     assert_eq!(layer.cancel(t0 + ms(11), tx), Ok(ctx));
-    assert!(
-        transmits(&mut layer).is_empty(),
-        "CANCEL waits for a provisional"
-    );
-    layer.handle_incoming(
-        t0 + ms(100),
-        invite.response(180, Some("r")),
-        addr(UAS_ADDR),
-        Transport::Udp,
-    );
+    assert!(transmits(&mut layer).is_empty(), "CANCEL waits for a provisional");
+    layer.handle_incoming(t0 + ms(100), invite.response(180, Some("r")), addr(UAS_ADDR), Transport::Udp);
     let sent = transmits(&mut layer);
     assert_eq!(sent.len(), 1);
-    assert_eq!(
-        first_line(&sent[0]),
-        "CANCEL sip:bob@127.0.0.1:5070 SIP/2.0"
-    );
+    assert_eq!(first_line(&sent[0]), "CANCEL sip:bob@127.0.0.1:5070 SIP/2.0");
     let text = payload_text(&sent[0]);
     assert!(text.contains("branch=z9hG4bKcc1"), "{text}");
     assert!(text.contains("CSeq: 1 CANCEL"), "{text}");
     assert!(text.contains("Call-ID: call-cc"), "{text}");
-    assert!(
-        !text.contains("tag=r"),
-        "the CANCEL's To is the INVITE's: {text}"
-    );
+    assert!(!text.contains("tag=r"), "the CANCEL's To is the INVITE's: {text}");
     assert_eq!(layer.kind(ctx), Some(TxKind::ClientNonInvite));
     events(&mut layer);
     let mut cancel = invite.clone();
     cancel.method = "CANCEL";
-    layer.handle_incoming(
-        t0 + ms(150),
-        cancel.response(200, Some("r")),
-        addr(UAS_ADDR),
-        Transport::Udp,
-    );
+    layer.handle_incoming(t0 + ms(150), cancel.response(200, Some("r")), addr(UAS_ADDR), Transport::Udp);
     assert!(matches!(events(&mut layer)[..], [TxEvent::Response { tx: t, .. }] if t == ctx));
-    layer.handle_incoming(
-        t0 + ms(160),
-        invite.response(487, Some("r")),
-        addr(UAS_ADDR),
-        Transport::Udp,
-    );
+    layer.handle_incoming(t0 + ms(160), invite.response(487, Some("r")), addr(UAS_ADDR), Transport::Udp);
     let sent = transmits(&mut layer);
     assert!(first_line(&sent[0]).starts_with("ACK "));
     assert!(matches!(events(&mut layer)[..], [TxEvent::Response { tx: t, .. }] if t == tx));
@@ -733,24 +571,15 @@ fn client_cancel_dropped_when_final_arrives_first() {
     let mut layer = TransactionLayer::default();
     let t0 = Instant::now();
     let invite = Fields::new("INVITE", "cc2", "call-cc2");
-    let tx = layer
-        .send_request(t0, invite.request(), addr(UAS_ADDR), Transport::Udp)
-        .unwrap();
+    let tx = layer.send_request(t0, invite.request(), addr(UAS_ADDR), Transport::Udp).unwrap();
     transmits(&mut layer);
     let ctx = layer.cancel(t0, tx).unwrap();
-    layer.handle_incoming(
-        t0,
-        invite.response(603, Some("r")),
-        addr(UAS_ADDR),
-        Transport::Udp,
-    );
+    layer.handle_incoming(t0, invite.response(603, Some("r")), addr(UAS_ADDR), Transport::Udp);
     let sent = transmits(&mut layer);
     assert_eq!(sent.len(), 1);
     assert!(first_line(&sent[0]).starts_with("ACK "));
     let evs = events(&mut layer);
-    assert!(evs
-        .iter()
-        .any(|e| matches!(e, TxEvent::Terminated { tx: t } if *t == ctx)));
+    assert!(evs.iter().any(|e| matches!(e, TxEvent::Terminated { tx: t } if *t == ctx)));
 }
 
 #[test]
@@ -768,9 +597,7 @@ fn rport_and_received_are_stamped_and_used() {
     };
     let via = msg.top_via().unwrap();
     assert_eq!(via.rport(), Some(Some(40000)));
-    layer
-        .send_response(t0, tx, opts.response(200, Some("q")))
-        .unwrap();
+    layer.send_response(t0, tx, opts.response(200, Some("q"))).unwrap();
     let sent = transmits(&mut layer);
     assert_eq!(sent[0].dest, source);
 
@@ -781,9 +608,7 @@ fn rport_and_received_are_stamped_and_used() {
         Some(TxEvent::Request { tx, .. }) => tx,
         other => panic!("unexpected {other:?}"),
     };
-    layer
-        .send_response(t0, tx, plain.response(200, Some("q")))
-        .unwrap();
+    layer.send_response(t0, tx, plain.response(200, Some("q"))).unwrap();
     assert_eq!(transmits(&mut layer)[0].dest, addr("127.0.0.1:5060"));
 }
 
@@ -793,9 +618,7 @@ fn transport_error_terminates_transactions_to_that_peer() {
     let t0 = Instant::now();
     let mut invite = Fields::new("INVITE", "x1", "call-x1");
     invite.transport = Transport::Tcp;
-    let tx = layer
-        .send_request(t0, invite.request(), addr(UAS_ADDR), Transport::Tcp)
-        .unwrap();
+    let tx = layer.send_request(t0, invite.request(), addr(UAS_ADDR), Transport::Tcp).unwrap();
     layer.handle_transport_error(addr(UAS_ADDR), Transport::Tcp);
     let evs = events(&mut layer);
     assert!(
@@ -809,9 +632,7 @@ fn api_misuse_is_reported() {
     let mut layer = TransactionLayer::default();
     let t0 = Instant::now();
     let invite = Fields::new("INVITE", "u1", "call-u");
-    layer
-        .send_request(t0, invite.request(), addr(UAS_ADDR), Transport::Udp)
-        .unwrap();
+    layer.send_request(t0, invite.request(), addr(UAS_ADDR), Transport::Udp).unwrap();
     assert_eq!(
         layer.send_request(t0, invite.request(), addr(UAS_ADDR), Transport::Udp),
         Err(TxError::DuplicateTransaction)
@@ -828,16 +649,8 @@ fn api_misuse_is_reported() {
     );
     // Garbage-ish responses matching nothing are reported as stray, never panic.
     let other = Fields::new("INVITE", "zzz", "call-u");
-    layer.handle_incoming(
-        t0,
-        other.response(200, Some("a")),
-        addr(UAS_ADDR),
-        Transport::Udp,
-    );
-    assert!(matches!(
-        layer.poll_event(),
-        Some(TxEvent::StrayResponse { .. })
-    ));
+    layer.handle_incoming(t0, other.response(200, Some("a")), addr(UAS_ADDR), Transport::Udp);
+    assert!(matches!(layer.poll_event(), Some(TxEvent::StrayResponse { .. })));
 }
 
 #[test]
@@ -862,12 +675,7 @@ fn incomplete_messages_are_dropped_without_panic() {
     let lines: Vec<&str> = full.split("\r\n").collect();
     // Drop each header line in turn, as a request and as a response.
     for skip in 1..6 {
-        let text: Vec<&str> = lines
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != skip)
-            .map(|(_, l)| *l)
-            .collect();
+        let text: Vec<&str> = lines.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, l)| *l).collect();
         let text = text.join("\r\n");
         if let Ok(msg) = SipMessage::parse(Bytes::from(text.clone())) {
             layer.handle_incoming(t0, msg, addr(UAC_ADDR), Transport::Udp);
@@ -906,9 +714,7 @@ fn unmatchable_request_gets_stateless_400() {
     assert!(events(&mut layer).is_empty());
     assert!(layer.is_empty());
     // Never a response to an ACK.
-    let ack = text
-        .replace("OPTIONS sip", "ACK sip")
-        .replace("CSeq: 1 INVITE", "CSeq: x");
+    let ack = text.replace("OPTIONS sip", "ACK sip").replace("CSeq: 1 INVITE", "CSeq: x");
     if let Ok(msg) = SipMessage::parse(Bytes::from(ack)) {
         layer.handle_incoming(t0, msg, addr("127.0.0.1:41000"), Transport::Udp);
     }
@@ -928,9 +734,7 @@ fn unanswered_non_invite_server_transaction_is_reclaimed() {
     assert_eq!(layer.poll_timeout(), Some(t0 + ms(32_000)));
     layer.handle_timeout(t0 + ms(32_000));
     let evs = events(&mut layer);
-    assert!(
-        matches!(&evs[..], [TxEvent::Timeout { tx: a }, TxEvent::Terminated { tx: b }] if *a == tx && *b == tx)
-    );
+    assert!(matches!(&evs[..], [TxEvent::Timeout { tx: a }, TxEvent::Terminated { tx: b }] if *a == tx && *b == tx));
     assert!(layer.is_empty());
 }
 
@@ -944,18 +748,12 @@ mod random_traffic {
         while let Some(ev) = layer.poll_event() {
             match ev {
                 TxEvent::Request { tx, msg, .. } => {
-                    let resp = Response::for_request(&msg, status, "Whatever")
-                        .to_tag("tu")
-                        .build()
-                        .unwrap();
+                    let resp = Response::for_request(&msg, status, "Whatever").to_tag("tu").build().unwrap();
                     let _ = layer.send_response(now, tx, resp);
                 }
                 TxEvent::CancelReceived { invite_tx, .. } => {
                     if let Some(req) = layer.request(invite_tx).cloned() {
-                        let resp = Response::for_request(&req, 487, "Request Terminated")
-                            .to_tag("tu")
-                            .build()
-                            .unwrap();
+                        let resp = Response::for_request(&req, 487, "Request Terminated").to_tag("tu").build().unwrap();
                         let _ = layer.send_response(now, invite_tx, resp);
                     }
                 }

@@ -49,11 +49,7 @@ pub struct TimerConfig {
 
 impl Default for TimerConfig {
     fn default() -> Self {
-        TimerConfig {
-            t1: Duration::from_millis(500),
-            t2: Duration::from_secs(4),
-            t4: Duration::from_secs(5),
-        }
+        TimerConfig { t1: Duration::from_millis(500), t2: Duration::from_secs(4), t4: Duration::from_secs(5) }
     }
 }
 
@@ -77,17 +73,9 @@ impl TimerConfig {
         match timer {
             Timer::A | Timer::E | Timer::G => (!reliable).then_some(self.t1),
             Timer::B | Timer::F | Timer::H | Timer::L | Timer::M => Some(sixty_four_t1),
-            Timer::D => Some(if reliable {
-                Duration::ZERO
-            } else {
-                self.timer_d_unreliable()
-            }),
+            Timer::D => Some(if reliable { Duration::ZERO } else { self.timer_d_unreliable() }),
             Timer::I | Timer::K => Some(if reliable { Duration::ZERO } else { self.t4 }),
-            Timer::J => Some(if reliable {
-                Duration::ZERO
-            } else {
-                sixty_four_t1
-            }),
+            Timer::J => Some(if reliable { Duration::ZERO } else { sixty_four_t1 }),
         }
     }
 
@@ -157,14 +145,8 @@ mod tests {
             a.push(c.next_interval(Timer::A, *a.last().unwrap(), false));
             e.push(c.next_interval(Timer::E, *e.last().unwrap(), false));
         }
-        assert_eq!(
-            a,
-            [500, 1000, 2000, 4000, 8000, 16000, 32000].map(ms).to_vec()
-        );
-        assert_eq!(
-            e,
-            [500, 1000, 2000, 4000, 4000, 4000, 4000].map(ms).to_vec()
-        );
+        assert_eq!(a, [500, 1000, 2000, 4000, 8000, 16000, 32000].map(ms).to_vec());
+        assert_eq!(e, [500, 1000, 2000, 4000, 4000, 4000, 4000].map(ms).to_vec());
         assert_eq!(c.next_interval(Timer::E, ms(500), true), ms(4000));
         assert_eq!(c.next_interval(Timer::G, ms(2000), false), ms(4000));
         assert_eq!(c.next_interval(Timer::G, ms(4000), false), ms(4000));
@@ -172,11 +154,7 @@ mod tests {
 
     #[test]
     fn shortened_config_scales() {
-        let c = TimerConfig {
-            t1: ms(10),
-            t2: ms(80),
-            t4: ms(100),
-        };
+        let c = TimerConfig { t1: ms(10), t2: ms(80), t4: ms(100) };
         assert_eq!(c.initial(Timer::B, Transport::Udp), Some(ms(640)));
         assert_eq!(c.initial(Timer::D, Transport::Udp), Some(ms(640)));
         assert_eq!(c.initial(Timer::K, Transport::Udp), Some(ms(100)));

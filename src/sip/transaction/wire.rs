@@ -70,10 +70,7 @@ pub(super) struct ServerKey {
 impl ServerKey {
     /// The same key for another method (CANCEL looks up its INVITE).
     pub(super) fn for_method(&self, method: Method) -> ServerKey {
-        ServerKey {
-            method,
-            ..self.clone()
-        }
+        ServerKey { method, ..self.clone() }
     }
 }
 
@@ -125,20 +122,10 @@ pub(super) fn server_key(req: &SipMessage) -> Option<ServerKey> {
         // response still matches its INVITE).
         _ => {
             let from = req.from().ok()?;
-            format!(
-                "\u{0}{}|{}|{}",
-                call_id,
-                from.tag().unwrap_or_default(),
-                cseq.seq
-            )
+            format!("\u{0}{}|{}|{}", call_id, from.tag().unwrap_or_default(), cseq.seq)
         }
     };
-    Some(ServerKey {
-        branch,
-        host: via.host.to_ascii_lowercase(),
-        port: via.port.unwrap_or(DEFAULT_PORT),
-        method,
-    })
+    Some(ServerKey { branch, host: via.host.to_ascii_lowercase(), port: via.port.unwrap_or(DEFAULT_PORT), method })
 }
 
 /// The CSeq method equals the request method (8.1.1.5).
@@ -195,11 +182,7 @@ pub fn stamp_received(msg: &mut SipMessage, source: SocketAddr) {
 /// maddr/DNS, RFC 3581): reliable transports answer on the same connection (the peer address);
 /// with `rport` the source IP and port; otherwise the `received` IP (or the source IP) with the
 /// sent-by port (default 5060).
-pub fn response_destination(
-    req: &SipMessage,
-    source: SocketAddr,
-    transport: Transport,
-) -> SocketAddr {
+pub fn response_destination(req: &SipMessage, source: SocketAddr, transport: Transport) -> SocketAddr {
     if transport.is_reliable() {
         return source;
     }
@@ -209,21 +192,13 @@ pub fn response_destination(
     if via.param("rport").is_some() {
         return source;
     }
-    let ip = via
-        .received()
-        .and_then(|r| r.parse::<IpAddr>().ok())
-        .unwrap_or(source.ip());
+    let ip = via.received().and_then(|r| r.parse::<IpAddr>().ok()).unwrap_or(source.ip());
     SocketAddr::new(ip, via.port.unwrap_or(DEFAULT_PORT))
 }
 
 /// A response to `req` with the given status (copies Via, From, To, Call-ID, CSeq), with
 /// `to_tag` added to To when given.
-pub(super) fn build_response(
-    req: &SipMessage,
-    code: u16,
-    reason: &str,
-    to_tag: Option<&str>,
-) -> Option<SipMessage> {
+pub(super) fn build_response(req: &SipMessage, code: u16, reason: &str, to_tag: Option<&str>) -> Option<SipMessage> {
     let mut b = Response::for_request(req, code, reason);
     if let Some(tag) = to_tag {
         b.set_to_tag(tag);
@@ -246,9 +221,7 @@ fn hop_by_hop_request(invite: &SipMessage, method: Method, to_value: &str) -> Op
     let uri = invite.request_uri_str()?;
     let top_via = invite.top_via().ok()?;
     let seq = invite.cseq().ok()?.seq;
-    let mut b = Request::builder(method.clone(), uri)
-        .header("Via", top_via.to_string())
-        .header("Max-Forwards", "70");
+    let mut b = Request::builder(method.clone(), uri).header("Via", top_via.to_string()).header("Max-Forwards", "70");
     b = copy_header(b, invite, "From")?;
     b = b.header("To", to_value);
     b = copy_header(b, invite, "Call-ID")?;
@@ -260,10 +233,7 @@ fn hop_by_hop_request(invite: &SipMessage, method: Method, to_value: &str) -> Op
 }
 
 /// RFC 3261 17.1.1.3: the ACK for a 300-699 response, built inside the client transaction.
-pub(super) fn build_ack_for_non_2xx(
-    invite: &SipMessage,
-    response: &SipMessage,
-) -> Option<SipMessage> {
+pub(super) fn build_ack_for_non_2xx(invite: &SipMessage, response: &SipMessage) -> Option<SipMessage> {
     let to = response.header("To")?;
     hop_by_hop_request(invite, Method::Ack, to)
 }
@@ -340,10 +310,7 @@ mod tests {
         assert_eq!(via.received(), Some("127.0.0.1"));
         assert_eq!(via.rport(), Some(Some(40001)));
         assert_eq!(invite.vias().unwrap().len(), 2);
-        assert_eq!(
-            response_destination(&invite, source, Transport::Udp),
-            source
-        );
+        assert_eq!(response_destination(&invite, source, Transport::Udp), source);
 
         // No rport, sent-by differs from source: received stamped, port from sent-by.
         let mut plain = parse(&INVITE_TEXT.replace(";rport", ""));
@@ -393,10 +360,9 @@ mod tests {
     fn rfc2543_fallback_key() {
         let old = INVITE_TEXT.replace("branch=z9hG4bKabc", "branch=1");
         let invite = parse(&old);
-        let ack = parse(&old.replace("INVITE", "ACK").replace(
-            "To: <sip:bob@example.com>",
-            "To: <sip:bob@example.com>;tag=zz",
-        ));
+        let ack = parse(
+            &old.replace("INVITE", "ACK").replace("To: <sip:bob@example.com>", "To: <sip:bob@example.com>;tag=zz"),
+        );
         assert_eq!(server_key(&invite), server_key(&ack));
     }
 }

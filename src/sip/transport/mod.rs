@@ -199,7 +199,13 @@ impl TcpSide {
         self.run_connection_with(stream, peer, tx, rx).await;
     }
 
-    async fn run_connection_with(&self, stream: TcpStream, peer: SocketAddr, tx: mpsc::Sender<Bytes>, mut rx: mpsc::Receiver<Bytes>) {
+    async fn run_connection_with(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        tx: mpsc::Sender<Bytes>,
+        mut rx: mpsc::Receiver<Bytes>,
+    ) {
         metrics::gauge!("meritline_sip_tcp_connections").increment(1.0);
         let pong_tx = tx.clone();
         self.conns.insert(peer, tx);
@@ -228,7 +234,12 @@ impl TcpSide {
                 match next_stream_item(&buf) {
                     Ok(Some(StreamItem::Message(len))) => {
                         let payload = buf.split_to(len).freeze();
-                        if self.inbound.send(Inbound { transport: Transport::Tcp, source: peer, payload }).await.is_err() {
+                        if self
+                            .inbound
+                            .send(Inbound { transport: Transport::Tcp, source: peer, payload })
+                            .await
+                            .is_err()
+                        {
                             break 'read;
                         }
                     }
