@@ -383,3 +383,63 @@ fn baresip_agent_answers_a_carrier_call() {
     assert!(c.received_other > 150, "caller got too little audio: {c:?}");
     assert_eq!(c.ssrcs_seen.len(), 1, "{c:?}");
 }
+
+#[test]
+fn sigterm_drains_live_calls_and_flushes_the_store() {
+    let dir = TempDir::new("drain");
+    let mut sw = Switch::start(&SwitchSpec::default());
+    let _agent = sipp_agent(&dir, &sw, "agent1", "secret1", "agent_answers.xml", &["-key", "rtp_port", "40020"]);
+    wait_agent_registered(&sw, "agent1");
+    sw.set_ready("agent1");
+    let caller_port = free_port();
+    let mut caller = sipp(
+        &dir,
+        "caller",
+        "caller_waits_for_bye.xml",
+        caller_port,
+        &sw.sip_addr(),
+        &["-s", DID, "-key", "ani", "15550008888", "-key", "rtp_port", "40022", "-m", "1"],
+    );
+    sw.wait_for("the call to be bridged", Duration::from_secs(30), |s| !newest_call(s)["bridged_at"].is_null());
+    let pid = sw.proc.child.id().to_string();
+    let st = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(st.success());
+    // The caller gets a BYE from the switch and answers it: its scenario ends successfully.
+    let st = caller.wait(Duration::from_secs(30));
+    assert!(st.success(), "caller was not hung up cleanly ({st})\n{}\n{}", sipp_traces(&dir), tail(&sw.log(), 40));
+    let exit = sw.proc.wait(Duration::from_secs(30));
+    assert!(exit.success(), "meritline exited with {exit}\n{}", tail(&sw.log(), 40));
+    // Every event reached the database before the process exited.
+    let db = sw.dir.path().join("meritline.db");
+    let out = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg("SELECT hangup_side || '|' || cause FROM calls")
+        .output()
+        .expect("sqlite3");
+    let rows = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(rows.trim(), "system|shutdown", "calls table: {rows}");
+}
+
+#[test]
+fn a_bad_config_stops_startup_with_the_key_and_exit_code_2() {
+    let dir = TempDir::new("badcfg");
+    let cases = [
+        ("[sip]\nlisten = \"127.0.0.1:5060\"\nlisen = 1\n", "sip.lisen"),
+        ("[http]\nlisten = 8080\n", "http.listen"),
+        ("[[trunks]]\nname = \"t\"\nallow = [\"10.0.0.0/33\"]\n", "trunks[0].allow[0]"),
+        ("[sip]\nlisten = \"127.0.0.1:7000\"\n[http]\nlisten = \"127.0.0.1:7000\"\n", "http.listen"),
+        ("[media]\nhold_prompt = \"/nonexistent/hold.wav\"\n", "media.hold_prompt"),
+    ];
+    for (i, (toml, key)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&path, toml).expect("write");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_meritline"))
+            .args(["run", "--config"])
+            .arg(&path)
+            .output()
+            .expect("run meritline");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "case {i}: {stderr}");
+        assert!(stderr.contains(key), "case {i}: the message should name {key}: {stderr}");
+    }
+}

@@ -146,12 +146,15 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         "meritline running"
     );
     let driver = Driver { engine, transports, media, hold, store: store.clone(), calls: HashMap::new() };
-    let engine_task = tokio::spawn(driver.run(inbound_rx, control_rx, shutdown_rx.clone()));
+    let (drain_tx, drain_rx) = watch::channel(false);
+    let engine_task = tokio::spawn(driver.run(inbound_rx, control_rx, drain_rx));
 
     wait_for_signal().await;
-    tracing::info!("shutting down: draining calls");
-    let _ = shutdown_tx.send(true);
+    tracing::info!("shutting down: refusing new calls, hanging up live ones");
+    // The sockets stay open while the engine drains, so our BYEs get their answers.
+    let _ = drain_tx.send(true);
     let _ = engine_task.await;
+    let _ = shutdown_tx.send(true);
     let _ = http_task.await;
     if let Err(e) = store.event_log().flush().await {
         tracing::error!(error = %e, "flushing the event log failed");
@@ -213,7 +216,7 @@ impl Driver {
         loop {
             self.flush_outputs(&media_tx);
             if let Some(deadline) = drain_deadline {
-                if self.engine.active_calls() == 0 || tokio::time::Instant::now() >= deadline {
+                if self.engine.is_drained() || tokio::time::Instant::now() >= deadline {
                     break;
                 }
             }

@@ -345,6 +345,11 @@ impl Engine {
         self.calls.len()
     }
 
+    /// No calls left and every BYE we sent has its final answer (or timed out).
+    pub fn is_drained(&self) -> bool {
+        self.calls.is_empty() && !self.by_tx.values().any(|(_, role)| matches!(role, TxRole::Bye(_)))
+    }
+
     // ------------------------------------------------------------------ API views
 
     pub fn agents(&self, now: Instant) -> Vec<AgentView> {
@@ -484,7 +489,12 @@ impl Engine {
                             agent_leg::ack_and_bye(self, now, tx, &msg, dest, transport);
                         }
                     }
-                    Some((_, TxRole::Bye(_))) | None => {}
+                    Some((_, TxRole::Bye(_))) => {
+                        if msg.status().is_some_and(|s| s >= 200) {
+                            self.by_tx.remove(&tx);
+                        }
+                    }
+                    None => {}
                 }
             }
             TxEvent::StrayResponse { msg, source, .. } => {
