@@ -78,7 +78,7 @@ struct Scan {
 
 /// Returns (content end excluding CR/LF, start of next line) for the line at `pos`.
 fn next_line(buf: &[u8], pos: usize) -> Option<(usize, usize)> {
-    let rel = buf.get(pos..)?.iter().position(|&b| b == b'\n')?;
+    let rel = memchr::memchr(b'\n', buf.get(pos..)?)?;
     let nl = pos + rel;
     let end = if nl > pos && buf[nl - 1] == b'\r' {
         nl - 1
@@ -163,7 +163,7 @@ fn scan(buf: &[u8], start: usize, strict: bool) -> Result<Scan, ParseError> {
             }
         } else {
             let line = &buf[pos..end];
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
+            let Some(colon) = memchr::memchr(b':', line) else {
                 if strict {
                     return Err(err(ParseErrorKind::BadHeaderLine, "Bad Header Line"));
                 }
