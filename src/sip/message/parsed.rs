@@ -118,7 +118,12 @@ fn scan(buf: &[u8], start: usize, strict: bool) -> Result<Scan, ParseError> {
     let body_start;
     loop {
         if pos > limit {
-            return Err(TOO_LARGE);
+            if strict {
+                return Err(TOO_LARGE);
+            }
+            // Salvage reads what fits in the cap (the Via is near the top).
+            body_start = pos;
+            break;
         }
         let (end, next) = match next_line(buf, pos) {
             Some(x) => x,
@@ -199,7 +204,7 @@ fn scan(buf: &[u8], start: usize, strict: bool) -> Result<Scan, ParseError> {
         }
         pos = next;
     }
-    if body_start > limit.saturating_add(2) {
+    if strict && body_start > limit.saturating_add(2) {
         return Err(TOO_LARGE);
     }
     Ok(Scan {
@@ -352,7 +357,9 @@ impl StreamItem {
 }
 
 /// Classifies the start of a TCP/TLS receive buffer: keep-alive ping/pong, a complete message,
-/// or `None` when more bytes are needed.
+/// or `None` when more bytes are needed. A buffer holding exactly "\r\n" is `None` because it
+/// may be the first half of a ping; a client waiting for the pong to its own ping can instead
+/// discard [`leading_crlf_len`] bytes itself.
 pub fn next_stream_item(buf: &[u8]) -> Result<Option<StreamItem>, ParseError> {
     if buf.starts_with(b"\r\n\r\n") {
         return Ok(Some(StreamItem::Ping));

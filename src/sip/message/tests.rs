@@ -174,6 +174,14 @@ fn stream_framing() {
         long_headers.extend_from_slice(b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
     }
     assert_eq!(frame_stream(&long_headers).unwrap_err().status_code(), 513);
+    // The datagram parser refuses it too, but the salvage still answers with a 513.
+    let mut dgram = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK5\r\n".to_vec();
+    dgram.extend_from_slice(&long_headers[25..]);
+    dgram.extend_from_slice(b"\r\n");
+    let e = SipMessage::parse(Bytes::from(dgram.clone())).unwrap_err();
+    assert_eq!(e.status_code(), 513);
+    let resp = SipMessage::error_response(&dgram, &e, None).unwrap();
+    assert!(resp.starts_with(b"SIP/2.0 513 "));
     let big_body = b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 99999999\r\n\r\n";
     assert_eq!(frame_stream(big_body).unwrap_err().status_code(), 413);
 }
