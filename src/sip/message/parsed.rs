@@ -421,7 +421,10 @@ pub fn frame_stream(buf: &[u8]) -> Result<Option<usize>, ParseError> {
             return Ok((buf.len() >= total).then_some(total));
         }
         let line = &buf[pos..end];
-        if let Some(colon) = line.iter().position(|&b| b == b':') {
+        // Continuation lines belong to the previous header (same rule as the parser, so the
+        // framer and the parser never disagree about Content-Length).
+        let is_continuation = line.first().is_some_and(|&b| is_sp_ht(b));
+        if let Some(colon) = memchr::memchr(b':', line).filter(|_| !is_continuation) {
             let name = trim_ws(std::str::from_utf8(&line[..colon]).unwrap_or(""));
             if HeaderId::from_name(name.as_bytes()) == HeaderId::ContentLength {
                 let v = std::str::from_utf8(&line[colon + 1..]).unwrap_or("x");

@@ -239,6 +239,20 @@ fn response_for_request_copies_headers() {
     assert_eq!(resp.content_length(), Some(0));
     assert!(resp.header("Record-Route").is_none());
     resp.validate().unwrap();
+    let mut ok = Response::for_request(&req, 200, "OK").to_tag("b2b-1");
+    ok.copy_header_from(&req, "record-route");
+    let ok = ok.build().unwrap();
+    assert_eq!(ok.record_route().unwrap().len(), 2);
+}
+
+#[test]
+fn framer_and_parser_agree_on_folded_content_length() {
+    // A continuation line that looks like "l: 5" must not be taken as Content-Length.
+    let m = b"OPTIONS sip:a@b SIP/2.0\r\nSubject: x\r\n l: 5\r\nContent-Length: 0\r\n\r\nhello";
+    let n = frame_stream(m).unwrap().unwrap();
+    assert_eq!(n, m.len() - 5);
+    let parsed = SipMessage::parse(Bytes::copy_from_slice(&m[..n])).unwrap();
+    assert_eq!(parsed.content_length(), Some(0));
 }
 
 #[test]
