@@ -246,17 +246,17 @@ fn normalize(buf: &Bytes, headers: &[HeaderEntry], header_end: usize) -> Bytes {
 }
 
 fn check_version(v: &str) -> Result<(), ParseError> {
-    if v.len() == 7 && v[..4].eq_ignore_ascii_case("SIP/") && &v[4..] == "2.0" {
+    let b = v.as_bytes();
+    let has_prefix = b.len() > 4 && b[..4].eq_ignore_ascii_case(b"SIP/");
+    if has_prefix && &b[4..] == b"2.0" {
         return Ok(());
     }
-    let is_version_shaped = v.len() > 4
-        && v[..4].eq_ignore_ascii_case("SIP/")
-        && v[4..].split_once('.').is_some_and(|(a, b)| {
-            !a.is_empty()
-                && !b.is_empty()
-                && a.bytes().all(|c| c.is_ascii_digit())
-                && b.bytes().all(|c| c.is_ascii_digit())
-        });
+    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    let is_version_shaped = has_prefix
+        && b[4..]
+            .iter()
+            .position(|&c| c == b'.')
+            .is_some_and(|dot| digits(&b[4..4 + dot]) && digits(&b[5 + dot..]));
     if is_version_shaped {
         Err(err(
             ParseErrorKind::UnsupportedVersion,

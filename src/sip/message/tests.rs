@@ -125,6 +125,10 @@ fn start_line_errors() {
         ("SIP/2.0 20 OK\r\n\r\n", 400),
         ("SIP/2.0 200OK\r\n\r\n", 400),
         ("garbage\r\n\r\n", 400),
+        ("INVITE sip:a@b SIP\u{e9}xx\r\n\r\n", 400),
+        ("INVITE sip:a@b SIP/\u{e9}.0\r\n\r\n", 400),
+        ("SIP\u{e9}xx 200 OK\r\n\r\n", 400),
+        ("INVITE sip:a@b SIP/2.\r\n\r\n", 400),
     ];
     for (m, code) in cases {
         let e = SipMessage::parse(Bytes::copy_from_slice(m.as_bytes())).unwrap_err();
