@@ -187,6 +187,21 @@ impl MessageBuilder {
         self.headers.iter().find(|x| Self::matches(x, id, name)).and_then(|e| std::str::from_utf8(&e.value).ok())
     }
 
+    /// Appends every line of header `name` from `src` (zero-copy), e.g. Record-Route into a
+    /// dialog-creating response (RFC 3261 12.1.1) or Timestamp.
+    pub fn copy_header_from(&mut self, src: &SipMessage, name: &str) {
+        let id = HeaderId::from_name(name.as_bytes());
+        for (hid, hname, value) in src.raw_headers() {
+            if hid == id && (id != HeaderId::Other || hname.eq_ignore_ascii_case(name.as_bytes())) {
+                self.headers.push(Entry {
+                    id: hid,
+                    name: hname,
+                    value,
+                });
+            }
+        }
+    }
+
     /// Adds `;tag=` to the To header unless it already has a tag.
     pub fn to_tag(mut self, tag: &str) -> Self {
         self.set_to_tag(tag);

@@ -139,9 +139,88 @@ impl HeaderId {
                 _ => HeaderId::Other,
             };
         }
-        TABLE
+        // Candidates of the same length only (generated from TABLE; checked by a unit test).
+        let candidates: &[(&str, HeaderId)] = match name.len() {
+            2 => &[("To", HeaderId::To)],
+            3 => &[("Via", HeaderId::Via)],
+            4 => &[
+                ("From", HeaderId::From),
+                ("CSeq", HeaderId::CSeq),
+                ("Date", HeaderId::Date),
+                ("RAck", HeaderId::RAck),
+                ("RSeq", HeaderId::RSeq),
+            ],
+            5 => &[
+                ("Route", HeaderId::Route),
+                ("Allow", HeaderId::Allow),
+                ("Event", HeaderId::Event),
+            ],
+            6 => &[("Accept", HeaderId::Accept), ("Server", HeaderId::Server)],
+            7 => &[
+                ("Call-ID", HeaderId::CallId),
+                ("Contact", HeaderId::Contact),
+                ("Expires", HeaderId::Expires),
+                ("Privacy", HeaderId::Privacy),
+                ("Require", HeaderId::Require),
+                ("Subject", HeaderId::Subject),
+                ("Warning", HeaderId::Warning),
+            ],
+            8 => &[
+                ("Identity", HeaderId::Identity),
+                ("Refer-To", HeaderId::ReferTo),
+            ],
+            9 => &[
+                ("Supported", HeaderId::Supported),
+                ("Call-Info", HeaderId::CallInfo),
+                ("Timestamp", HeaderId::Timestamp),
+            ],
+            10 => &[("User-Agent", HeaderId::UserAgent)],
+            11 => &[
+                ("Min-Expires", HeaderId::MinExpires),
+                ("Referred-By", HeaderId::ReferredBy),
+                ("Retry-After", HeaderId::RetryAfter),
+                ("Unsupported", HeaderId::Unsupported),
+            ],
+            12 => &[
+                ("Max-Forwards", HeaderId::MaxForwards),
+                ("Content-Type", HeaderId::ContentType),
+                ("Record-Route", HeaderId::RecordRoute),
+                ("Allow-Events", HeaderId::AllowEvents),
+            ],
+            13 => &[
+                ("Authorization", HeaderId::Authorization),
+                ("Identity-Info", HeaderId::IdentityInfo),
+                ("Proxy-Require", HeaderId::ProxyRequire),
+            ],
+            14 => &[
+                ("Content-Length", HeaderId::ContentLength),
+                ("Accept-Contact", HeaderId::AcceptContact),
+                ("Reject-Contact", HeaderId::RejectContact),
+            ],
+            15 => &[
+                ("Accept-Encoding", HeaderId::AcceptEncoding),
+                ("Accept-Language", HeaderId::AcceptLanguage),
+                ("Session-Expires", HeaderId::SessionExpires),
+            ],
+            16 => &[
+                ("Content-Encoding", HeaderId::ContentEncoding),
+                ("WWW-Authenticate", HeaderId::WwwAuthenticate),
+            ],
+            18 => &[
+                ("Proxy-Authenticate", HeaderId::ProxyAuthenticate),
+                ("Subscription-State", HeaderId::SubscriptionState),
+            ],
+            19 => &[
+                ("Content-Disposition", HeaderId::ContentDisposition),
+                ("P-Asserted-Identity", HeaderId::PAssertedIdentity),
+                ("Proxy-Authorization", HeaderId::ProxyAuthorization),
+                ("Request-Disposition", HeaderId::RequestDisposition),
+            ],
+            _ => &[],
+        };
+        candidates
             .iter()
-            .find(|(n, _)| n.len() == name.len() && n.as_bytes().eq_ignore_ascii_case(name))
+            .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
             .map_or(HeaderId::Other, |(_, id)| *id)
     }
 

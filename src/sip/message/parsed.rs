@@ -73,7 +73,7 @@ struct Scan {
 
 /// Returns (content end excluding CR/LF, start of next line) for the line at `pos`.
 fn next_line(buf: &[u8], pos: usize) -> Option<(usize, usize)> {
-    let rel = buf.get(pos..)?.iter().position(|&b| b == b'\n')?;
+    let rel = memchr::memchr(b'\n', buf.get(pos..)?)?;
     let nl = pos + rel;
     let end = if nl > pos && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
     Some((end, nl + 1))
@@ -107,7 +107,12 @@ fn scan(buf: &[u8], start: usize, strict: bool) -> Result<Scan, ParseError> {
     let body_start;
     loop {
         if pos > limit {
-            return Err(TOO_LARGE);
+            if strict {
+                return Err(TOO_LARGE);
+            }
+            // Salvage reads what fits in the cap (the Via is near the top).
+            body_start = pos;
+            break;
         }
         let (end, next) = match next_line(buf, pos) {
             Some(x) => x,
@@ -152,7 +157,7 @@ fn scan(buf: &[u8], start: usize, strict: bool) -> Result<Scan, ParseError> {
             }
         } else {
             let line = &buf[pos..end];
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
+            let Some(colon) = memchr::memchr(b':', line) else {
                 if strict {
                     return Err(err(ParseErrorKind::BadHeaderLine, "Bad Header Line"));
                 }
@@ -188,7 +193,7 @@ fn scan(buf: &[u8], start: usize, strict: bool) -> Result<Scan, ParseError> {
         }
         pos = next;
     }
-    if body_start > limit.saturating_add(2) {
+    if strict && body_start > limit.saturating_add(2) {
         return Err(TOO_LARGE);
     }
     Ok(Scan { start_line: Span::new(start, sl_end), headers, body_start, any_folded })
@@ -225,17 +230,17 @@ fn normalize(buf: &Bytes, headers: &[HeaderEntry], header_end: usize) -> Bytes {
 }
 
 fn check_version(v: &str) -> Result<(), ParseError> {
-    if v.len() == 7 && v[..4].eq_ignore_ascii_case("SIP/") && &v[4..] == "2.0" {
+    let b = v.as_bytes();
+    let has_prefix = b.len() > 4 && b[..4].eq_ignore_ascii_case(b"SIP/");
+    if has_prefix && &b[4..] == b"2.0" {
         return Ok(());
     }
-    let is_version_shaped = v.len() > 4
-        && v[..4].eq_ignore_ascii_case("SIP/")
-        && v[4..].split_once('.').is_some_and(|(a, b)| {
-            !a.is_empty()
-                && !b.is_empty()
-                && a.bytes().all(|c| c.is_ascii_digit())
-                && b.bytes().all(|c| c.is_ascii_digit())
-        });
+    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    let is_version_shaped = has_prefix
+        && b[4..]
+            .iter()
+            .position(|&c| c == b'.')
+            .is_some_and(|dot| digits(&b[4..4 + dot]) && digits(&b[5 + dot..]));
     if is_version_shaped {
         Err(err(ParseErrorKind::UnsupportedVersion, "Version Not Supported"))
     } else {
@@ -322,7 +327,9 @@ impl StreamItem {
 }
 
 /// Classifies the start of a TCP/TLS receive buffer: keep-alive ping/pong, a complete message,
-/// or `None` when more bytes are needed.
+/// or `None` when more bytes are needed. A buffer holding exactly "\r\n" is `None` because it
+/// may be the first half of a ping; a client waiting for the pong to its own ping can instead
+/// discard [`leading_crlf_len`] bytes itself.
 pub fn next_stream_item(buf: &[u8]) -> Result<Option<StreamItem>, ParseError> {
     if buf.starts_with(b"\r\n\r\n") {
         return Ok(Some(StreamItem::Ping));
@@ -370,7 +377,10 @@ pub fn frame_stream(buf: &[u8]) -> Result<Option<usize>, ParseError> {
             return Ok((buf.len() >= total).then_some(total));
         }
         let line = &buf[pos..end];
-        if let Some(colon) = line.iter().position(|&b| b == b':') {
+        // Continuation lines belong to the previous header (same rule as the parser, so the
+        // framer and the parser never disagree about Content-Length).
+        let is_continuation = line.first().is_some_and(|&b| is_sp_ht(b));
+        if let Some(colon) = memchr::memchr(b':', line).filter(|_| !is_continuation) {
             let name = trim_ws(std::str::from_utf8(&line[..colon]).unwrap_or(""));
             if HeaderId::from_name(name.as_bytes()) == HeaderId::ContentLength {
                 let v = std::str::from_utf8(&line[colon + 1..]).unwrap_or("x");

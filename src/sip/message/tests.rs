@@ -112,6 +112,10 @@ fn start_line_errors() {
         ("SIP/2.0 20 OK\r\n\r\n", 400),
         ("SIP/2.0 200OK\r\n\r\n", 400),
         ("garbage\r\n\r\n", 400),
+        ("INVITE sip:a@b SIP\u{e9}xx\r\n\r\n", 400),
+        ("INVITE sip:a@b SIP/\u{e9}.0\r\n\r\n", 400),
+        ("SIP\u{e9}xx 200 OK\r\n\r\n", 400),
+        ("INVITE sip:a@b SIP/2.\r\n\r\n", 400),
     ];
     for (m, code) in cases {
         let e = SipMessage::parse(Bytes::copy_from_slice(m.as_bytes())).unwrap_err();
@@ -146,6 +150,14 @@ fn stream_framing() {
         long_headers.extend_from_slice(b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
     }
     assert_eq!(frame_stream(&long_headers).unwrap_err().status_code(), 513);
+    // The datagram parser refuses it too, but the salvage still answers with a 513.
+    let mut dgram = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK5\r\n".to_vec();
+    dgram.extend_from_slice(&long_headers[25..]);
+    dgram.extend_from_slice(b"\r\n");
+    let e = SipMessage::parse(Bytes::from(dgram.clone())).unwrap_err();
+    assert_eq!(e.status_code(), 513);
+    let resp = SipMessage::error_response(&dgram, &e, None).unwrap();
+    assert!(resp.starts_with(b"SIP/2.0 513 "));
     let big_body = b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 99999999\r\n\r\n";
     assert_eq!(frame_stream(big_body).unwrap_err().status_code(), 413);
 }
@@ -192,6 +204,20 @@ fn response_for_request_copies_headers() {
     assert_eq!(resp.content_length(), Some(0));
     assert!(resp.header("Record-Route").is_none());
     resp.validate().unwrap();
+    let mut ok = Response::for_request(&req, 200, "OK").to_tag("b2b-1");
+    ok.copy_header_from(&req, "record-route");
+    let ok = ok.build().unwrap();
+    assert_eq!(ok.record_route().unwrap().len(), 2);
+}
+
+#[test]
+fn framer_and_parser_agree_on_folded_content_length() {
+    // A continuation line that looks like "l: 5" must not be taken as Content-Length.
+    let m = b"OPTIONS sip:a@b SIP/2.0\r\nSubject: x\r\n l: 5\r\nContent-Length: 0\r\n\r\nhello";
+    let n = frame_stream(m).unwrap().unwrap();
+    assert_eq!(n, m.len() - 5);
+    let parsed = SipMessage::parse(Bytes::copy_from_slice(&m[..n])).unwrap();
+    assert_eq!(parsed.content_length(), Some(0));
 }
 
 #[test]

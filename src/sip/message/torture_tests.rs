@@ -1506,7 +1506,7 @@ mod fuzzish {
         #[test]
         fn mutated_messages_never_panic(
             seed in 0..SEEDS.len(),
-            edits in proptest::collection::vec((any::<usize>(), any::<usize>(), 0u8..4), 0..12),
+            edits in proptest::collection::vec((any::<usize>(), any::<usize>(), 0u8..5), 0..12),
             cut in any::<usize>(),
         ) {
             let mut data = SEEDS[seed].to_vec();
@@ -1520,7 +1520,12 @@ mod fuzzish {
                     0 => data[i] = c,
                     1 => data.insert(i, c),
                     2 => { data.remove(i); }
-                    _ => data.insert(i, (pick % 256) as u8),
+                    3 => data.insert(i, (pick % 256) as u8),
+                    _ => {
+                        // Multi-byte UTF-8 at arbitrary places (str slicing must not panic).
+                        let ch = ["\u{e9}", "\u{20ac}", "\u{1f600}"][pick % 3];
+                        data.splice(i..i, ch.bytes());
+                    }
                 }
             }
             if cut % 4 == 0 && !data.is_empty() {
