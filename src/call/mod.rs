@@ -489,12 +489,10 @@ impl Engine {
                             agent_leg::ack_and_bye(self, now, tx, &msg, dest, transport);
                         }
                     }
-                    Some((_, TxRole::Bye(_))) => {
-                        if msg.status().is_some_and(|s| s >= 200) {
-                            self.by_tx.remove(&tx);
-                        }
+                    Some((_, TxRole::Bye(_))) if msg.status().is_some_and(|s| s >= 200) => {
+                        self.by_tx.remove(&tx);
                     }
-                    None => {}
+                    Some((_, TxRole::Bye(_))) | None => {}
                 }
             }
             TxEvent::StrayResponse { msg, source, .. } => {
