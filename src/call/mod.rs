@@ -277,8 +277,8 @@ impl Engine {
                         metrics::counter!(m::SIP_PARSE_ERRORS, "transport" => tname, "action" => "replied_400")
                             .increment(1);
                         tracing::debug!(%source, error = %e, "malformed SIP request, answering 400");
-                        let dest = sip_util::reply_destination(&payload, source, transport);
-                        self.outputs.push_back(Output::Transmit(Transmit { dest, transport, payload: reply }));
+                        sip_util::count_outgoing(&reply);
+                        self.outputs.push_back(Output::Transmit(Transmit { dest: source, transport, payload: reply }));
                     }
                     None => {
                         metrics::counter!(m::SIP_PARSE_ERRORS, "transport" => tname, "action" => "dropped")
@@ -329,9 +329,7 @@ impl Engine {
             return Some(o);
         }
         self.txl.poll_transmit().map(|t| {
-            if let Ok(msg) = SipMessage::parse(t.payload.clone()) {
-                sip_util::count_message("out", &msg);
-            }
+            sip_util::count_outgoing(&t.payload);
             Output::Transmit(t)
         })
     }

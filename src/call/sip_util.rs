@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use bytes::Bytes;
 
 use crate::metrics as m;
-use crate::sip::message::{MessageBuilder, Method, ParseError, Response, SipMessage, Uri};
+use crate::sip::message::{MessageBuilder, ParseError, Response, SipMessage, Uri};
 use crate::sip::transaction::Transport;
 
 /// Methods the switch answers, for Allow headers.
@@ -24,12 +24,6 @@ pub fn parse_inbound(payload: &Bytes) -> Result<SipMessage, ParseError> {
 /// whose Via can be read.
 pub fn error_reply(payload: &[u8], error: &ParseError) -> Option<Bytes> {
     SipMessage::error_response(payload, error, Some("meritline-err"))
-}
-
-/// Where the reply to an unparseable request goes: back to where it came from (RFC 3581 style;
-/// over TCP that is the same connection).
-pub fn reply_destination(_payload: &[u8], source: SocketAddr, _transport: Transport) -> SocketAddr {
-    source
 }
 
 /// A response to `req` with an optional To tag.
@@ -88,32 +82,43 @@ pub fn uri_target(uri: &str, fallback: SocketAddr, fallback_transport: Transport
     }
 }
 
-/// Counts one SIP message for `meritline_sip_messages_total`.
+fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "6xx",
+    }
+}
+
+/// A bounded label for a method token (unknown methods share one label).
+fn method_label(token: &[u8]) -> &'static str {
+    const KNOWN: [&str; 9] = ["INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "INFO", "UPDATE", "NOTIFY"];
+    KNOWN.iter().copied().find(|m| m.as_bytes() == token).unwrap_or("other")
+}
+
+/// Counts one parsed inbound SIP message for `meritline_sip_messages_total`.
 pub fn count_message(direction: &'static str, msg: &SipMessage) {
     if let Some(status) = msg.status() {
-        let class = match status {
-            100..=199 => "1xx",
-            200..=299 => "2xx",
-            300..=399 => "3xx",
-            400..=499 => "4xx",
-            500..=599 => "5xx",
-            _ => "6xx",
-        };
-        metrics::counter!(m::SIP_MESSAGES, "direction" => direction, "status" => class).increment(1);
+        metrics::counter!(m::SIP_MESSAGES, "direction" => direction, "status" => status_class(status)).increment(1);
     } else {
-        let method = match msg.method() {
-            Some(Method::Invite) => "INVITE",
-            Some(Method::Ack) => "ACK",
-            Some(Method::Bye) => "BYE",
-            Some(Method::Cancel) => "CANCEL",
-            Some(Method::Register) => "REGISTER",
-            Some(Method::Options) => "OPTIONS",
-            Some(Method::Info) => "INFO",
-            Some(Method::Update) => "UPDATE",
-            Some(Method::Notify) => "NOTIFY",
-            _ => "other",
-        };
-        metrics::counter!(m::SIP_MESSAGES, "direction" => direction, "method" => method).increment(1);
+        let label = msg.method().map(|m| method_label(m.as_str().as_bytes())).unwrap_or("other");
+        metrics::counter!(m::SIP_MESSAGES, "direction" => direction, "method" => label).increment(1);
+    }
+}
+
+/// Counts one outgoing message from its start line alone (no re-parse of what we built).
+pub fn count_outgoing(payload: &[u8]) {
+    if let Some(rest) = payload.strip_prefix(b"SIP/2.0 ") {
+        let status = rest.get(..3).and_then(|d| std::str::from_utf8(d).ok()).and_then(|d| d.parse::<u16>().ok());
+        let class = status.map(status_class).unwrap_or("6xx");
+        metrics::counter!(m::SIP_MESSAGES, "direction" => "out", "status" => class).increment(1);
+    } else {
+        let end = payload.iter().position(|&b| b == b' ').unwrap_or(0);
+        let label = method_label(&payload[..end]);
+        metrics::counter!(m::SIP_MESSAGES, "direction" => "out", "method" => label).increment(1);
     }
 }
 
