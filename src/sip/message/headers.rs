@@ -285,14 +285,29 @@ impl Via {
                 return Err(bad_value("Bad Via port"));
             }
         }
-        let hostport_owned;
-        let hostport = if port_str.is_empty() {
-            host_str
-        } else {
-            hostport_owned = format!("{host_str}:{port_str}");
-            &hostport_owned
+        let (host, bracketed) = match host_str.strip_prefix('[') {
+            Some(inner) => (
+                inner
+                    .strip_suffix(']')
+                    .ok_or(bad_value("Bad Via sent-by"))?,
+                true,
+            ),
+            None => (host_str, false),
         };
-        let (host, port) = split_host_port(hostport).map_err(|_| bad_value("Bad Via sent-by"))?;
+        if !is_valid_host(host, bracketed) {
+            return Err(bad_value("Bad Via sent-by"));
+        }
+        let port = if port_str.is_empty() {
+            None
+        } else if port_str.len() > 5 {
+            return Err(bad_value("Bad Via port"));
+        } else {
+            Some(
+                port_str
+                    .parse::<u16>()
+                    .map_err(|_| bad_value("Bad Via port"))?,
+            )
+        };
         let params = parse_generic_params(&s[i..])?;
         for (n, v) in &params {
             let v = v.as_deref();
