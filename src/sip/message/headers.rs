@@ -48,7 +48,9 @@ impl NameAddr {
             } else {
                 let mut words = Vec::new();
                 for w in raw.split([' ', '\t', '\r', '\n']).filter(|w| !w.is_empty()) {
-                    if !is_token(w) {
+                    // Tokens, liberally extended with UTF-8 (some phones send unquoted
+                    // non-ASCII names); separators such as ',' stay invalid (RFC 4475 baddn).
+                    if !w.bytes().all(|b| is_token_char(b) || b >= 0x80) {
                         return Err(bad_value("Bad display name"));
                     }
                     words.push(w);
@@ -461,6 +463,8 @@ mod tests {
         assert_eq!(c.display.as_deref(), Some("token1~` token2'+_"));
         assert_eq!(c.expires(), Some(99));
         assert!(NameAddr::parse("Bell, Alexander <sip:a@b>").is_err());
+        let utf8 = NameAddr::parse("Jos\u{e9} Garc\u{ed}a <sip:j@b>").unwrap();
+        assert_eq!(utf8.display.as_deref(), Some("Jos\u{e9} Garc\u{ed}a"));
         assert!(NameAddr::parse("\"Watson\" < sip:t@example.org >").is_err());
         assert!(NameAddr::parse("\"Mr. J. User <sip:j.user@example.com>").is_err());
         assert_eq!(

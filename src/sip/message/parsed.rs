@@ -658,13 +658,11 @@ impl SipMessage {
         Via::parse(first)
     }
 
-    /// The Call-ID (exactly one, `word [@ word]`).
+    /// The Call-ID (exactly one). Accepted liberally: any visible ASCII without whitespace
+    /// (RFC 3261 `word [@ word]` is stricter, but carriers send e.g. base64 with '=').
     pub fn call_id(&self) -> Result<&str, ParseError> {
         let v = self.single(HeaderId::CallId, "Missing Call-ID")?;
-        let word_ok =
-            |b: u8| b.is_ascii_alphanumeric() || b"-.!%*_+`'~()<>:\\\"/[]?{}".contains(&b);
-        let (a, b) = v.split_once('@').unwrap_or((v, "x"));
-        if a.is_empty() || b.is_empty() || !a.bytes().all(word_ok) || !b.bytes().all(word_ok) {
+        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(bad_value("Bad Call-ID"));
         }
         Ok(v)
