@@ -65,6 +65,10 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("sip_parse_invite");
     g.bench_function("meritline", |b| b.iter(|| ours(black_box(&bytes))));
     g.bench_function("rsip", |b| b.iter(|| theirs(black_box(&bytes))));
+    // For reference: only the lazy index (start line + header ranges), no typed header.
+    g.bench_function("meritline_index_only", |b| {
+        b.iter(|| SipMessage::parse(black_box(&bytes).clone()).map(|m| m.body().len()))
+    });
     g.finish();
 }
 

@@ -26,16 +26,47 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
-    let _ = (msg.is_request(), msg.method(), msg.request_uri(), msg.status(), msg.reason());
-    let _ = (msg.vias(), msg.top_via(), msg.call_id(), msg.cseq(), msg.from(), msg.to());
-    let _ = (msg.contacts(), msg.route(), msg.record_route(), msg.max_forwards());
-    let _ = (msg.expires(), msg.content_type(), msg.media_type(), msg.content_length());
-    let _ = (msg.date(), msg.authorization(), msg.proxy_authorization(), msg.body());
+    let _ = (
+        msg.is_request(),
+        msg.method(),
+        msg.request_uri(),
+        msg.status(),
+        msg.reason(),
+    );
+    let _ = (
+        msg.vias(),
+        msg.top_via(),
+        msg.call_id(),
+        msg.cseq(),
+        msg.from(),
+        msg.to(),
+    );
+    let _ = (
+        msg.contacts(),
+        msg.route(),
+        msg.record_route(),
+        msg.max_forwards(),
+    );
+    let _ = (
+        msg.expires(),
+        msg.content_type(),
+        msg.media_type(),
+        msg.content_length(),
+    );
+    let _ = (
+        msg.date(),
+        msg.authorization(),
+        msg.proxy_authorization(),
+        msg.body(),
+    );
     let _ = msg.header("Via");
     let _ = msg.header_values("Via").count() + msg.header_values("X-Other").count();
     let _ = msg.headers().count();
     if msg.validate().is_ok() {
-        let rebuilt = msg.to_builder().build().expect("rebuilt message must parse");
+        let rebuilt = msg
+            .to_builder()
+            .build()
+            .expect("rebuilt message must parse");
         assert_eq!(rebuilt.call_id().ok(), msg.call_id().ok());
         assert_eq!(rebuilt.body(), msg.body());
     }

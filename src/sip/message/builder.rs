@@ -51,6 +51,60 @@ impl Request {
     }
 }
 
+impl Request {
+    /// A CANCEL for `request` (RFC 3261 9.1): same Request-URI, Call-ID, From, To and CSeq
+    /// number, only the top Via, its Route set, Max-Forwards 70.
+    pub fn cancel_for(request: &SipMessage) -> Result<MessageBuilder, ParseError> {
+        Request::derived(request, None, Method::Cancel)
+    }
+
+    /// The ACK for a non-2xx final `response` to INVITE `request` (RFC 3261 17.1.1.3): like
+    /// CANCEL but with the To header (and its tag) taken from the response.
+    pub fn ack_for_non_2xx(
+        request: &SipMessage,
+        response: &SipMessage,
+    ) -> Result<MessageBuilder, ParseError> {
+        Request::derived(request, Some(response), Method::Ack)
+    }
+
+    fn derived(
+        request: &SipMessage,
+        response: Option<&SipMessage>,
+        method: Method,
+    ) -> Result<MessageBuilder, ParseError> {
+        let uri = request
+            .request_uri_str()
+            .ok_or(bad_value("Not A Request"))?;
+        let cseq = request.cseq()?;
+        let mut b = Request::builder(method.clone(), uri);
+        request.top_via()?;
+        // The top Via value exactly as received (zero-copy).
+        if let Some((id, name, value)) = request.raw_headers().find(|h| h.0 == HeaderId::Via) {
+            let mut vias = Vec::new();
+            push_split(&mut vias, id, &name, &value);
+            b.headers.extend(vias.into_iter().take(1));
+        }
+        b.push_header("Max-Forwards", "70");
+        for (id, name, value) in request.raw_headers() {
+            let take = match id {
+                HeaderId::From | HeaderId::CallId | HeaderId::Route => true,
+                HeaderId::To => response.is_none(),
+                _ => false,
+            };
+            if take {
+                b.headers.push(Entry { id, name, value });
+            }
+        }
+        if let Some(resp) = response {
+            if let Some((id, name, value)) = resp.raw_headers().find(|h| h.0 == HeaderId::To) {
+                b.headers.push(Entry { id, name, value });
+            }
+        }
+        b.push_header("CSeq", &format!("{} {}", cseq.seq, method));
+        Ok(b)
+    }
+}
+
 /// Entry point for building responses.
 pub struct Response;
 

@@ -44,7 +44,9 @@ impl NameAddr {
             } else {
                 let mut words = Vec::new();
                 for w in raw.split([' ', '\t', '\r', '\n']).filter(|w| !w.is_empty()) {
-                    if !is_token(w) {
+                    // Tokens, liberally extended with UTF-8 (some phones send unquoted
+                    // non-ASCII names); separators such as ',' stay invalid (RFC 4475 baddn).
+                    if !w.bytes().all(|b| is_token_char(b) || b >= 0x80) {
                         return Err(bad_value("Bad display name"));
                     }
                     words.push(w);
@@ -256,14 +258,29 @@ impl Via {
                 return Err(bad_value("Bad Via port"));
             }
         }
-        let hostport_owned;
-        let hostport = if port_str.is_empty() {
-            host_str
-        } else {
-            hostport_owned = format!("{host_str}:{port_str}");
-            &hostport_owned
+        let (host, bracketed) = match host_str.strip_prefix('[') {
+            Some(inner) => (
+                inner
+                    .strip_suffix(']')
+                    .ok_or(bad_value("Bad Via sent-by"))?,
+                true,
+            ),
+            None => (host_str, false),
         };
-        let (host, port) = split_host_port(hostport).map_err(|_| bad_value("Bad Via sent-by"))?;
+        if !is_valid_host(host, bracketed) {
+            return Err(bad_value("Bad Via sent-by"));
+        }
+        let port = if port_str.is_empty() {
+            None
+        } else if port_str.len() > 5 {
+            return Err(bad_value("Bad Via port"));
+        } else {
+            Some(
+                port_str
+                    .parse::<u16>()
+                    .map_err(|_| bad_value("Bad Via port"))?,
+            )
+        };
         let params = parse_generic_params(&s[i..])?;
         for (n, v) in &params {
             let v = v.as_deref();
@@ -405,6 +422,8 @@ mod tests {
         assert_eq!(c.display.as_deref(), Some("token1~` token2'+_"));
         assert_eq!(c.expires(), Some(99));
         assert!(NameAddr::parse("Bell, Alexander <sip:a@b>").is_err());
+        let utf8 = NameAddr::parse("Jos\u{e9} Garc\u{ed}a <sip:j@b>").unwrap();
+        assert_eq!(utf8.display.as_deref(), Some("Jos\u{e9} Garc\u{ed}a"));
         assert!(NameAddr::parse("\"Watson\" < sip:t@example.org >").is_err());
         assert!(NameAddr::parse("\"Mr. J. User <sip:j.user@example.com>").is_err());
         assert_eq!(NameAddr::parse(&a.to_string()).unwrap(), a, "display name survives re-quoting");
