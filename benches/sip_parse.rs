@@ -91,10 +91,7 @@ fn summary() {
     let bytes = Bytes::from_static(INVITE.as_bytes());
     let a = median_ns(2000, &|| ours(black_box(&bytes)));
     let b = median_ns(300, &|| theirs(black_box(&bytes)));
-    println!(
-        "summary: meritline {a:.0} ns/msg, rsip {b:.0} ns/msg, rsip/meritline = {:.1}x",
-        b / a
-    );
+    println!("summary: meritline {a:.0} ns/msg, rsip {b:.0} ns/msg, rsip/meritline = {:.1}x", b / a);
 }
 
 criterion_group!(benches, bench);

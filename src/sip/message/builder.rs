@@ -60,10 +60,7 @@ impl Request {
 
     /// The ACK for a non-2xx final `response` to INVITE `request` (RFC 3261 17.1.1.3): like
     /// CANCEL but with the To header (and its tag) taken from the response.
-    pub fn ack_for_non_2xx(
-        request: &SipMessage,
-        response: &SipMessage,
-    ) -> Result<MessageBuilder, ParseError> {
+    pub fn ack_for_non_2xx(request: &SipMessage, response: &SipMessage) -> Result<MessageBuilder, ParseError> {
         Request::derived(request, Some(response), Method::Ack)
     }
 
@@ -72,9 +69,7 @@ impl Request {
         response: Option<&SipMessage>,
         method: Method,
     ) -> Result<MessageBuilder, ParseError> {
-        let uri = request
-            .request_uri_str()
-            .ok_or(bad_value("Not A Request"))?;
+        let uri = request.request_uri_str().ok_or(bad_value("Not A Request"))?;
         let cseq = request.cseq()?;
         let mut b = Request::builder(method.clone(), uri);
         request.top_via()?;
@@ -247,11 +242,7 @@ impl MessageBuilder {
         let id = HeaderId::from_name(name.as_bytes());
         for (hid, hname, value) in src.raw_headers() {
             if hid == id && (id != HeaderId::Other || hname.eq_ignore_ascii_case(name.as_bytes())) {
-                self.headers.push(Entry {
-                    id: hid,
-                    name: hname,
-                    value,
-                });
+                self.headers.push(Entry { id: hid, name: hname, value });
             }
         }
     }

@@ -259,12 +259,7 @@ impl Via {
             }
         }
         let (host, bracketed) = match host_str.strip_prefix('[') {
-            Some(inner) => (
-                inner
-                    .strip_suffix(']')
-                    .ok_or(bad_value("Bad Via sent-by"))?,
-                true,
-            ),
+            Some(inner) => (inner.strip_suffix(']').ok_or(bad_value("Bad Via sent-by"))?, true),
             None => (host_str, false),
         };
         if !is_valid_host(host, bracketed) {
@@ -275,11 +270,7 @@ impl Via {
         } else if port_str.len() > 5 {
             return Err(bad_value("Bad Via port"));
         } else {
-            Some(
-                port_str
-                    .parse::<u16>()
-                    .map_err(|_| bad_value("Bad Via port"))?,
-            )
+            Some(port_str.parse::<u16>().map_err(|_| bad_value("Bad Via port"))?)
         };
         let params = parse_generic_params(&s[i..])?;
         for (n, v) in &params {

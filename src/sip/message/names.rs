@@ -150,11 +150,7 @@ impl HeaderId {
                 ("RAck", HeaderId::RAck),
                 ("RSeq", HeaderId::RSeq),
             ],
-            5 => &[
-                ("Route", HeaderId::Route),
-                ("Allow", HeaderId::Allow),
-                ("Event", HeaderId::Event),
-            ],
+            5 => &[("Route", HeaderId::Route), ("Allow", HeaderId::Allow), ("Event", HeaderId::Event)],
             6 => &[("Accept", HeaderId::Accept), ("Server", HeaderId::Server)],
             7 => &[
                 ("Call-ID", HeaderId::CallId),
@@ -165,10 +161,7 @@ impl HeaderId {
                 ("Subject", HeaderId::Subject),
                 ("Warning", HeaderId::Warning),
             ],
-            8 => &[
-                ("Identity", HeaderId::Identity),
-                ("Refer-To", HeaderId::ReferTo),
-            ],
+            8 => &[("Identity", HeaderId::Identity), ("Refer-To", HeaderId::ReferTo)],
             9 => &[
                 ("Supported", HeaderId::Supported),
                 ("Call-Info", HeaderId::CallInfo),
@@ -202,10 +195,7 @@ impl HeaderId {
                 ("Accept-Language", HeaderId::AcceptLanguage),
                 ("Session-Expires", HeaderId::SessionExpires),
             ],
-            16 => &[
-                ("Content-Encoding", HeaderId::ContentEncoding),
-                ("WWW-Authenticate", HeaderId::WwwAuthenticate),
-            ],
+            16 => &[("Content-Encoding", HeaderId::ContentEncoding), ("WWW-Authenticate", HeaderId::WwwAuthenticate)],
             18 => &[
                 ("Proxy-Authenticate", HeaderId::ProxyAuthenticate),
                 ("Subscription-State", HeaderId::SubscriptionState),
@@ -218,10 +208,7 @@ impl HeaderId {
             ],
             _ => &[],
         };
-        candidates
-            .iter()
-            .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
-            .map_or(HeaderId::Other, |(_, id)| *id)
+        candidates.iter().find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name)).map_or(HeaderId::Other, |(_, id)| *id)
     }
 
     /// The canonical long-form spelling, `None` for `Other`.

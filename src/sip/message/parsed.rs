@@ -12,9 +12,7 @@ use super::error::{bad_value, err, ParseError, ParseErrorKind};
 use super::headers::{parse_delta_seconds, CSeq, Contacts, NameAddr, Via};
 use super::method::Method;
 use super::names::HeaderId;
-use super::syntax::{
-    is_token, parse_digits_u64, split_commas, split_commas_strict, trim_ws, CommaSplit,
-};
+use super::syntax::{is_token, parse_digits_u64, split_commas, split_commas_strict, trim_ws, CommaSplit};
 use super::uri::{Uri, UriParts};
 
 /// Largest accepted header section (start line + headers), in bytes.
@@ -32,10 +30,7 @@ struct Span {
 impl Span {
     fn new(start: usize, end: usize) -> Span {
         // Messages are capped far below 4 GiB by MAX_HEADER_BYTES / MAX_BODY_BYTES.
-        Span {
-            start: u32::try_from(start).unwrap_or(u32::MAX),
-            end: u32::try_from(end).unwrap_or(u32::MAX),
-        }
+        Span { start: u32::try_from(start).unwrap_or(u32::MAX), end: u32::try_from(end).unwrap_or(u32::MAX) }
     }
 
     fn range(self) -> Range<usize> {
@@ -80,19 +75,13 @@ struct Scan {
 fn next_line(buf: &[u8], pos: usize) -> Option<(usize, usize)> {
     let rel = memchr::memchr(b'\n', buf.get(pos..)?)?;
     let nl = pos + rel;
-    let end = if nl > pos && buf[nl - 1] == b'\r' {
-        nl - 1
-    } else {
-        nl
-    };
+    let end = if nl > pos && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
     Some((end, nl + 1))
 }
 
 /// Number of leading CR/LF bytes (keep-alives before a start line, RFC 3261 7.5).
 pub fn leading_crlf_len(buf: &[u8]) -> usize {
-    buf.iter()
-        .take_while(|&&b| b == b'\r' || b == b'\n')
-        .count()
+    buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count()
 }
 
 fn is_sp_ht(b: u8) -> bool {
@@ -207,12 +196,7 @@ fn scan(buf: &[u8], start: usize, strict: bool) -> Result<Scan, ParseError> {
     if strict && body_start > limit.saturating_add(2) {
         return Err(TOO_LARGE);
     }
-    Ok(Scan {
-        start_line: Span::new(start, sl_end),
-        headers,
-        body_start,
-        any_folded,
-    })
+    Ok(Scan { start_line: Span::new(start, sl_end), headers, body_start, any_folded })
 }
 
 /// Copies the buffer, turning folded line breaks into spaces and invalid UTF-8 in the header
@@ -253,15 +237,9 @@ fn check_version(v: &str) -> Result<(), ParseError> {
     }
     let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
     let is_version_shaped = has_prefix
-        && b[4..]
-            .iter()
-            .position(|&c| c == b'.')
-            .is_some_and(|dot| digits(&b[4..4 + dot]) && digits(&b[5 + dot..]));
+        && b[4..].iter().position(|&c| c == b'.').is_some_and(|dot| digits(&b[4..4 + dot]) && digits(&b[5 + dot..]));
     if is_version_shaped {
-        Err(err(
-            ParseErrorKind::UnsupportedVersion,
-            "Version Not Supported",
-        ))
+        Err(err(ParseErrorKind::UnsupportedVersion, "Version Not Supported"))
     } else {
         Err(err(ParseErrorKind::BadStartLine, "Bad SIP Version"))
     }
@@ -289,34 +267,23 @@ fn parse_start_line(line: &str, offset: usize) -> Result<StartLine, ParseError> 
         if line[reason_start..].bytes().any(|b| b < 0x20 && b != b'\t') {
             return Err(BAD);
         }
-        return Ok(StartLine::Response {
-            status,
-            reason: Span::new(offset + reason_start, offset + line.len()),
-        });
+        return Ok(StartLine::Response { status, reason: Span::new(offset + reason_start, offset + line.len()) });
     }
     let mut parts = line.split(' ');
-    let (Some(m), Some(uri), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(m), Some(uri), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(BAD);
     };
     let method = Method::parse(m).ok_or(err(ParseErrorKind::BadStartLine, "Bad Method"))?;
     check_version(version)?;
     let parts = UriParts::parse(uri).map_err(|_| err(ParseErrorKind::BadUri, "Bad Request-URI"))?;
     if !parts.is_supported_scheme() {
-        return Err(err(
-            ParseErrorKind::UnsupportedUriScheme,
-            "Unsupported URI Scheme",
-        ));
+        return Err(err(ParseErrorKind::UnsupportedUriScheme, "Unsupported URI Scheme"));
     }
     if parts.headers.is_some() {
         return Err(err(ParseErrorKind::BadUri, "Headers in Request-URI"));
     }
     let uri_start = offset + m.len() + 1;
-    Ok(StartLine::Request {
-        method,
-        uri: Span::new(uri_start, uri_start + uri.len()),
-    })
+    Ok(StartLine::Request { method, uri: Span::new(uri_start, uri_start + uri.len()) })
 }
 
 fn parse_content_length(v: &str) -> Result<usize, ParseError> {
@@ -385,37 +352,23 @@ pub fn frame_stream(buf: &[u8]) -> Result<Option<usize>, ParseError> {
     let limit = start.saturating_add(MAX_HEADER_BYTES);
     let mut pos = match next_line(buf, start) {
         Some((_, next)) => next,
-        None if buf.len() > limit => {
-            return Err(err(
-                ParseErrorKind::HeadersTooLarge,
-                "Header Section Too Large",
-            ))
-        }
+        None if buf.len() > limit => return Err(err(ParseErrorKind::HeadersTooLarge, "Header Section Too Large")),
         None => return Ok(None),
     };
     let mut content_length: Option<usize> = None;
     loop {
         if pos > limit {
-            return Err(err(
-                ParseErrorKind::HeadersTooLarge,
-                "Header Section Too Large",
-            ));
+            return Err(err(ParseErrorKind::HeadersTooLarge, "Header Section Too Large"));
         }
         let Some((end, next)) = next_line(buf, pos) else {
             if buf.len() > limit {
-                return Err(err(
-                    ParseErrorKind::HeadersTooLarge,
-                    "Header Section Too Large",
-                ));
+                return Err(err(ParseErrorKind::HeadersTooLarge, "Header Section Too Large"));
             }
             return Ok(None);
         };
         if end == pos {
             let Some(cl) = content_length else {
-                return Err(err(
-                    ParseErrorKind::BadContentLength,
-                    "Missing Content-Length",
-                ));
+                return Err(err(ParseErrorKind::BadContentLength, "Missing Content-Length"));
             };
             let total = next + cl;
             return Ok((buf.len() >= total).then_some(total));
@@ -430,10 +383,7 @@ pub fn frame_stream(buf: &[u8]) -> Result<Option<usize>, ParseError> {
                 let v = std::str::from_utf8(&line[colon + 1..]).unwrap_or("x");
                 let n = parse_content_length(v)?;
                 if content_length.is_some_and(|c| c != n) {
-                    return Err(err(
-                        ParseErrorKind::BadContentLength,
-                        "Conflicting Content-Length",
-                    ));
+                    return Err(err(ParseErrorKind::BadContentLength, "Conflicting Content-Length"));
                 }
                 content_length = Some(n);
             }
@@ -452,29 +402,18 @@ impl SipMessage {
             return Err(err(ParseErrorKind::Empty, "Empty Message"));
         }
         let scan = scan(&buf, start, true)?;
-        let needs_copy = scan.any_folded
-            || std::str::from_utf8(buf.get(start..scan.body_start).unwrap_or(&[])).is_err();
-        let mut buf = if needs_copy {
-            normalize(&buf, &scan.headers, scan.body_start)
-        } else {
-            buf
-        };
+        let needs_copy =
+            scan.any_folded || std::str::from_utf8(buf.get(start..scan.body_start).unwrap_or(&[])).is_err();
+        let mut buf = if needs_copy { normalize(&buf, &scan.headers, scan.body_start) } else { buf };
         let line = std::str::from_utf8(buf.get(scan.start_line.range()).unwrap_or(&[]))
             .map_err(|_| err(ParseErrorKind::BadStartLine, "Bad Start Line"))?;
         let start_line = parse_start_line(line, start)?;
         let mut content_length = None;
-        for h in scan
-            .headers
-            .iter()
-            .filter(|h| h.id == HeaderId::ContentLength)
-        {
+        for h in scan.headers.iter().filter(|h| h.id == HeaderId::ContentLength) {
             let v = std::str::from_utf8(buf.get(h.value.range()).unwrap_or(&[])).unwrap_or("x");
             let n = parse_content_length(v)?;
             if content_length.is_some_and(|c| c != n) {
-                return Err(err(
-                    ParseErrorKind::BadContentLength,
-                    "Conflicting Content-Length",
-                ));
+                return Err(err(ParseErrorKind::BadContentLength, "Conflicting Content-Length"));
             }
             content_length = Some(n);
         }
@@ -482,10 +421,7 @@ impl SipMessage {
             Some(n) => {
                 let end = scan.body_start + n;
                 if end > buf.len() {
-                    return Err(err(
-                        ParseErrorKind::Truncated,
-                        "Body Shorter Than Content-Length",
-                    ));
+                    return Err(err(ParseErrorKind::Truncated, "Body Shorter Than Content-Length"));
                 }
                 end
             }
@@ -493,13 +429,7 @@ impl SipMessage {
         };
         buf.truncate(body_end);
         let body = buf.slice(scan.body_start.min(body_end)..body_end);
-        Ok(SipMessage {
-            buf,
-            start: start_line,
-            headers: scan.headers,
-            body,
-            content_length,
-        })
+        Ok(SipMessage { buf, start: start_line, headers: scan.headers, body, content_length })
     }
 
     /// The whole message as received (truncated to the Content-Length body).
@@ -508,10 +438,7 @@ impl SipMessage {
     }
 
     fn str_at(&self, span: Span) -> &str {
-        self.buf
-            .get(span.range())
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or("")
+        self.buf.get(span.range()).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
     }
 
     fn value_of(&self, h: &HeaderEntry) -> &str {
@@ -524,9 +451,9 @@ impl SipMessage {
 
     fn entries<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a HeaderEntry> + 'a {
         let id = HeaderId::from_name(name.as_bytes());
-        self.headers.iter().filter(move |h| {
-            h.id == id && (id != HeaderId::Other || self.str_at(h.name).eq_ignore_ascii_case(name))
-        })
+        self.headers
+            .iter()
+            .filter(move |h| h.id == id && (id != HeaderId::Other || self.str_at(h.name).eq_ignore_ascii_case(name)))
     }
 
     /// True for requests, false for responses.
@@ -560,9 +487,7 @@ impl SipMessage {
 
     /// The parsed Request-URI; an error for responses.
     pub fn request_uri(&self) -> Result<Uri, ParseError> {
-        let s = self
-            .request_uri_str()
-            .ok_or(err(ParseErrorKind::WrongMessageKind, "Not A Request"))?;
+        let s = self.request_uri_str().ok_or(err(ParseErrorKind::WrongMessageKind, "Not A Request"))?;
         Uri::parse(s)
     }
 
@@ -610,9 +535,7 @@ impl SipMessage {
 
     /// All headers as (name as written, trimmed value), in order.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.headers
-            .iter()
-            .map(|h| (self.str_at(h.name), self.value_of(h)))
+        self.headers.iter().map(|h| (self.str_at(h.name), self.value_of(h)))
     }
 
     /// The message body (exactly Content-Length bytes when the header is present).
@@ -622,9 +545,7 @@ impl SipMessage {
 
     fn single(&self, id: HeaderId, missing: &'static str) -> Result<&str, ParseError> {
         let mut it = self.entries_by_id(id);
-        let first = it
-            .next()
-            .ok_or(err(ParseErrorKind::MissingHeader, missing))?;
+        let first = it.next().ok_or(err(ParseErrorKind::MissingHeader, missing))?;
         let v = self.value_of(first);
         if it.any(|h| self.value_of(h) != v) {
             return Err(err(ParseErrorKind::DuplicateHeader, missing_to_dup(id)));
@@ -648,13 +569,8 @@ impl SipMessage {
 
     /// The topmost Via (only that value is parsed, so a broken lower Via does not matter).
     pub fn top_via(&self) -> Result<Via, ParseError> {
-        let h = self
-            .entries_by_id(HeaderId::Via)
-            .next()
-            .ok_or(err(ParseErrorKind::MissingHeader, "Missing Via"))?;
-        let first = split_commas(self.value_of(h))
-            .next()
-            .ok_or(bad_value("Bad Via"))?;
+        let h = self.entries_by_id(HeaderId::Via).next().ok_or(err(ParseErrorKind::MissingHeader, "Missing Via"))?;
+        let first = split_commas(self.value_of(h)).next().ok_or(bad_value("Bad Via"))?;
         Via::parse(first)
     }
 
@@ -675,14 +591,12 @@ impl SipMessage {
 
     /// The From header (exactly one).
     pub fn from(&self) -> Result<NameAddr, ParseError> {
-        NameAddr::parse(self.single(HeaderId::From, "Missing From")?)
-            .map_err(|e| bad_value_with(e, "Bad From"))
+        NameAddr::parse(self.single(HeaderId::From, "Missing From")?).map_err(|e| bad_value_with(e, "Bad From"))
     }
 
     /// The To header (exactly one).
     pub fn to(&self) -> Result<NameAddr, ParseError> {
-        NameAddr::parse(self.single(HeaderId::To, "Missing To")?)
-            .map_err(|e| bad_value_with(e, "Bad To"))
+        NameAddr::parse(self.single(HeaderId::To, "Missing To")?).map_err(|e| bad_value_with(e, "Bad To"))
     }
 
     /// The Contact header(s): `*` or the list of addresses (empty when absent).
@@ -690,9 +604,7 @@ impl SipMessage {
         let mut list = Vec::new();
         let mut star = false;
         for h in self.entries_by_id(HeaderId::Contact) {
-            for v in split_commas_strict(self.value_of(h))
-                .map_err(|e| bad_value_with(e, "Bad Contact"))?
-            {
+            for v in split_commas_strict(self.value_of(h)).map_err(|e| bad_value_with(e, "Bad Contact"))? {
                 if v == "*" {
                     star = true;
                 } else {
@@ -707,11 +619,7 @@ impl SipMessage {
         }
     }
 
-    fn name_addr_list(
-        &self,
-        id: HeaderId,
-        what: &'static str,
-    ) -> Result<Vec<NameAddr>, ParseError> {
+    fn name_addr_list(&self, id: HeaderId, what: &'static str) -> Result<Vec<NameAddr>, ParseError> {
         let mut out = Vec::new();
         for h in self.entries_by_id(id) {
             for v in split_commas_strict(self.value_of(h)).map_err(|e| bad_value_with(e, what))? {
@@ -737,10 +645,7 @@ impl SipMessage {
             return Ok(None);
         }
         let v = self.single(HeaderId::MaxForwards, "Missing Max-Forwards")?;
-        parse_digits_u64(v)
-            .and_then(|n| u8::try_from(n).ok())
-            .map(Some)
-            .ok_or(bad_value("Bad Max-Forwards"))
+        parse_digits_u64(v).and_then(|n| u8::try_from(n).ok()).map(Some).ok_or(bad_value("Bad Max-Forwards"))
     }
 
     /// The Expires header in seconds (saturating at u32::MAX); `None` when absent.
@@ -749,16 +654,12 @@ impl SipMessage {
             return Ok(None);
         }
         let v = self.single(HeaderId::Expires, "Missing Expires")?;
-        parse_delta_seconds(v)
-            .map(Some)
-            .ok_or(bad_value("Bad Expires"))
+        parse_delta_seconds(v).map(Some).ok_or(bad_value("Bad Expires"))
     }
 
     /// The Content-Type value as written (`type/subtype;params`), if present.
     pub fn content_type(&self) -> Option<&str> {
-        self.entries_by_id(HeaderId::ContentType)
-            .next()
-            .map(|h| self.value_of(h))
+        self.entries_by_id(HeaderId::ContentType).next().map(|h| self.value_of(h))
     }
 
     /// The Content-Type validated as `type "/" subtype *(;param)`; returns the lower-cased
@@ -771,19 +672,13 @@ impl SipMessage {
             Some(i) => (&v[..i], &v[i..]),
             None => (v, ""),
         };
-        let (t, s) = essence
-            .split_once('/')
-            .ok_or(bad_value("Bad Content-Type"))?;
+        let (t, s) = essence.split_once('/').ok_or(bad_value("Bad Content-Type"))?;
         let (t, s) = (trim_ws(t), trim_ws(s));
         if !is_token(t) || !is_token(s) {
             return Err(bad_value("Bad Content-Type"));
         }
         super::syntax::parse_generic_params(params).map_err(|_| bad_value("Bad Content-Type"))?;
-        Ok(Some(format!(
-            "{}/{}",
-            t.to_ascii_lowercase(),
-            s.to_ascii_lowercase()
-        )))
+        Ok(Some(format!("{}/{}", t.to_ascii_lowercase(), s.to_ascii_lowercase())))
     }
 
     /// The Content-Length header value (validated at parse time); `None` when absent.
@@ -793,16 +688,12 @@ impl SipMessage {
 
     /// The raw Authorization value (first line), if present.
     pub fn authorization(&self) -> Option<&str> {
-        self.entries_by_id(HeaderId::Authorization)
-            .next()
-            .map(|h| self.value_of(h))
+        self.entries_by_id(HeaderId::Authorization).next().map(|h| self.value_of(h))
     }
 
     /// The raw Proxy-Authorization value (first line), if present.
     pub fn proxy_authorization(&self) -> Option<&str> {
-        self.entries_by_id(HeaderId::ProxyAuthorization)
-            .next()
-            .map(|h| self.value_of(h))
+        self.entries_by_id(HeaderId::ProxyAuthorization).next().map(|h| self.value_of(h))
     }
 
     /// The Date header validated as RFC 1123 `wkday, DD Mon YYYY HH:MM:SS GMT`; `Ok(None)`
@@ -832,10 +723,7 @@ impl SipMessage {
         let cseq = self.cseq()?;
         if let StartLine::Request { method, .. } = &self.start {
             if &cseq.method != method {
-                return Err(err(
-                    ParseErrorKind::CSeqMethodMismatch,
-                    "CSeq Method Does Not Match",
-                ));
+                return Err(err(ParseErrorKind::CSeqMethodMismatch, "CSeq Method Does Not Match"));
             }
             self.max_forwards()?;
         }
@@ -853,22 +741,10 @@ impl SipMessage {
     }
 
     /// The start line owned, for the builder.
-    pub(crate) fn start_line_parts(
-        &self,
-    ) -> (Option<Method>, Option<Bytes>, Option<u16>, Option<Bytes>) {
+    pub(crate) fn start_line_parts(&self) -> (Option<Method>, Option<Bytes>, Option<u16>, Option<Bytes>) {
         match &self.start {
-            StartLine::Request { method, uri } => (
-                Some(method.clone()),
-                Some(self.buf.slice(uri.range())),
-                None,
-                None,
-            ),
-            StartLine::Response { status, reason } => (
-                None,
-                None,
-                Some(*status),
-                Some(self.buf.slice(reason.range())),
-            ),
+            StartLine::Request { method, uri } => (Some(method.clone()), Some(self.buf.slice(uri.range())), None, None),
+            StartLine::Response { status, reason } => (None, None, Some(*status), Some(self.buf.slice(reason.range()))),
         }
     }
 
@@ -887,11 +763,7 @@ impl SipMessage {
 fn trim_bytes(mut b: Bytes) -> Bytes {
     let start = b.iter().take_while(|&&c| super::syntax::is_ws(c)).count();
     let _ = b.split_to(start);
-    let end = b.len()
-        - b.iter()
-            .rev()
-            .take_while(|&&c| super::syntax::is_ws(c))
-            .count();
+    let end = b.len() - b.iter().rev().take_while(|&&c| super::syntax::is_ws(c)).count();
     b.truncate(end);
     b
 }
@@ -919,9 +791,7 @@ fn bad_value_with(e: ParseError, reason: &'static str) -> ParseError {
 
 fn is_rfc1123_date(v: &str) -> bool {
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let Some((day, rest)) = v.split_once(", ") else {
         return false;
     };
@@ -987,14 +857,7 @@ pub fn salvage_headers(buf: &[u8]) -> Option<SalvagedHeaders> {
     }
     let top = vias.first()?;
     Via::parse_any_version(split_commas(top).next()?).ok()?;
-    Some(SalvagedHeaders {
-        method,
-        vias,
-        from,
-        to,
-        call_id,
-        cseq,
-    })
+    Some(SalvagedHeaders { method, vias, from, to, call_id, cseq })
 }
 
 impl SalvagedHeaders {
@@ -1014,9 +877,7 @@ impl SalvagedHeaders {
         }
         if let Some(t) = &self.to {
             match to_tag {
-                Some(tag) if !has_tag_param(t) => {
-                    put_header(&mut out, "To", &format!("{t};tag={tag}"))
-                }
+                Some(tag) if !has_tag_param(t) => put_header(&mut out, "To", &format!("{t};tag={tag}")),
                 _ => put_header(&mut out, "To", t),
             }
         }
@@ -1037,10 +898,7 @@ pub(crate) fn has_tag_param(v: &str) -> bool {
         Some(i) => &v[i..],
         None => v,
     };
-    after
-        .split(';')
-        .skip(1)
-        .any(|p| trim_ws(p.split('=').next().unwrap_or("")).eq_ignore_ascii_case("tag"))
+    after.split(';').skip(1).any(|p| trim_ws(p.split('=').next().unwrap_or("")).eq_ignore_ascii_case("tag"))
 }
 
 /// Writes bytes with CR/LF replaced by spaces (no header injection).

@@ -285,39 +285,18 @@ fn cancel_and_ack_for_invite() {
     assert_eq!(cancel.method(), Some(Method::Cancel));
     assert_eq!(cancel.request_uri_str(), inv.request_uri_str());
     assert_eq!(cancel.vias().unwrap(), vec![inv.top_via().unwrap()]);
-    assert_eq!(
-        cancel.cseq().unwrap(),
-        CSeq {
-            seq: 102,
-            method: Method::Cancel
-        }
-    );
+    assert_eq!(cancel.cseq().unwrap(), CSeq { seq: 102, method: Method::Cancel });
     assert_eq!(cancel.from().unwrap(), inv.from().unwrap());
     assert_eq!(cancel.to().unwrap(), inv.to().unwrap());
     assert_eq!(cancel.route().unwrap().len(), 1);
     cancel.validate().unwrap();
 
-    let busy = Response::for_request(&inv, 486, "Busy Here")
-        .to_tag("uas-9")
-        .build()
-        .unwrap();
-    let ack = Request::ack_for_non_2xx(&inv, &busy)
-        .unwrap()
-        .build()
-        .unwrap();
+    let busy = Response::for_request(&inv, 486, "Busy Here").to_tag("uas-9").build().unwrap();
+    let ack = Request::ack_for_non_2xx(&inv, &busy).unwrap().build().unwrap();
     assert_eq!(ack.method(), Some(Method::Ack));
     assert_eq!(ack.to().unwrap().tag(), Some("uas-9"));
-    assert_eq!(
-        ack.cseq().unwrap(),
-        CSeq {
-            seq: 102,
-            method: Method::Ack
-        }
-    );
-    assert_eq!(
-        ack.top_via().unwrap().branch(),
-        inv.top_via().unwrap().branch()
-    );
+    assert_eq!(ack.cseq().unwrap(), CSeq { seq: 102, method: Method::Ack });
+    assert_eq!(ack.top_via().unwrap().branch(), inv.top_via().unwrap().branch());
     assert_eq!(ack.vias().unwrap().len(), 1);
     ack.validate().unwrap();
 }
