@@ -443,3 +443,71 @@ fn a_bad_config_stops_startup_with_the_key_and_exit_code_2() {
         assert!(stderr.contains(key), "case {i}: the message should name {key}: {stderr}");
     }
 }
+
+#[test]
+fn carrier_and_agent_over_tcp() {
+    let dir = TempDir::new("tcp");
+    let sw = Switch::start(&SwitchSpec::default());
+    // The agent registers over TCP and answers on its own TCP listener: the switch must open a
+    // connection to the registered contact to ring it.
+    let _agent = sipp_agent_with(
+        &dir,
+        &sw,
+        "agent1",
+        "secret1",
+        "agent_answers.xml",
+        &["-t", "t1", "-key", "rtp_port", "40030"],
+        &["-t", "t1"],
+    );
+    wait_agent_registered(&sw, "agent1");
+    sw.set_ready("agent1");
+    let caller_port = free_port();
+    let mut caller = sipp(
+        &dir,
+        "tcp caller",
+        "caller_hangs_up.xml",
+        caller_port,
+        &sw.sip_addr(),
+        &["-t", "t1", "-s", DID, "-key", "ani", "15550009999", "-key", "rtp_port", "40032", "-m", "1", "-d", "2000"],
+    );
+    let st = caller.wait(Duration::from_secs(60));
+    assert!(st.success(), "TCP caller failed ({st})\n{}\n{}", sipp_traces(&dir), tail(&sw.log(), 60));
+    sw.wait_for("the CDR", Duration::from_secs(20), |s| !newest_call(s)["ended_at"].is_null());
+    let cdr = newest_call(&sw);
+    assert_eq!(cdr["agent"], "agent1", "{cdr}");
+    assert_eq!(cdr["hangup_side"], "caller", "{cdr}");
+}
+
+#[test]
+fn pcma_caller_and_pcmu_agent_are_transcoded_by_the_relay() {
+    let dir = TempDir::new("transcode");
+    let sw = Switch::start(&SwitchSpec::default());
+    let mut agent_rtp = RtpPeer::start(AGENT_TAG, CALLER_TAG, Duration::from_secs(60));
+    let rtp_port = agent_rtp.port.to_string();
+    let _agent = sipp_agent(&dir, &sw, "agent1", "secret1", "agent_answers.xml", &["-key", "rtp_port", &rtp_port]);
+    wait_agent_registered(&sw, "agent1");
+    sw.set_ready("agent1");
+    let mut caller_rtp = RtpPeer::start_with_payload_type(CALLER_TAG, AGENT_TAG, Duration::from_secs(60), 8);
+    let crtp = caller_rtp.port.to_string();
+    let caller_port = free_port();
+    let mut caller = sipp(
+        &dir,
+        "pcma caller",
+        "caller_pcma_hangs_up.xml",
+        caller_port,
+        &sw.sip_addr(),
+        &["-s", DID, "-key", "ani", "15550001212", "-key", "rtp_port", &crtp, "-m", "1", "-d", "6000"],
+    );
+    let st = caller.wait(Duration::from_secs(60));
+    let c = caller_rtp.stop();
+    let a = agent_rtp.stop();
+    assert!(st.success(), "caller SIPp failed ({st})\n{}\n{}", sipp_traces(&dir), tail(&sw.log(), 60));
+    // The agent leg negotiated PCMU and hears only PCMU; the caller leg hears only PCMA.
+    assert_eq!(a.payload_types_seen, vec![0], "agent side: {a:?}");
+    assert_eq!(c.payload_types_seen, vec![8], "caller side: {c:?}");
+    // Transcoded payloads no longer carry the test's byte tags, so count packets: several
+    // seconds at 50 packets/s each way.
+    assert!(a.received_tagged + a.received_other > 150, "agent got too little audio: {a:?}");
+    assert!(c.received_tagged + c.received_other > 150, "caller got too little audio: {c:?}");
+    assert_eq!(a.received_tagged, 0, "PCMA payload reached the PCMU agent untranscoded: {a:?}");
+}

@@ -301,6 +301,19 @@ pub fn sipp_agent(
     uas_scenario: &str,
     uas_args: &[&str],
 ) -> SippAgent {
+    sipp_agent_with(dir, sw, id, password, uas_scenario, uas_args, &[])
+}
+
+/// As [`sipp_agent`], with extra arguments for the registering SIPp (e.g. `-t t1` for TCP).
+pub fn sipp_agent_with(
+    dir: &TempDir,
+    sw: &Switch,
+    id: &str,
+    password: &str,
+    uas_scenario: &str,
+    uas_args: &[&str],
+    register_args: &[&str],
+) -> SippAgent {
     let port = free_port();
     let mut uas_all: Vec<&str> = vec!["-s", id];
     uas_all.extend_from_slice(uas_args);
@@ -313,7 +326,7 @@ pub fn sipp_agent(
         "agent_register.xml",
         reg_port,
         &sw.sip_addr(),
-        &["-s", id, "-au", id, "-ap", password, "-key", "contact_port", &port_s, "-m", "1"],
+        &[&["-s", id, "-au", id, "-ap", password, "-key", "contact_port", &port_s, "-m", "1"], register_args].concat(),
     );
     let st = reg.wait(Duration::from_secs(30));
     assert!(st.success(), "{id} failed to register ({st})\n{}\n{}", sipp_traces(dir), tail(&sw.log(), 40));

@@ -23,6 +23,8 @@ pub struct RtpCounts {
     pub ssrcs_seen: Vec<u32>,
     /// Sequence-number steps between consecutive received packets that were not +1.
     pub seq_discontinuities: u32,
+    /// Payload types of the received packets, each listed once.
+    pub payload_types_seen: Vec<u8>,
 }
 
 pub struct RtpPeer {
@@ -35,13 +37,18 @@ pub struct RtpPeer {
 impl RtpPeer {
     /// `my_tag` marks this endpoint's packets; `peer_tag` is what the far endpoint sends.
     pub fn start(my_tag: u32, peer_tag: u32, limit: Duration) -> RtpPeer {
+        RtpPeer::start_with_payload_type(my_tag, peer_tag, limit, 0)
+    }
+
+    /// As [`RtpPeer::start`], sending payload type `pt` (0 PCMU, 8 PCMA).
+    pub fn start_with_payload_type(my_tag: u32, peer_tag: u32, limit: Duration, pt: u8) -> RtpPeer {
         let sock = UdpSocket::bind("127.0.0.1:0").expect("bind rtp");
         let port = sock.local_addr().expect("addr").port();
         sock.set_read_timeout(Some(Duration::from_millis(5))).expect("timeout");
         let stop = Arc::new(AtomicBool::new(false));
         let counts = Arc::new(Mutex::new(RtpCounts::default()));
         let (s2, c2) = (stop.clone(), counts.clone());
-        let thread = std::thread::spawn(move || run(sock, my_tag, peer_tag, s2, c2, limit));
+        let thread = std::thread::spawn(move || run(sock, my_tag, peer_tag, pt, s2, c2, limit));
         RtpPeer { port, stop, counts, thread: Some(thread) }
     }
     pub fn counts(&self) -> RtpCounts {
@@ -66,6 +73,7 @@ fn run(
     sock: UdpSocket,
     my_tag: u32,
     peer_tag: u32,
+    pt: u8,
     stop: Arc<AtomicBool>,
     counts: Arc<Mutex<RtpCounts>>,
     limit: Duration,
@@ -90,6 +98,10 @@ fn run(
                     }
                 }
                 last_seq = Some(seq);
+                let rpt = buf[1] & 0x7f;
+                if !c.payload_types_seen.contains(&rpt) {
+                    c.payload_types_seen.push(rpt);
+                }
                 if !c.ssrcs_seen.contains(&rssrc) {
                     c.ssrcs_seen.push(rssrc);
                 }
@@ -111,7 +123,7 @@ fn run(
             while next_send <= now {
                 let mut pkt = [0xffu8; 172];
                 pkt[0] = 0x80;
-                pkt[1] = 0; // PCMU
+                pkt[1] = pt;
                 pkt[2..4].copy_from_slice(&(counter as u16).to_be_bytes());
                 pkt[4..8].copy_from_slice(&counter.wrapping_mul(160).to_be_bytes());
                 pkt[8..12].copy_from_slice(&ssrc.to_be_bytes());
