@@ -15,6 +15,12 @@ use serde_json::Value;
 const CALLER_TAG: u32 = 0xCA11_E700;
 const AGENT_TAG: u32 = 0xA6E7_0000;
 
+/// A SIPp carrier placing calls from `ani` to the demo DID with media at `rtp_port`.
+fn carrier_call(dir: &TempDir, sw: &Switch, scenario: &str, ani: &str, rtp_port: &str, extra: &[&str]) -> Proc {
+    let args = [&["-s", DID, "-key", "ani", ani, "-key", "rtp_port", rtp_port][..], extra].concat();
+    sipp(dir, "caller", scenario, free_port(), &sw.sip_addr(), &args)
+}
+
 fn wait_agent_registered(sw: &Switch, id: &str) {
     sw.wait_for(&format!("{id} registered"), Duration::from_secs(20), |s| s.agent(id)["registered"] == true);
 }
@@ -38,16 +44,8 @@ fn carrier_call_is_bridged_to_agent_with_rtp_both_ways() {
     sw.set_ready("agent1");
 
     let mut caller_rtp = RtpPeer::start(CALLER_TAG, AGENT_TAG, Duration::from_secs(60));
-    let caller_port = free_port();
     let crtp = caller_rtp.port.to_string();
-    let mut caller = sipp(
-        &dir,
-        "caller",
-        "caller_hangs_up.xml",
-        caller_port,
-        &sw.sip_addr(),
-        &["-s", DID, "-key", "ani", "15550001111", "-key", "rtp_port", &crtp, "-m", "1", "-d", "13000"],
-    );
+    let mut caller = carrier_call(&dir, &sw, "caller_hangs_up.xml", "15550001111", &crtp, &["-m", "1", "-d", "13000"]);
     let st = caller.wait(Duration::from_secs(90));
     let c = caller_rtp.stop();
     let a = agent_rtp.stop();
@@ -86,15 +84,7 @@ fn carrier_call_is_bridged_to_agent_with_rtp_both_ways() {
 fn caller_abandoning_in_queue_is_recorded() {
     let dir = TempDir::new("abandon");
     let sw = Switch::start(&SwitchSpec::default());
-    let caller_port = free_port();
-    let mut caller = sipp(
-        &dir,
-        "caller",
-        "caller_hangs_up.xml",
-        caller_port,
-        &sw.sip_addr(),
-        &["-s", DID, "-key", "ani", "15550002222", "-key", "rtp_port", "40000", "-m", "1", "-d", "3000"],
-    );
+    let mut caller = carrier_call(&dir, &sw, "caller_hangs_up.xml", "15550002222", "40000", &["-m", "1", "-d", "3000"]);
     sw.wait_for("a waiting call", Duration::from_secs(20), |s| {
         s.get("/api/queues").as_array().map(|q| q.iter().any(|q| q["waiting_calls"] == 1)).unwrap_or(false)
     });
@@ -123,15 +113,7 @@ fn rona_moves_the_call_to_the_next_agent() {
     wait_agent_registered(&sw, "agent2");
     sw.set_ready("agent2");
 
-    let caller_port = free_port();
-    let mut caller = sipp(
-        &dir,
-        "caller",
-        "caller_hangs_up.xml",
-        caller_port,
-        &sw.sip_addr(),
-        &["-s", DID, "-key", "ani", "15550003333", "-key", "rtp_port", "40004", "-m", "1", "-d", "8000"],
-    );
+    let mut caller = carrier_call(&dir, &sw, "caller_hangs_up.xml", "15550003333", "40004", &["-m", "1", "-d", "8000"]);
     let st = caller.wait(Duration::from_secs(60));
     assert!(st.success(), "caller SIPp failed ({st})\n{}\n{}", sipp_traces(&dir), tail(&sw.log(), 60));
     sw.wait_for("the CDR", Duration::from_secs(20), |s| !newest_call(s)["ended_at"].is_null());
@@ -226,15 +208,7 @@ fn malformed_sip_is_refused_while_a_good_call_completes() {
     let _agent = sipp_agent(&dir, &sw, "agent1", "secret1", "agent_answers.xml", &["-key", "rtp_port", "40012"]);
     wait_agent_registered(&sw, "agent1");
     sw.set_ready("agent1");
-    let caller_port = free_port();
-    let mut caller = sipp(
-        &dir,
-        "caller",
-        "caller_hangs_up.xml",
-        caller_port,
-        &sw.sip_addr(),
-        &["-s", DID, "-key", "ani", "15550005555", "-key", "rtp_port", "40014", "-m", "1", "-d", "4000"],
-    );
+    let mut caller = carrier_call(&dir, &sw, "caller_hangs_up.xml", "15550005555", "40014", &["-m", "1", "-d", "4000"]);
 
     // Garbage over UDP: one with a readable Via (expects a 400), others with nothing readable.
     let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
@@ -329,14 +303,13 @@ fn two_hundred_calls_at_20_cps_against_10_agents() {
         wait_agent_registered(&sw, a.id);
         sw.set_ready(a.id);
     }
-    let caller_port = free_port();
-    let mut caller = sipp(
+    let mut caller = carrier_call(
         &dir,
-        "load caller",
+        &sw,
         "caller_waits_for_bye.xml",
-        caller_port,
-        &sw.sip_addr(),
-        &["-s", DID, "-key", "ani", "15550006666", "-key", "rtp_port", "40018", "-r", "20", "-m", "200", "-l", "250"],
+        "15550006666",
+        "40018",
+        &["-r", "20", "-m", "200", "-l", "250"],
     );
     let st = caller.wait(Duration::from_secs(300));
     assert!(st.success(), "load caller failed ({st})\n{}\n{}", sipp_traces(&dir), tail(&sw.log(), 60));
@@ -356,16 +329,8 @@ fn baresip_agent_answers_a_carrier_call() {
     sw.set_ready("agent1");
 
     let mut caller_rtp = RtpPeer::start(CALLER_TAG, AGENT_TAG, Duration::from_secs(60));
-    let caller_port = free_port();
     let crtp = caller_rtp.port.to_string();
-    let mut caller = sipp(
-        &dir,
-        "caller",
-        "caller_hangs_up.xml",
-        caller_port,
-        &sw.sip_addr(),
-        &["-s", DID, "-key", "ani", "15550007777", "-key", "rtp_port", &crtp, "-m", "1", "-d", "6000"],
-    );
+    let mut caller = carrier_call(&dir, &sw, "caller_hangs_up.xml", "15550007777", &crtp, &["-m", "1", "-d", "6000"]);
     let st = caller.wait(Duration::from_secs(60));
     let c = caller_rtp.stop();
     assert!(
@@ -391,15 +356,7 @@ fn sigterm_drains_live_calls_and_flushes_the_store() {
     let _agent = sipp_agent(&dir, &sw, "agent1", "secret1", "agent_answers.xml", &["-key", "rtp_port", "40020"]);
     wait_agent_registered(&sw, "agent1");
     sw.set_ready("agent1");
-    let caller_port = free_port();
-    let mut caller = sipp(
-        &dir,
-        "caller",
-        "caller_waits_for_bye.xml",
-        caller_port,
-        &sw.sip_addr(),
-        &["-s", DID, "-key", "ani", "15550008888", "-key", "rtp_port", "40022", "-m", "1"],
-    );
+    let mut caller = carrier_call(&dir, &sw, "caller_waits_for_bye.xml", "15550008888", "40022", &["-m", "1"]);
     sw.wait_for("the call to be bridged", Duration::from_secs(30), |s| !newest_call(s)["bridged_at"].is_null());
     let pid = sw.proc.child.id().to_string();
     let st = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
@@ -489,15 +446,8 @@ fn pcma_caller_and_pcmu_agent_are_transcoded_by_the_relay() {
     sw.set_ready("agent1");
     let mut caller_rtp = RtpPeer::start_with_payload_type(CALLER_TAG, AGENT_TAG, Duration::from_secs(60), 8);
     let crtp = caller_rtp.port.to_string();
-    let caller_port = free_port();
-    let mut caller = sipp(
-        &dir,
-        "pcma caller",
-        "caller_pcma_hangs_up.xml",
-        caller_port,
-        &sw.sip_addr(),
-        &["-s", DID, "-key", "ani", "15550001212", "-key", "rtp_port", &crtp, "-m", "1", "-d", "6000"],
-    );
+    let mut caller =
+        carrier_call(&dir, &sw, "caller_pcma_hangs_up.xml", "15550001212", &crtp, &["-m", "1", "-d", "6000"]);
     let st = caller.wait(Duration::from_secs(60));
     let c = caller_rtp.stop();
     let a = agent_rtp.stop();

@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::caller_leg::media_codec;
 use super::sip_util;
 use super::{AgentLeg, AgentLegState, CallRef, Engine, Leg, MediaCommand, Phase, RemoteMedia, TxRole};
 use crate::acd::OfferResult;
@@ -206,15 +205,7 @@ fn answered(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: SipMessa
     c.phase = Phase::Bridged;
     let agent = leg.agent.clone();
     tracing::info!(call = %c.id, %agent, "agent answered, bridging");
-    e.media(MediaCommand::SetAgentRemote {
-        call,
-        remote: RemoteMedia {
-            rtp: neg.remote_rtp,
-            codec: media_codec(neg.codec),
-            payload_type: neg.payload_type,
-            telephone_event_pt: neg.telephone_event_pt,
-        },
-    });
+    e.media(MediaCommand::SetAgentRemote { call, remote: RemoteMedia::from_negotiated(&neg) });
     e.media(MediaCommand::Bridge { call });
     if let Err(err) = e.acd.offer_result(now, &agent, call, OfferResult::Answered) {
         tracing::warn!(error = %err, "acd offer_result(answered)");
@@ -348,13 +339,5 @@ pub fn reinvite(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: &Sip
     let body = Bytes::from(answer.to_string());
     let resp = sip_util::response(msg, 200, "OK", None).body("application/sdp", body).build();
     e.respond_built(now, tx, resp);
-    e.media(MediaCommand::SetAgentRemote {
-        call,
-        remote: RemoteMedia {
-            rtp: neg.remote_rtp,
-            codec: media_codec(neg.codec),
-            payload_type: neg.payload_type,
-            telephone_event_pt: neg.telephone_event_pt,
-        },
-    });
+    e.media(MediaCommand::SetAgentRemote { call, remote: RemoteMedia::from_negotiated(&neg) });
 }

@@ -18,13 +18,6 @@ use crate::sip::transaction::{new_branch, Transport, TxId};
 /// Codecs we accept from carriers, in our order of preference when the offer leaves it open.
 pub const CALLER_CODECS: [AudioCodec; 2] = [AudioCodec::Pcmu, AudioCodec::Pcma];
 
-pub fn media_codec(c: AudioCodec) -> crate::media::Codec {
-    match c {
-        AudioCodec::Pcmu => crate::media::Codec::Pcmu,
-        AudioCodec::Pcma => crate::media::Codec::Pcma,
-    }
-}
-
 /// A new carrier INVITE: admit it or refuse it with the right status.
 pub fn new_invite(e: &mut Engine, now: Instant, tx: TxId, msg: SipMessage, source: SocketAddr, transport: Transport) {
     if e.draining {
@@ -153,12 +146,7 @@ pub fn media_ready(e: &mut Engine, now: Instant, call: CallRef, caller_port: u16
     let invite_tx = c.caller.invite_tx;
     let queue = c.queue.clone();
     e.respond_msg(now, invite_tx, resp);
-    let remote = RemoteMedia {
-        rtp: negotiated.remote_rtp,
-        codec: media_codec(negotiated.codec),
-        payload_type: negotiated.payload_type,
-        telephone_event_pt: negotiated.telephone_event_pt,
-    };
+    let remote = RemoteMedia::from_negotiated(&negotiated);
     e.media(MediaCommand::SetCallerRemote { call, remote });
     e.media(MediaCommand::PlayHold { call });
     match e.acd.enqueue(now, call, &queue, 0) {
@@ -242,12 +230,7 @@ pub fn reinvite(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: &Sip
             if let Ok((_, neg)) =
                 sdp::answer_audio(&offer, e.media_ip, c.media_ports.map(|p| p.0).unwrap_or(0), &CALLER_CODECS, 0)
             {
-                update = Some(RemoteMedia {
-                    rtp: neg.remote_rtp,
-                    codec: media_codec(neg.codec),
-                    payload_type: neg.payload_type,
-                    telephone_event_pt: neg.telephone_event_pt,
-                });
+                update = Some(RemoteMedia::from_negotiated(&neg));
             }
             c.caller.offer = offer;
         }

@@ -46,6 +46,22 @@ pub struct RemoteMedia {
     pub telephone_event_pt: Option<u8>,
 }
 
+impl RemoteMedia {
+    /// What an SDP negotiation settled for one leg.
+    pub fn from_negotiated(neg: &crate::sdp::NegotiatedAudio) -> RemoteMedia {
+        let codec = match neg.codec {
+            crate::sdp::AudioCodec::Pcmu => Codec::Pcmu,
+            crate::sdp::AudioCodec::Pcma => Codec::Pcma,
+        };
+        RemoteMedia {
+            rtp: neg.remote_rtp,
+            codec,
+            payload_type: neg.payload_type,
+            telephone_event_pt: neg.telephone_event_pt,
+        }
+    }
+}
+
 /// What the shell must do to the media plane of a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaCommand {
