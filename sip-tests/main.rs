@@ -67,6 +67,7 @@ fn carrier_call_is_bridged_to_agent_with_rtp_both_ways() {
     // The caller heard hold audio first, then the agent, as one continuous stream.
     assert!(c.received_other > 0, "caller heard no hold audio: {c:?}");
     assert_eq!(c.ssrcs_seen.len(), 1, "caller saw the SSRC change: {c:?}");
+    assert_eq!(c.seq_discontinuities, 0, "caller saw a sequence-number jump: {c:?}");
 
     sw.wait_for("the CDR", Duration::from_secs(20), |s| !newest_call(s)["ended_at"].is_null());
     let cdr = newest_call(&sw);
