@@ -127,6 +127,18 @@ pub async fn run(config: Config) -> Result<(), RunError> {
 
     let (control_tx, control_rx) = mpsc::channel(256);
     let handle = SwitchHandle { tx: control_tx };
+    // Histograms accumulate between scrapes unless the exporter's upkeep runs.
+    let upkeep = prometheus.clone();
+    let mut upkeep_stop = shutdown_rx.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => upkeep.run_upkeep(),
+                _ = upkeep_stop.changed() => return,
+            }
+        }
+    });
     let router = api::router(Arc::new(handle), store.clone(), prometheus);
     let mut http_shutdown = shutdown_rx.clone();
     let http_task = tokio::spawn(async move {
