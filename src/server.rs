@@ -36,6 +36,8 @@ pub enum RunError {
     Store(String),
     #[error("metrics: {0}")]
     Metrics(String),
+    #[error("webhooks.{0}: {1}")]
+    Webhook(String, String),
 }
 
 impl RunError {
@@ -148,6 +150,12 @@ pub async fn run(config: Config) -> Result<(), RunError> {
             })
             .await;
     });
+
+    for hook in &config.webhooks {
+        let sink = crate::events::webhook::WebhookSink::new(hook.clone(), store.clone())
+            .map_err(|e| RunError::Webhook(hook.name.clone(), e.to_string()))?;
+        tokio::spawn(sink.run(shutdown_rx.clone()));
+    }
 
     let seed = rand::random::<u64>();
     let engine = Engine::new(config.clone(), Instant::now(), unix_ms(), seed);

@@ -50,6 +50,32 @@ pub struct Config {
     pub queues: Vec<QueueConfig>,
     #[serde(default)]
     pub agents: Vec<AgentConfig>,
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// `[[webhooks]]`: an HTTP endpoint that receives the event log in batches, at least once.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Unique name; also the key of the sink's stored cursor.
+    pub name: String,
+    /// `http://host:port/path` (plain HTTP; put TLS in front with a local proxy).
+    pub url: String,
+    /// Most events in one POST.
+    #[serde(default = "default_webhook_batch")]
+    pub batch_size: usize,
+    /// Per-request timeout.
+    #[serde(default = "default_webhook_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_webhook_batch() -> usize {
+    100
+}
+
+fn default_webhook_timeout_ms() -> u64 {
+    5000
 }
 
 /// A SIP transport the switch listens on.
@@ -265,6 +291,7 @@ impl Default for Config {
                 max_wait_seconds: default_max_wait_seconds(),
             }],
             agents: (1..=3).map(agent).collect(),
+            webhooks: Vec::new(),
         }
     }
 }

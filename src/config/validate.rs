@@ -24,6 +24,7 @@ pub(super) fn value_issues(config: &Config) -> Vec<ConfigIssue> {
     check_trunks(config, &mut issues);
     check_routes(config, &mut issues);
     check_agents(config, &mut issues);
+    check_webhooks(config, &mut issues);
     issues
 }
 
@@ -346,5 +347,28 @@ fn check_agents(config: &Config, issues: &mut Vec<ConfigIssue>) {
             issues.push(ConfigIssue::new(format!("agents[{i}].password"), "must not contain control characters"));
         }
         check_skills(&format!("agents[{i}]"), &agent.skills, issues);
+    }
+}
+
+fn check_webhooks(config: &Config, issues: &mut Vec<ConfigIssue>) {
+    for (i, w) in config.webhooks.iter().enumerate() {
+        check_name(format!("webhooks[{i}].name"), "webhook", &w.name, issues);
+        if config.webhooks[..i].iter().any(|o| o.name == w.name) {
+            issues.push(ConfigIssue::new(format!("webhooks[{i}].name"), format!("duplicate webhook {:?}", w.name)));
+        }
+        let rest = w.url.strip_prefix("http://");
+        let host_ok = rest.map(|r| r.split('/').next().is_some_and(|h| !h.is_empty())).unwrap_or(false);
+        if !host_ok {
+            issues.push(ConfigIssue::new(
+                format!("webhooks[{i}].url"),
+                format!("{:?} is not an http://host[:port]/path URL (https is not supported)", w.url),
+            ));
+        }
+        if w.batch_size == 0 || w.batch_size > 10_000 {
+            issues.push(ConfigIssue::new(format!("webhooks[{i}].batch_size"), "must be between 1 and 10000"));
+        }
+        if w.timeout_ms == 0 {
+            issues.push(ConfigIssue::new(format!("webhooks[{i}].timeout_ms"), "must be at least 1"));
+        }
     }
 }

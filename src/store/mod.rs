@@ -185,6 +185,32 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The last offset consumer `name` acknowledged; 0 when it never did.
+    pub fn consumer_cursor(&self, name: &str) -> Result<i64, StoreError> {
+        self.with_reader(|conn| {
+            let found = conn
+                .query_row("SELECT event_offset FROM consumer_cursors WHERE name = ?1", [name], |row| row.get(0))
+                .optional()?;
+            Ok(found.unwrap_or(0))
+        })
+    }
+
+    /// Records that consumer `name` has everything up to `offset`. Durable (its own commit) and
+    /// monotonic: a lower offset than the stored one is ignored.
+    pub fn set_consumer_cursor(&self, name: &str, offset: i64) -> Result<(), StoreError> {
+        let conn = Connection::open(&self.inner.path)?;
+        schema::configure(&conn)?;
+        conn.execute(
+            "INSERT INTO consumer_cursors (name, event_offset, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(name) DO UPDATE SET event_offset = MAX(event_offset, excluded.event_offset),
+                                             updated_at = excluded.updated_at",
+            rusqlite::params![name, offset, now_ms()],
+        )?;
+        Ok(())
+    }
+}
+
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(schema::BUSY_TIMEOUT)?;

@@ -59,6 +59,12 @@ const MIGRATIONS: &[&str] = &[
         last_offset       INTEGER NOT NULL
     );
     CREATE INDEX calls_by_first_offset ON calls (first_offset);",
+    // 2: where each durable consumer of the event log (webhook sinks) has got to.
+    "CREATE TABLE consumer_cursors (
+        name         TEXT PRIMARY KEY,
+        event_offset INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL
+    );",
 ];
 
 /// The schema version after all migrations.
