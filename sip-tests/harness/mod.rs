@@ -171,32 +171,39 @@ impl Switch {
         }
         let cfg = dir.path().join("meritline.toml");
         std::fs::File::create(&cfg).and_then(|mut f| f.write_all(toml.as_bytes())).expect("write config");
-        let log = std::fs::File::create(dir.path().join("meritline.log")).expect("log file");
-        let proc = Proc::spawn(
-            "meritline",
-            Command::new(env!("CARGO_BIN_EXE_meritline"))
-                .args(["run", "--config"])
-                .arg(&cfg)
-                .current_dir(dir.path())
-                .env("RUST_LOG", "meritline=debug,info")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("log"))
-                .stderr(log),
-        );
+        let proc = spawn_meritline(&dir);
         let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
         let mut sw = Switch { sip_port, http_port, dir, proc, http };
+        sw.wait_healthy();
+        sw
+    }
+
+    /// Starts the process again on the same config, ports and database (after a kill or exit).
+    pub fn restart(&mut self) {
+        let _ = self.proc.child.kill();
+        let _ = self.proc.child.wait();
+        self.proc = spawn_meritline(&self.dir);
+        self.wait_healthy();
+    }
+
+    /// SIGKILL: no drain, no flush.
+    pub fn kill_9(&mut self) {
+        let _ = self.proc.child.kill();
+        let _ = self.proc.child.wait();
+    }
+
+    fn wait_healthy(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if !sw.proc.is_running() {
-                panic!("meritline exited at start-up:\n{}", sw.log());
+            if !self.proc.is_running() {
+                panic!("meritline exited at start-up:\n{}", self.log());
             }
-            if sw.http.get(sw.url("/healthz")).send().map(|r| r.status().is_success()).unwrap_or(false) {
-                break;
+            if self.http.get(self.url("/healthz")).send().map(|r| r.status().is_success()).unwrap_or(false) {
+                return;
             }
-            assert!(Instant::now() < deadline, "meritline did not come up:\n{}", sw.log());
+            assert!(Instant::now() < deadline, "meritline did not come up:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(100));
         }
-        sw
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -241,6 +248,56 @@ impl Switch {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+/// `meritline run` on `dir/meritline.toml`, appending to `dir/meritline.log`.
+fn spawn_meritline(dir: &TempDir) -> Proc {
+    let log =
+        std::fs::OpenOptions::new().create(true).append(true).open(dir.path().join("meritline.log")).expect("log file");
+    Proc::spawn(
+        "meritline",
+        Command::new(env!("CARGO_BIN_EXE_meritline"))
+            .args(["run", "--config"])
+            .arg(dir.path().join("meritline.toml"))
+            .current_dir(dir.path())
+            .env("RUST_LOG", "meritline=debug,info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log),
+    )
+}
+
+/// A Server-Sent Events client on a thread: each event's JSON `data:` arrives on a channel.
+pub struct SseReader {
+    rx: std::sync::mpsc::Receiver<Value>,
+}
+
+impl SseReader {
+    pub fn connect(sw: &Switch, path: &str) -> SseReader {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let url = sw.url(path);
+        std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::builder().timeout(None).build().expect("client");
+            let Ok(resp) = client.get(&url).send() else { return };
+            let reader = std::io::BufReader::new(resp);
+            for line in std::io::BufRead::lines(reader) {
+                let Ok(line) = line else { return };
+                if let Some(data) = line.strip_prefix("data:") {
+                    if let Ok(v) = serde_json::from_str::<Value>(data.trim()) {
+                        if tx.send(v).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        SseReader { rx }
+    }
+
+    /// The next event, or None after `idle` without one (or when the stream ended).
+    pub fn next(&self, idle: Duration) -> Option<Value> {
+        self.rx.recv_timeout(idle).ok()
     }
 }
 

@@ -291,7 +291,8 @@ mod tests {
         }
         store.event_log().flush().await.expect("flush");
         let (r2, url2) = receiver(0).await;
-        let sink = WebhookSink::new(WebhookConfig { url: url2, ..cfg }, store.clone()).expect("sink").with_backoff(fast);
+        let sink =
+            WebhookSink::new(WebhookConfig { url: url2, ..cfg }, store.clone()).expect("sink").with_backoff(fast);
         let (stop_tx, stop_rx) = watch::channel(false);
         let task = tokio::spawn(sink.run(stop_rx));
         wait_for(&r2, 30).await;
