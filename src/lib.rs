@@ -15,3 +15,4 @@ pub mod sdp;
 pub mod server;
 pub mod sip;
 pub mod store;
+pub mod survey;
