@@ -42,6 +42,7 @@ fn config(agents: usize, ring_timeout: u32, wrapup: u32) -> Arc<Config> {
         skills: vec!["support".into()],
         ring_timeout_seconds: ring_timeout,
         max_wait_seconds: 600,
+        survey: None,
     }];
     cfg.agents = (0..agents)
         .map(|i| AgentConfig {

@@ -144,6 +144,9 @@ pub struct MediaConfig {
     pub rtp_port_max: u16,
     /// WAV file played to queued callers, relative to the working directory unless absolute.
     pub hold_prompt: PathBuf,
+    /// Folder of the survey prompts (survey_csat.wav, survey_resolved.wav, survey_invalid.wav,
+    /// survey_thanks.wav); read only when a queue has a survey.
+    pub survey_prompts_dir: PathBuf,
 }
 
 /// `[store]`: the SQLite database.
@@ -186,6 +189,66 @@ pub struct QueueConfig {
     /// How long a caller may wait before the switch gives up on the call.
     #[serde(default = "default_max_wait_seconds")]
     pub max_wait_seconds: u32,
+    /// The post-call survey; none when absent.
+    #[serde(default)]
+    pub survey: Option<SurveyConfig>,
+}
+
+/// `[queues.survey]`: the post-call survey IVR of one queue.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurveyConfig {
+    /// Off keeps the section but runs no survey.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Which hangup starts the survey. Only `agent_hangup` exists: when the agent hangs up first,
+    /// the caller stays on the line for the survey (a caller who hangs up is gone).
+    #[serde(default)]
+    pub trigger: SurveyTrigger,
+    /// Questions in the order asked: `csat` (1–5) and `resolved` (1 yes, 2 no).
+    #[serde(default = "default_survey_questions")]
+    pub questions: Vec<crate::survey::Question>,
+    /// Seconds to wait for a digit after a question has been played.
+    #[serde(default = "default_digit_timeout_seconds")]
+    pub digit_timeout_seconds: u32,
+    /// Tries per question; invalid digits and silences both count.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+/// When the survey starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SurveyTrigger {
+    #[default]
+    AgentHangup,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_survey_questions() -> Vec<crate::survey::Question> {
+    vec![crate::survey::Question::Csat]
+}
+
+fn default_digit_timeout_seconds() -> u32 {
+    5
+}
+
+fn default_max_attempts() -> u32 {
+    3
+}
+
+impl QueueConfig {
+    /// The survey spec when this queue runs one.
+    pub fn survey_spec(&self) -> Option<crate::survey::SurveySpec> {
+        self.survey.as_ref().filter(|s| s.enabled).map(|s| crate::survey::SurveySpec {
+            questions: s.questions.clone(),
+            digit_timeout: Duration::from_secs(u64::from(s.digit_timeout_seconds)),
+            max_attempts: s.max_attempts,
+        })
+    }
 }
 
 /// `[[agents]]`: a person on a SIP phone. `id` is also the SIP (digest) username.
@@ -251,6 +314,7 @@ impl Default for MediaConfig {
             rtp_port_min: 20000,
             rtp_port_max: 20999,
             hold_prompt: PathBuf::from("config/prompts/hold.wav"),
+            survey_prompts_dir: PathBuf::from("config/prompts"),
         }
     }
 }
@@ -289,6 +353,7 @@ impl Default for Config {
                 skills: vec!["support".to_owned()],
                 ring_timeout_seconds: default_ring_timeout_seconds(),
                 max_wait_seconds: default_max_wait_seconds(),
+                survey: None,
             }],
             agents: (1..=3).map(agent).collect(),
             webhooks: Vec::new(),

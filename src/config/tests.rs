@@ -515,6 +515,7 @@ fn other_warnings() {
         skills: vec!["sales".into()],
         ring_timeout_seconds: 15,
         max_wait_seconds: 600,
+        survey: None,
     });
     assert_eq!(validate::value_issues(&config), Vec::new());
     assert_eq!(

@@ -25,15 +25,27 @@ pub(super) fn value_issues(config: &Config) -> Vec<ConfigIssue> {
     check_routes(config, &mut issues);
     check_agents(config, &mut issues);
     check_webhooks(config, &mut issues);
+    check_surveys(config, &mut issues);
     issues
 }
 
 /// Problems with files the configuration points at: the hold prompt must be a readable WAV.
 /// Only the RIFF/WAVE header is checked here; the media module parses the format itself.
 pub(super) fn file_issues(config: &Config) -> Vec<ConfigIssue> {
-    let path = &config.media.hold_prompt;
+    let mut issues = wav_issues("media.hold_prompt", &config.media.hold_prompt);
+    if config.queues.iter().any(|q| q.survey_spec().is_some()) {
+        for prompt in crate::survey::PromptId::ALL {
+            let path = config.media.survey_prompts_dir.join(prompt.file_name());
+            issues.extend(wav_issues("media.survey_prompts_dir", &path));
+        }
+    }
+    issues
+}
+
+/// `path` (configured under `key`) must be a readable RIFF/WAVE file.
+fn wav_issues(key: &str, path: &std::path::Path) -> Vec<ConfigIssue> {
     if path.as_os_str().is_empty() {
-        return vec![ConfigIssue::new("media.hold_prompt", "must not be empty")];
+        return vec![ConfigIssue::new(key, "must not be empty")];
     }
     let where_hint = if path.is_relative() {
         match std::env::current_dir() {
@@ -47,15 +59,15 @@ pub(super) fn file_issues(config: &Config) -> Vec<ConfigIssue> {
     let read = std::fs::File::open(path).and_then(|mut file| file.read_exact(&mut header));
     match read {
         Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => vec![ConfigIssue::new(
-            "media.hold_prompt",
+            key,
             format!("{:?} is not a WAV file (shorter than a RIFF header){where_hint}", path.display().to_string()),
         )],
         Err(err) => vec![ConfigIssue::new(
-            "media.hold_prompt",
+            key,
             format!("cannot read {:?}: {err}{where_hint}", path.display().to_string()),
         )],
         Ok(()) if &header[0..4] != b"RIFF" || &header[8..12] != b"WAVE" => vec![ConfigIssue::new(
-            "media.hold_prompt",
+            key,
             format!("{:?} is not a WAV file (no RIFF/WAVE header){where_hint}", path.display().to_string()),
         )],
         Ok(()) => Vec::new(),
@@ -369,6 +381,21 @@ fn check_webhooks(config: &Config, issues: &mut Vec<ConfigIssue>) {
         }
         if w.timeout_ms == 0 {
             issues.push(ConfigIssue::new(format!("webhooks[{i}].timeout_ms"), "must be at least 1"));
+        }
+    }
+}
+
+fn check_surveys(config: &Config, issues: &mut Vec<ConfigIssue>) {
+    for (i, q) in config.queues.iter().enumerate() {
+        let Some(s) = &q.survey else { continue };
+        if s.enabled && s.questions.is_empty() {
+            issues.push(ConfigIssue::new(format!("queues[{i}].survey.questions"), "must ask at least one question"));
+        }
+        if s.digit_timeout_seconds == 0 {
+            issues.push(ConfigIssue::new(format!("queues[{i}].survey.digit_timeout_seconds"), "must be at least 1"));
+        }
+        if s.max_attempts == 0 {
+            issues.push(ConfigIssue::new(format!("queues[{i}].survey.max_attempts"), "must be at least 1"));
         }
     }
 }

@@ -66,6 +66,21 @@ pub enum EventKind {
     /// The agent's wrap-up ended.
     #[serde(rename = "agent.wrapup_ended")]
     WrapUpEnded { agent: String },
+    /// The agent hung up while the caller stays on the line (for the post-call survey).
+    #[serde(rename = "agent.left")]
+    AgentLeft { agent: String },
+    /// The post-call survey began; `questions` in the order they are asked.
+    #[serde(rename = "survey.started")]
+    SurveyStarted { questions: Vec<String> },
+    /// The caller answered a survey question with a digit.
+    #[serde(rename = "survey.answered")]
+    SurveyAnswered { question: String, digit: u8 },
+    /// No valid digit for a question within its attempts.
+    #[serde(rename = "survey.no_answer")]
+    SurveyNoAnswer { question: String },
+    /// The caller hung up during the survey.
+    #[serde(rename = "survey.abandoned")]
+    SurveyAbandoned { question: Option<String> },
     /// Both legs are gone; the call is over.
     #[serde(rename = "call.ended")]
     CallEnded { side: HangupSide, cause: String, sip_status: Option<u16> },

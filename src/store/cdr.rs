@@ -48,6 +48,14 @@ pub struct Cdr {
     pub first_offset: i64,
     /// Offset of the last event applied.
     pub last_offset: i64,
+    /// `agent.left`: the agent hung up and the caller stayed for the survey.
+    pub agent_left_at: Option<i64>,
+    /// The survey's CSAT answer (1–5).
+    pub csat: Option<u8>,
+    /// The survey's "was your issue resolved?" answer.
+    pub resolved: Option<bool>,
+    /// How the survey went: `started`, `answered`, `no_answer`, `abandoned` (None: no survey).
+    pub survey: Option<String>,
 }
 
 fn seconds_between(from_ms: i64, to_ms: i64) -> f64 {
@@ -81,6 +89,10 @@ impl Cdr {
             attempts: 0,
             first_offset,
             last_offset: first_offset,
+            agent_left_at: None,
+            csat: None,
+            resolved: None,
+            survey: None,
         }
     }
 
@@ -132,12 +144,33 @@ impl Cdr {
                     self.wrapup_seconds = Some(seconds_between(started, at));
                 }
             }
+            EventKind::AgentLeft { .. } => {
+                self.agent_left_at = Some(at);
+                if let Some(answered) = self.answered_at {
+                    self.talk_seconds = Some(seconds_between(answered, at));
+                }
+            }
+            EventKind::SurveyStarted { .. } => self.survey = Some("started".into()),
+            EventKind::SurveyAnswered { question, digit } => {
+                match question.as_str() {
+                    "csat" => self.csat = Some(*digit),
+                    "resolved" => self.resolved = Some(*digit == 1),
+                    _ => {}
+                }
+                self.survey = Some("answered".into());
+            }
+            EventKind::SurveyNoAnswer { .. } => {
+                if self.survey.as_deref() != Some("answered") {
+                    self.survey = Some("no_answer".into());
+                }
+            }
+            EventKind::SurveyAbandoned { .. } => self.survey = Some("abandoned".into()),
             EventKind::CallEnded { side, cause, sip_status } => {
                 self.ended_at = Some(at);
                 self.hangup_side = Some(*side);
                 self.cause = Some(cause.clone());
                 self.sip_status = *sip_status;
-                if let Some(answered) = self.answered_at {
+                if let (Some(answered), None) = (self.answered_at, self.agent_left_at) {
                     self.talk_seconds = Some(seconds_between(answered, at));
                 }
             }

@@ -232,7 +232,8 @@ fn decode_event((offset, schema, body): RawEvent) -> Result<StoredEvent, StoreEr
 
 const CDR_COLUMNS: &str = "call_id, ani, did, trunk, queue, agent, offered_at, queued_at, \
      answered_at, bridged_at, ended_at, wait_seconds, talk_seconds, wrapup_seconds, \
-     wrapup_started_at, hangup_side, cause, sip_status, abandoned, attempts, first_offset, last_offset";
+     wrapup_started_at, hangup_side, cause, sip_status, abandoned, attempts, first_offset, last_offset, \
+     agent_left_at, csat, resolved, survey";
 
 fn side_name(side: HangupSide) -> &'static str {
     match side {
@@ -276,6 +277,10 @@ fn cdr_from_row(row: &Row<'_>) -> rusqlite::Result<Cdr> {
         attempts: row.get(19)?,
         first_offset: row.get(20)?,
         last_offset: row.get(21)?,
+        agent_left_at: row.get(22)?,
+        csat: row.get(23)?,
+        resolved: row.get(24)?,
+        survey: row.get(25)?,
     })
 }
 
@@ -289,7 +294,8 @@ pub(crate) fn load_cdr(conn: &Connection, call_id: &str) -> Result<Option<Cdr>, 
 pub(crate) fn save_cdr(conn: &Connection, cdr: &Cdr) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "INSERT OR REPLACE INTO calls ({CDR_COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)"
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
+          ?23, ?24, ?25, ?26)"
     ))?;
     stmt.execute(rusqlite::params![
         cdr.call_id,
@@ -314,6 +320,10 @@ pub(crate) fn save_cdr(conn: &Connection, cdr: &Cdr) -> Result<(), StoreError> {
         cdr.attempts,
         cdr.first_offset,
         cdr.last_offset,
+        cdr.agent_left_at,
+        cdr.csat,
+        cdr.resolved,
+        cdr.survey,
     ])?;
     Ok(())
 }

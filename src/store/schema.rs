@@ -65,6 +65,11 @@ const MIGRATIONS: &[&str] = &[
         event_offset INTEGER NOT NULL,
         updated_at   INTEGER NOT NULL
     );",
+    // 3: the post-call survey's results and when the agent left, on the call detail record.
+    "ALTER TABLE calls ADD COLUMN agent_left_at INTEGER;
+    ALTER TABLE calls ADD COLUMN csat INTEGER;
+    ALTER TABLE calls ADD COLUMN resolved INTEGER;
+    ALTER TABLE calls ADD COLUMN survey TEXT;",
 ];
 
 /// The schema version after all migrations.

@@ -56,6 +56,21 @@ pub enum PromptId {
     SurveyThanks,
 }
 
+impl PromptId {
+    pub const ALL: [PromptId; 4] =
+        [PromptId::SurveyCsat, PromptId::SurveyResolved, PromptId::SurveyInvalid, PromptId::SurveyThanks];
+
+    /// The WAV file's name inside `media.survey_prompts_dir`.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            PromptId::SurveyCsat => "survey_csat.wav",
+            PromptId::SurveyResolved => "survey_resolved.wav",
+            PromptId::SurveyInvalid => "survey_invalid.wav",
+            PromptId::SurveyThanks => "survey_thanks.wav",
+        }
+    }
+}
+
 /// A queue's survey settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SurveySpec {
