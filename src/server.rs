@@ -14,11 +14,13 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::api::{self, AgentStateRequest, AgentView, ApiError, QueueView, SwitchControl};
+use crate::acd::CallId;
 use crate::call::{CallRef, Engine, MediaCommand, Output};
 use crate::config::{Config, SipTransport};
-use crate::media::{wav::Prompt, CallMedia, MediaEngine};
+use crate::media::{wav::Prompt, CallMedia, MediaEngine, MediaEvent};
 use crate::sip::transport::{Inbound, SipTransports};
 use crate::store::Store;
+use crate::survey::PromptId;
 
 /// Why the switch could not start or stopped with an error. Start-up problems are the operator's
 /// to fix, so they exit with code 2 like config errors.
@@ -30,6 +32,8 @@ pub enum RunError {
     HttpBind { addr: SocketAddr, source: std::io::Error },
     #[error("media.hold_prompt: {0}")]
     Prompt(String),
+    #[error("media.survey_prompts_dir: {0}")]
+    SurveyPrompt(String),
     #[error("media: {0}")]
     Media(String),
     #[error("store.path: {0}")]
@@ -107,6 +111,14 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     let store = Store::open(&config.store.path).map_err(|e| RunError::Store(e.to_string()))?;
     let hold = Prompt::load(&config.media.hold_prompt).map_err(|e| RunError::Prompt(e.to_string()))?;
     let hold = Arc::new(hold);
+    let mut prompts = HashMap::new();
+    if config.queues.iter().any(|q| q.survey_spec().is_some()) {
+        for id in PromptId::ALL {
+            let path = config.media.survey_prompts_dir.join(id.file_name());
+            let prompt = Prompt::load(&path).map_err(|e| RunError::SurveyPrompt(e.to_string()))?;
+            prompts.insert(id, Arc::new(prompt));
+        }
+    }
     let media = MediaEngine::new(config.media.ip, config.media.rtp_port_min..=config.media.rtp_port_max)
         .map_err(|e| RunError::Media(e.to_string()))?;
 
@@ -165,9 +177,19 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         rtp = %format!("{}-{}", config.media.rtp_port_min, config.media.rtp_port_max),
         "meritline running"
     );
-    let driver = Driver { engine, transports, media, hold, store: store.clone(), calls: HashMap::new() };
+    let (media_events_tx, media_events) = mpsc::unbounded_channel();
+    let driver = Driver {
+        engine,
+        transports,
+        media,
+        hold,
+        prompts,
+        store: store.clone(),
+        calls: HashMap::new(),
+        media_events_tx,
+    };
     let (drain_tx, drain_rx) = watch::channel(false);
-    let engine_task = tokio::spawn(driver.run(inbound_rx, control_rx, drain_rx));
+    let engine_task = tokio::spawn(driver.run(inbound_rx, control_rx, media_events, drain_rx));
 
     wait_for_signal().await;
     tracing::info!("shutting down: refusing new calls, hanging up live ones");
@@ -217,8 +239,12 @@ struct Driver {
     transports: SipTransports,
     media: MediaEngine,
     hold: Arc<Prompt>,
+    /// Survey prompts, loaded when a queue runs a survey.
+    prompts: HashMap<PromptId, Arc<Prompt>>,
     store: Store,
     calls: HashMap<CallRef, CallMedia>,
+    /// Where per-call media tasks report DTMF digits and finished prompts.
+    media_events_tx: mpsc::UnboundedSender<MediaEvent>,
 }
 
 /// How long a drain waits for calls to end after BYEs went out.
@@ -229,6 +255,7 @@ impl Driver {
         mut self,
         mut inbound: mpsc::Receiver<Inbound>,
         mut control: mpsc::Receiver<Control>,
+        mut media_events: mpsc::UnboundedReceiver<MediaEvent>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let (media_tx, mut media_rx) = mpsc::channel::<MediaReady>(256);
@@ -276,6 +303,13 @@ impl Driver {
                     }
                 }
                 Some(req) = control.recv() => self.handle_control(req),
+                Some(ev) = media_events.recv() => {
+                    let now = Instant::now();
+                    match ev {
+                        MediaEvent::Dtmf { call_tag, digit, .. } => self.engine.handle_dtmf(now, CallId(call_tag), digit),
+                        MediaEvent::PromptFinished { call_tag } => self.engine.handle_prompt_finished(now, CallId(call_tag)),
+                    }
+                }
                 _ = sleep(sleep_until) => {
                     self.engine.handle_timeout(Instant::now());
                 }
@@ -317,8 +351,9 @@ impl Driver {
             MediaCommand::Allocate { call } => {
                 let media = self.media.clone();
                 let tx = media_tx.clone();
+                let events = self.media_events_tx.clone();
                 tokio::spawn(async move {
-                    let result = media.allocate_call().await.map_err(|e| e.to_string());
+                    let result = media.allocate_call_with_events(events, call.0).await.map_err(|e| e.to_string());
                     let _ = tx.send(MediaReady { call, result }).await;
                 });
                 Ok(())
@@ -341,6 +376,29 @@ impl Driver {
                 Some(m) => m.bridge(),
                 None => Ok(()),
             },
+            MediaCommand::Unbridge { call } => match self.calls.get(&call) {
+                Some(m) => m.unbridge(),
+                None => Ok(()),
+            },
+            MediaCommand::PlayPrompt { call, prompt, after_commit } => {
+                match (self.calls.get(&call), self.prompts.get(&prompt)) {
+                    (Some(m), Some(p)) if after_commit => {
+                        // Everything emitted so far (the survey's answers) is committed first.
+                        let (m, p, log) = (m.clone(), p.clone(), self.store.event_log().clone());
+                        tokio::spawn(async move {
+                            if let Err(e) = log.flush().await {
+                                tracing::error!(error = %e, "event log flush before a prompt failed");
+                            }
+                            if let Err(e) = m.play_prompt(p) {
+                                tracing::debug!(error = %e, "prompt not played");
+                            }
+                        });
+                        Ok(())
+                    }
+                    (Some(m), Some(p)) => m.play_prompt(p.clone()),
+                    _ => Ok(()),
+                }
+            }
             MediaCommand::Close { call } => {
                 if let Some(m) = self.calls.remove(&call) {
                     tokio::spawn(async move { m.close().await });

@@ -95,6 +95,7 @@ pub fn new_invite(e: &mut Engine, now: Instant, tx: TxId, msg: SipMessage, sourc
             agent: None,
             attempts: 0,
             media_ports: None,
+            survey: None,
         },
     );
     e.emit(now, call, None, EventKind::CallOffered { ani, did, trunk: trunk_name });

@@ -9,6 +9,7 @@ mod agent_leg;
 mod caller_leg;
 mod register;
 mod sip_util;
+mod survey_leg;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +34,7 @@ use crate::sip::dialog::Dialog;
 use crate::sip::message::{Method, SipMessage};
 use crate::sip::registrar::{Registrar, RegistrarConfig, RegistrarEvent};
 use crate::sip::transaction::{TimerConfig, TransactionLayer, Transmit, Transport, TxEvent, TxId};
+use crate::survey::{PromptId, SurveyRun};
 
 /// The engine's handle for a call; also the ACD's call id.
 pub type CallRef = CallId;
@@ -85,6 +87,17 @@ pub enum MediaCommand {
     Bridge {
         call: CallRef,
     },
+    /// The agent leg is gone: stop relaying; the caller leg stays up.
+    Unbridge {
+        call: CallRef,
+    },
+    /// Play a prompt once to the caller. With `after_commit`, only after every event emitted so
+    /// far is durable (the survey's thank-you: an answer is never lost once it is heard).
+    PlayPrompt {
+        call: CallRef,
+        prompt: PromptId,
+        after_commit: bool,
+    },
     /// Release the call's ports.
     Close {
         call: CallRef,
@@ -109,6 +122,8 @@ enum Phase {
     Offering,
     /// Caller and agent talk.
     Bridged,
+    /// The agent left; the caller is in the post-call survey.
+    Survey,
 }
 
 /// Which leg of a call a SIP Call-ID or transaction belongs to.
@@ -177,6 +192,8 @@ struct Call {
     agent: Option<AgentLeg>,
     attempts: u32,
     media_ports: Option<(u16, u16)>,
+    /// The post-call survey, while `phase` is `Survey`.
+    survey: Option<SurveyRun>,
 }
 
 /// An agent in wrap-up after a call: the call whose log gets the wrap-up events.
@@ -199,6 +216,8 @@ pub struct Engine {
     by_sip_call_id: HashMap<String, (CallRef, Leg)>,
     by_tx: HashMap<TxId, (CallRef, TxRole)>,
     wrapups: HashMap<Arc<str>, WrapUp>,
+    /// Calls in the post-call survey (their timers are polled).
+    survey_calls: std::collections::BTreeSet<CallRef>,
     outputs: VecDeque<Output>,
     rng: StdRng,
     epoch: Instant,
@@ -265,6 +284,7 @@ impl Engine {
             by_sip_call_id: HashMap::new(),
             by_tx: HashMap::new(),
             wrapups: HashMap::new(),
+            survey_calls: std::collections::BTreeSet::new(),
             outputs: VecDeque::new(),
             rng,
             epoch: now,
@@ -325,6 +345,19 @@ impl Engine {
         self.txl.handle_timeout(now);
         self.registrar.handle_timeout(now);
         self.acd.handle_timeout(now);
+        survey_leg::handle_timeouts(self, now);
+        self.pump(now);
+    }
+
+    /// The caller pressed a key (RFC 4733 from the media plane, already de-duplicated).
+    pub fn handle_dtmf(&mut self, now: Instant, call: CallRef, digit: char) {
+        survey_leg::digit(self, now, call, digit);
+        self.pump(now);
+    }
+
+    /// A prompt started with `MediaCommand::PlayPrompt` has played to its end.
+    pub fn handle_prompt_finished(&mut self, now: Instant, call: CallRef) {
+        survey_leg::prompt_finished(self, now, call);
         self.pump(now);
     }
 
@@ -351,7 +384,10 @@ impl Engine {
     }
 
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        [self.txl.poll_timeout(), self.registrar.poll_timeout(), self.acd.poll_timeout()].into_iter().flatten().min()
+        [self.txl.poll_timeout(), self.registrar.poll_timeout(), self.acd.poll_timeout(), survey_leg::poll_timeout(self)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Calls with a live caller leg.
@@ -545,9 +581,16 @@ impl Engine {
                 self.respond_msg(now, tx, resp);
             }
             Method::Info | Method::Update | Method::Notify if in_dialog => {
-                let known = msg.call_id().ok().map(|id| self.by_sip_call_id.contains_key(id)).unwrap_or(false);
-                if known {
+                let found = msg.call_id().ok().and_then(|id| self.by_sip_call_id.get(id).copied());
+                if let Some((call, leg)) = found {
                     self.respond(now, tx, &msg, 200, "OK");
+                    // SIP INFO DTMF, the fallback for phones that don't send RFC 4733.
+                    if method == Method::Info && leg == Leg::Caller {
+                        let ct = msg.content_type().unwrap_or("");
+                        if let Some(d) = survey_leg::digit_from_info(ct, msg.body()) {
+                            survey_leg::digit(self, now, call, d);
+                        }
+                    }
                 } else {
                     self.respond(now, tx, &msg, 481, "Call/Transaction Does Not Exist");
                 }
@@ -589,6 +632,9 @@ impl Engine {
             Leg::Caller => "caller_hangup",
             Leg::Agent => "agent_hangup",
         };
+        if leg == Leg::Agent && survey_leg::start_after_agent_hangup(self, now, call) {
+            return;
+        }
         // The leg that sent BYE is gone already: don't BYE it back.
         if let Some(c) = self.calls.get_mut(&call) {
             match leg {
@@ -605,7 +651,7 @@ impl Engine {
 
     /// Ends a call from any phase: releases the agent or the queue slot, BYEs or CANCELs the
     /// legs still up, closes media and writes the final events.
-    fn hang_up(&mut self, now: Instant, call: CallRef, side: HangupSide, cause: &str) {
+    fn hang_up(&mut self, now: Instant, call: CallRef, mut side: HangupSide, mut cause: &str) {
         let Some(c) = self.calls.get(&call) else { return };
         let phase = c.phase;
         let queue = c.queue.clone();
@@ -627,6 +673,15 @@ impl Engine {
                 agent_leg::send_bye(self, now, call);
                 if let Some(agent) = agent {
                     self.finish_agent_call(now, call, &agent);
+                }
+            }
+            Phase::Survey => {
+                // The conversation ended with the agent's hangup; the survey only followed it.
+                survey_leg::abandon_if_unfinished(self, now, call);
+                self.survey_calls.remove(&call);
+                if side != HangupSide::System {
+                    side = HangupSide::Agent;
+                    cause = "agent_hangup";
                 }
             }
         }
