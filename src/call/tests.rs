@@ -14,11 +14,14 @@ use rand::{Rng, SeedableRng};
 
 use super::{Engine, MediaCommand, Output};
 use crate::api::AgentStateRequest;
-use crate::config::{AgentConfig, Config, DigestAlgorithmName, QueueConfig, RouteConfig, TrunkConfig};
+use crate::config::{
+    AgentConfig, Config, DigestAlgorithmName, QueueConfig, RouteConfig, SurveyConfig, SurveyTrigger, TrunkConfig,
+};
 use crate::events::{CallEvent, EventKind, HangupSide};
 use crate::sip::auth::{compute_response, DigestAlgorithm, DigestResponseInput};
 use crate::sip::message::{Method, Request, SipMessage};
 use crate::sip::transaction::{new_branch, TimerConfig, TransactionLayer, Transport, TxEvent, TxId};
+use crate::survey::{PromptId, Question};
 
 const DID: &str = "5551000";
 
@@ -31,6 +34,10 @@ fn switch_addr() -> SocketAddr {
 }
 
 fn config(agents: usize, ring_timeout: u32, wrapup: u32) -> Arc<Config> {
+    config_with(agents, ring_timeout, wrapup, None)
+}
+
+fn config_with(agents: usize, ring_timeout: u32, wrapup: u32, survey: Option<SurveyConfig>) -> Arc<Config> {
     let mut cfg = Config::default();
     cfg.sip.listen = switch_addr();
     // The simulated phones speak both; SHA-256 first exercises RFC 8760.
@@ -42,7 +49,7 @@ fn config(agents: usize, ring_timeout: u32, wrapup: u32) -> Arc<Config> {
         skills: vec!["support".into()],
         ring_timeout_seconds: ring_timeout,
         max_wait_seconds: 600,
-        survey: None,
+        survey,
     }];
     cfg.agents = (0..agents)
         .map(|i| AgentConfig {
@@ -81,6 +88,10 @@ struct Phone {
     /// Pending answers: (when, server tx, INVITE).
     to_answer: Vec<(Instant, TxId, SipMessage)>,
     answered: u32,
+    /// When set, the phone hangs up this long after answering.
+    hangup_after: Option<Duration>,
+    /// Scheduled hangups: (when, the INVITE answered).
+    to_hang_up: Vec<(Instant, SipMessage)>,
 }
 
 struct CarrierCall {
@@ -113,6 +124,8 @@ struct Sim {
     events: Vec<CallEvent>,
     pending_media: VecDeque<super::CallRef>,
     next_port: u16,
+    /// Prompts the engine asked to play: (call, prompt, after_commit).
+    prompts: Vec<(super::CallRef, PromptId, bool)>,
 }
 
 fn sdp(port: u16) -> Bytes {
@@ -123,8 +136,11 @@ fn sdp(port: u16) -> Bytes {
 
 impl Sim {
     fn new(seed: u64, loss: f64, agents: usize, answer: Answer, ring_timeout: u32) -> Sim {
+        Sim::with_config(seed, loss, agents, answer, config(agents, ring_timeout, 0))
+    }
+
+    fn with_config(seed: u64, loss: f64, agents: usize, answer: Answer, cfg: Arc<Config>) -> Sim {
         let now = Instant::now();
-        let cfg = config(agents, ring_timeout, 0);
         let timers = TimerConfig::default();
         let phones = (0..agents)
             .map(|i| Phone {
@@ -136,6 +152,8 @@ impl Sim {
                 registered: false,
                 to_answer: Vec::new(),
                 answered: 0,
+                hangup_after: None,
+                to_hang_up: Vec::new(),
             })
             .collect();
         Sim {
@@ -155,6 +173,7 @@ impl Sim {
             events: Vec::new(),
             pending_media: VecDeque::new(),
             next_port: 20000,
+            prompts: Vec::new(),
         }
     }
 
@@ -182,6 +201,7 @@ impl Sim {
             for p in &mut self.phones {
                 consider(p.txl.poll_timeout());
                 consider(p.to_answer.iter().map(|a| a.0).min());
+                consider(p.to_hang_up.iter().map(|a| a.0).min());
             }
             let Some(t) = next else { break };
             if t > until {
@@ -249,7 +269,34 @@ impl Sim {
                     .expect("200");
                 if ph.txl.send_response(now, tx, resp).is_ok() {
                     ph.answered += 1;
+                    if let Some(d) = ph.hangup_after {
+                        ph.to_hang_up.push((now + d, invite));
+                    }
                 }
+            }
+            let hangups: Vec<SipMessage> = {
+                let ph = &mut self.phones[pi];
+                let (due, keep): (Vec<_>, Vec<_>) = ph.to_hang_up.drain(..).partition(|h| h.0 <= now);
+                ph.to_hang_up = keep;
+                due.into_iter().map(|h| h.1).collect()
+            };
+            for invite in hangups {
+                let branch = new_branch(&mut self.rng);
+                let ph = &mut self.phones[pi];
+                let target = invite.contacts().ok().and_then(|c| match c {
+                    crate::sip::message::Contacts::List(l) => l.first().map(|a| a.uri.to_string()),
+                    _ => None,
+                });
+                let bye = Request::builder(Method::Bye, target.unwrap_or_default())
+                    .header("Via", format!("SIP/2.0/UDP {};branch={branch};rport", ph.addr))
+                    .header("Max-Forwards", "70")
+                    .header("From", format!("{};tag=ph{pi}", invite.header("To").unwrap_or("")))
+                    .header("To", invite.header("From").unwrap_or(""))
+                    .header("Call-ID", invite.call_id().unwrap_or(""))
+                    .header("CSeq", "1 BYE")
+                    .build()
+                    .expect("bye");
+                let _ = ph.txl.send_request(now, bye, switch_addr(), Transport::Udp);
             }
         }
     }
@@ -265,6 +312,9 @@ impl Sim {
             match out {
                 Output::Transmit(t) => self.send(switch_addr(), t.dest, t.payload),
                 Output::Media(MediaCommand::Allocate { call }) => self.pending_media.push_back(call),
+                Output::Media(MediaCommand::PlayPrompt { call, prompt, after_commit }) => {
+                    self.prompts.push((call, prompt, after_commit))
+                }
                 Output::Media(_) => {}
                 Output::Event(ev) => self.events.push(ev),
             }
@@ -593,5 +643,110 @@ fn thousands_of_calls_over_a_lossy_network_all_complete() {
     }
     let bridged = sim.events.iter().filter(|e| matches!(e.kind, EventKind::CallBridged { .. })).count();
     assert!(bridged >= calls * 95 / 100, "only {bridged} of {calls} calls reached an agent");
+    assert_eq!(sim.engine.active_calls(), 0);
+}
+
+fn survey_sim() -> Sim {
+    let survey = SurveyConfig {
+        enabled: true,
+        trigger: SurveyTrigger::AgentHangup,
+        questions: vec![Question::Csat, Question::Resolved],
+        digit_timeout_seconds: 5,
+        max_attempts: 3,
+    };
+    let cfg = config_with(1, 15, 0, Some(survey));
+    let mut sim = Sim::with_config(7, 0.0, 1, Answer::After(Duration::from_secs(1)), cfg);
+    sim.phones[0].hangup_after = Some(Duration::from_secs(5));
+    sim.register_all_and_ready();
+    // The caller would stay far longer than the agent talks.
+    sim.place_call("15550004444", Duration::from_secs(600));
+    let t = sim.now + Duration::from_secs(10);
+    sim.run_until(t);
+    sim
+}
+
+fn kinds(sim: &Sim) -> Vec<String> {
+    sim.events.iter().map(|e| serde_json::to_value(&e.kind).expect("json")["type"].as_str().unwrap_or("").to_string()).collect()
+}
+
+#[test]
+fn agent_hangup_starts_the_survey_and_answers_are_recorded_before_thanks() {
+    let mut sim = survey_sim();
+    let call = sim.prompts.first().map(|p| p.0).expect("a survey prompt");
+    assert_eq!(sim.prompts, vec![(call, PromptId::SurveyCsat, false)]);
+    assert!(kinds(&sim).ends_with(&["agent.left".to_string(), "survey.started".to_string()]), "{:?}", kinds(&sim));
+    let now = sim.now;
+    sim.engine.handle_prompt_finished(now, call);
+    sim.engine.handle_dtmf(now, call, '4');
+    sim.engine.handle_dtmf(now, call, '9'); // invalid for "resolved": reprompt
+    sim.flush();
+    sim.engine.handle_prompt_finished(now, call);
+    sim.engine.handle_prompt_finished(now, call);
+    sim.engine.handle_dtmf(now, call, '1');
+    sim.flush();
+    let played: Vec<(PromptId, bool)> = sim.prompts.iter().map(|p| (p.1, p.2)).collect();
+    assert_eq!(
+        played,
+        vec![
+            (PromptId::SurveyCsat, false),
+            (PromptId::SurveyResolved, false),
+            (PromptId::SurveyInvalid, false),
+            (PromptId::SurveyResolved, false),
+            (PromptId::SurveyThanks, true),
+        ]
+    );
+    sim.engine.handle_prompt_finished(now, call);
+    let t = sim.now + Duration::from_secs(5);
+    sim.run_until(t);
+    assert_logs_are_gap_free(&sim);
+    let answers: Vec<(String, u8)> = sim
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::SurveyAnswered { question, digit } => Some((question.clone(), *digit)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answers, vec![("csat".to_string(), 4), ("resolved".to_string(), 1)]);
+    match &sim.events.last().expect("events").kind {
+        EventKind::CallEnded { side, cause, .. } => {
+            assert_eq!(*side, HangupSide::Agent);
+            assert_eq!(cause, "agent_hangup");
+        }
+        k => panic!("last event {k:?}"),
+    }
+    assert!(sim.carrier.calls[0].ended, "the switch hung up on the caller after the survey");
+    assert_eq!(sim.engine.active_calls(), 0);
+}
+
+#[test]
+fn caller_hanging_up_mid_survey_is_recorded_as_abandoned() {
+    let mut sim = survey_sim();
+    sim.carrier.calls[0].hangup_at = Some(sim.now);
+    let t = sim.now + Duration::from_secs(5);
+    sim.run_until(t);
+    assert_logs_are_gap_free(&sim);
+    let k = kinds(&sim);
+    assert!(k.contains(&"survey.abandoned".to_string()), "{k:?}");
+    assert_eq!(k.last().map(String::as_str), Some("call.ended"));
+    assert_eq!(sim.engine.active_calls(), 0);
+}
+
+#[test]
+fn silence_reprompts_then_the_survey_ends_without_an_answer() {
+    let mut sim = survey_sim();
+    let call = sim.prompts[0].0;
+    // Each prompt "plays" instantly; the caller never presses anything.
+    for _ in 0..12 {
+        let now = sim.now;
+        sim.engine.handle_prompt_finished(now, call);
+        let t = sim.now + Duration::from_secs(6);
+        sim.run_until(t);
+    }
+    assert_logs_are_gap_free(&sim);
+    let no_answers = sim.events.iter().filter(|e| matches!(e.kind, EventKind::SurveyNoAnswer { .. })).count();
+    assert_eq!(no_answers, 2, "both questions given up: {:?}", kinds(&sim));
+    let csat_prompts = sim.prompts.iter().filter(|p| p.1 == PromptId::SurveyCsat).count();
+    assert_eq!(csat_prompts, 3, "asked three times");
     assert_eq!(sim.engine.active_calls(), 0);
 }
