@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::api::{self, AgentStateRequest, AgentView, ApiError, QueueView, SwitchControl};
+use crate::api::{self, AgentStateRequest, AgentView, ApiError, Disposition, QueueView, SwitchControl};
 use crate::acd::CallId;
 use crate::call::{CallRef, Engine, MediaCommand, Output};
 use crate::config::{Config, SipTransport};
@@ -55,6 +55,7 @@ enum Control {
     Agents(oneshot::Sender<Vec<AgentView>>),
     Queues(oneshot::Sender<Vec<QueueView>>),
     SetAgentState(String, AgentStateRequest, oneshot::Sender<Result<AgentView, ApiError>>),
+    Disposition(String, Disposition, Option<u32>, oneshot::Sender<Result<(), ApiError>>),
 }
 
 /// The API's handle on the engine task.
@@ -76,6 +77,20 @@ impl SwitchControl for SwitchHandle {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Control::SetAgentState(id.to_string(), state, tx))
+            .await
+            .map_err(|_| ApiError::Unavailable("the switch is shutting down".into()))?;
+        rx.await.map_err(|_| ApiError::Unavailable("the switch is shutting down".into()))?
+    }
+
+    async fn record_disposition(
+        &self,
+        call_id: &str,
+        disposition: Disposition,
+        store_last_seq: Option<u32>,
+    ) -> Result<(), ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Control::Disposition(call_id.to_string(), disposition, store_last_seq, tx))
             .await
             .map_err(|_| ApiError::Unavailable("the switch is shutting down".into()))?;
         rx.await.map_err(|_| ApiError::Unavailable("the switch is shutting down".into()))?
@@ -332,6 +347,9 @@ impl Driver {
             }
             Control::SetAgentState(id, state, tx) => {
                 let _ = tx.send(self.engine.set_agent_state(now, &id, state));
+            }
+            Control::Disposition(id, d, last_seq, tx) => {
+                let _ = tx.send(self.engine.record_disposition(now, &id, &d.outcome, d.revenue, last_seq));
             }
         }
     }

@@ -16,7 +16,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures_util::StreamExt;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -47,6 +47,15 @@ pub trait SwitchControl: Send + Sync + 'static {
     ) -> impl Future<Output = Result<AgentView, ApiError>> + Send;
     /// Every configured queue.
     fn queues(&self) -> impl Future<Output = Vec<QueueView>> + Send;
+    /// Appends `disposition.recorded` to a call's log. `store_last_seq` is the call's highest
+    /// stored sequence number (None when the store has no event of it). Errors: 404 unknown call,
+    /// 400 invalid outcome or revenue.
+    fn record_disposition(
+        &self,
+        call_id: &str,
+        disposition: Disposition,
+        store_last_seq: Option<u32>,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
 }
 
 struct AppState<S> {
@@ -70,6 +79,7 @@ pub fn router<S: SwitchControl>(control: Arc<S>, store: Store, prometheus: Prome
         .route("/api/calls", get(list_calls::<S>))
         .route("/api/calls/{id}", get(get_call::<S>))
         .route("/api/calls/{id}/events", get(get_call_events::<S>))
+        .route("/api/calls/{id}/disposition", post(post_disposition::<S>))
         .route("/api/events", get(get_events::<S>))
         .route("/metrics", get(get_metrics::<S>))
         .route("/healthz", get(get_health::<S>))
@@ -106,6 +116,30 @@ async fn get_call<S: SwitchControl>(
         Some(cdr) => Ok(Json(cdr)),
         None => Err(ApiError::NotFound(format!("call {id} not found"))),
     }
+}
+
+/// A call's outcome as an agent or a CRM records it: `{"outcome":"sale","revenue":49.90}`.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Disposition {
+    pub outcome: String,
+    #[serde(default)]
+    pub revenue: Option<f64>,
+}
+
+/// `POST /api/calls/{id}/disposition`: 202 once the event is queued for the call's log.
+async fn post_disposition<S: SwitchControl>(
+    State(app): State<AppState<S>>,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Json<Disposition>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Disposition>), ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Json(disposition) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let lookup = id.clone();
+    let events = read_store(&app.store, move |s| s.events_for_call(&lookup)).await?;
+    let last_seq = events.iter().map(|e| e.event.seq).max();
+    app.control.record_disposition(&id, disposition.clone(), last_seq).await?;
+    Ok((StatusCode::ACCEPTED, Json(disposition)))
 }
 
 /// One call's event log, in sequence order; 404 when the call has no events.

@@ -51,6 +51,21 @@ impl InMemorySwitch {
 }
 
 impl SwitchControl for InMemorySwitch {
+    async fn record_disposition(
+        &self,
+        call_id: &str,
+        disposition: crate::api::Disposition,
+        store_last_seq: Option<u32>,
+    ) -> Result<(), ApiError> {
+        if store_last_seq.is_none() {
+            return Err(ApiError::NotFound(format!("call {call_id} not found")));
+        }
+        if disposition.outcome.is_empty() {
+            return Err(ApiError::BadRequest("empty outcome".into()));
+        }
+        Ok(())
+    }
+
     async fn agents(&self) -> Vec<AgentView> {
         self.agents.lock().unwrap().values().cloned().collect()
     }

@@ -199,8 +199,11 @@ struct Call {
 /// An agent in wrap-up after a call: the call whose log gets the wrap-up events.
 struct WrapUp {
     call_id: String,
-    next_seq: u32,
 }
+
+/// How many ended calls keep their event sequence counter in memory (for late events such as
+/// wrap-up end and dispositions). Older calls continue from the store's last sequence number.
+const ENDED_CALLS_REMEMBERED: usize = 50_000;
 
 /// The switch's sans-IO core.
 pub struct Engine {
@@ -216,6 +219,9 @@ pub struct Engine {
     by_sip_call_id: HashMap<String, (CallRef, Leg)>,
     by_tx: HashMap<TxId, (CallRef, TxRole)>,
     wrapups: HashMap<Arc<str>, WrapUp>,
+    /// Last sequence numbers of recently ended calls, and their age order for eviction.
+    ended_seqs: HashMap<String, u32>,
+    ended_order: VecDeque<String>,
     /// Calls in the post-call survey (their timers are polled).
     survey_calls: std::collections::BTreeSet<CallRef>,
     outputs: VecDeque<Output>,
@@ -285,6 +291,8 @@ impl Engine {
             by_tx: HashMap::new(),
             wrapups: HashMap::new(),
             survey_calls: std::collections::BTreeSet::new(),
+            ended_seqs: HashMap::new(),
+            ended_order: VecDeque::new(),
             outputs: VecDeque::new(),
             rng,
             epoch: now,
@@ -703,16 +711,77 @@ impl Engine {
         if wrapup > 0 {
             if let Some(c) = self.calls.get(&call) {
                 // `next_seq` is fixed when the call leaves `calls`, after its last event.
-                self.wrapups.insert(agent.clone(), WrapUp { call_id: c.id.clone(), next_seq: 0 });
+                self.wrapups.insert(agent.clone(), WrapUp { call_id: c.id.clone() });
             }
         }
     }
 
+    /// Keeps an ended call's last sequence number for events that come after its end.
+    fn remember_ended(&mut self, id: String, last_seq: u32) {
+        if self.ended_seqs.insert(id.clone(), last_seq).is_none() {
+            self.ended_order.push_back(id);
+            while self.ended_order.len() > ENDED_CALLS_REMEMBERED {
+                if let Some(old) = self.ended_order.pop_front() {
+                    self.ended_seqs.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Appends an event to the log of a call that has left `calls`.
+    fn emit_after_end(&mut self, now: Instant, call_id: &str, agent: Option<&str>, kind: EventKind) -> bool {
+        let Some(last) = self.ended_seqs.get_mut(call_id) else { return false };
+        *last += 1;
+        let ev = CallEvent {
+            call_id: call_id.to_string(),
+            seq: *last,
+            at_ms: self.unix_ms(now),
+            agent: agent.map(str::to_string),
+            kind,
+        };
+        self.outputs.push_back(Output::Event(ev));
+        true
+    }
+
+    /// Records a call's outcome (`POST /api/calls/{id}/disposition`). `store_last_seq` is the
+    /// highest sequence number the store holds for the call (for calls this engine no longer
+    /// remembers, e.g. after a restart).
+    pub fn record_disposition(
+        &mut self,
+        now: Instant,
+        call_id: &str,
+        outcome: &str,
+        revenue: Option<f64>,
+        store_last_seq: Option<u32>,
+    ) -> Result<(), ApiError> {
+        let valid = !outcome.is_empty()
+            && outcome.len() <= 64
+            && outcome.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(ApiError::BadRequest("outcome must be 1-64 letters, digits, '_' or '-'".into()));
+        }
+        if revenue.is_some_and(|r| !r.is_finite() || r < 0.0) {
+            return Err(ApiError::BadRequest("revenue must be a non-negative number".into()));
+        }
+        let kind = EventKind::DispositionRecorded { outcome: outcome.to_string(), revenue };
+        let live = self.calls.iter().find(|(_, c)| c.id == call_id).map(|(k, c)| (*k, c.agent.as_ref().map(|a| a.agent.clone())));
+        if let Some((call, agent)) = live {
+            self.emit(now, call, agent.as_deref(), kind);
+            return Ok(());
+        }
+        if !self.ended_seqs.contains_key(call_id) {
+            match store_last_seq {
+                Some(last) => self.remember_ended(call_id.to_string(), last),
+                None => return Err(ApiError::NotFound(format!("call {call_id} not found"))),
+            }
+        }
+        self.emit_after_end(now, call_id, None, kind);
+        Ok(())
+    }
+
     fn remove_call(&mut self, call: CallRef) {
         if let Some(c) = self.calls.remove(&call) {
-            for w in self.wrapups.values_mut().filter(|w| w.call_id == c.id) {
-                w.next_seq = c.seq + 1;
-            }
+            self.remember_ended(c.id.clone(), c.seq);
             self.by_sip_call_id.remove(&c.caller.sip_call_id);
             if let Some(a) = &c.agent {
                 self.by_sip_call_id.remove(&a.sip_call_id);
@@ -754,14 +823,8 @@ impl Engine {
             AcdEvent::AgentStateChanged { agent, state } => {
                 if !matches!(state, acd::AgentState::WrapUp { .. }) {
                     if let Some(w) = self.wrapups.remove(&agent) {
-                        let ev = CallEvent {
-                            call_id: w.call_id,
-                            seq: w.next_seq,
-                            at_ms: self.unix_ms(now),
-                            agent: Some(agent.to_string()),
-                            kind: EventKind::WrapUpEnded { agent: agent.to_string() },
-                        };
-                        self.outputs.push_back(Output::Event(ev));
+                        let kind = EventKind::WrapUpEnded { agent: agent.to_string() };
+                        self.emit_after_end(now, &w.call_id, Some(&agent), kind);
                     }
                 }
             }

@@ -66,6 +66,9 @@ pub enum EventKind {
     /// The agent's wrap-up ended.
     #[serde(rename = "agent.wrapup_ended")]
     WrapUpEnded { agent: String },
+    /// The agent (or a CRM) recorded the call's outcome, e.g. `"sale"` with its revenue.
+    #[serde(rename = "disposition.recorded")]
+    DispositionRecorded { outcome: String, revenue: Option<f64> },
     /// The agent hung up while the caller stays on the line (for the post-call survey).
     #[serde(rename = "agent.left")]
     AgentLeft { agent: String },

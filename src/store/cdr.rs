@@ -56,6 +56,9 @@ pub struct Cdr {
     pub resolved: Option<bool>,
     /// How the survey went: `started`, `answered`, `no_answer`, `abandoned` (None: no survey).
     pub survey: Option<String>,
+    /// The last recorded disposition (`sale`, `resolved`, `callback`, ...), and its revenue.
+    pub disposition: Option<String>,
+    pub revenue: Option<f64>,
 }
 
 fn seconds_between(from_ms: i64, to_ms: i64) -> f64 {
@@ -93,6 +96,8 @@ impl Cdr {
             csat: None,
             resolved: None,
             survey: None,
+            disposition: None,
+            revenue: None,
         }
     }
 
@@ -151,6 +156,10 @@ impl Cdr {
                 }
             }
             EventKind::SurveyStarted { .. } => self.survey = Some("started".into()),
+            EventKind::DispositionRecorded { outcome, revenue } => {
+                self.disposition = Some(outcome.clone());
+                self.revenue = *revenue;
+            }
             EventKind::SurveyAnswered { question, digit } => {
                 match question.as_str() {
                     "csat" => self.csat = Some(*digit),

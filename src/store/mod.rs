@@ -233,7 +233,7 @@ fn decode_event((offset, schema, body): RawEvent) -> Result<StoredEvent, StoreEr
 const CDR_COLUMNS: &str = "call_id, ani, did, trunk, queue, agent, offered_at, queued_at, \
      answered_at, bridged_at, ended_at, wait_seconds, talk_seconds, wrapup_seconds, \
      wrapup_started_at, hangup_side, cause, sip_status, abandoned, attempts, first_offset, last_offset, \
-     agent_left_at, csat, resolved, survey";
+     agent_left_at, csat, resolved, survey, disposition, revenue";
 
 fn side_name(side: HangupSide) -> &'static str {
     match side {
@@ -281,6 +281,8 @@ fn cdr_from_row(row: &Row<'_>) -> rusqlite::Result<Cdr> {
         csat: row.get(23)?,
         resolved: row.get(24)?,
         survey: row.get(25)?,
+        disposition: row.get(26)?,
+        revenue: row.get(27)?,
     })
 }
 
@@ -295,7 +297,7 @@ pub(crate) fn save_cdr(conn: &Connection, cdr: &Cdr) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "INSERT OR REPLACE INTO calls ({CDR_COLUMNS}) VALUES \
          (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
-          ?23, ?24, ?25, ?26)"
+          ?23, ?24, ?25, ?26, ?27, ?28)"
     ))?;
     stmt.execute(rusqlite::params![
         cdr.call_id,
@@ -324,6 +326,8 @@ pub(crate) fn save_cdr(conn: &Connection, cdr: &Cdr) -> Result<(), StoreError> {
         cdr.csat,
         cdr.resolved,
         cdr.survey,
+        cdr.disposition,
+        cdr.revenue,
     ])?;
     Ok(())
 }

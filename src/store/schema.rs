@@ -69,7 +69,9 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE calls ADD COLUMN agent_left_at INTEGER;
     ALTER TABLE calls ADD COLUMN csat INTEGER;
     ALTER TABLE calls ADD COLUMN resolved INTEGER;
-    ALTER TABLE calls ADD COLUMN survey TEXT;",
+    ALTER TABLE calls ADD COLUMN survey TEXT;
+    ALTER TABLE calls ADD COLUMN disposition TEXT;
+    ALTER TABLE calls ADD COLUMN revenue REAL;",
 ];
 
 /// The schema version after all migrations.
