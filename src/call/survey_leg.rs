@@ -95,6 +95,10 @@ fn drive(e: &mut Engine, now: Instant, call: CallRef) {
             SurveyAction::Answered { question, digit } => {
                 e.emit(now, call, None, EventKind::SurveyAnswered { question: question.name().to_string(), digit });
             }
+            SurveyAction::Invalid { question, digit } => {
+                let kind = EventKind::SurveyInvalid { question: question.name().to_string(), digit: digit.to_string() };
+                e.emit(now, call, None, kind);
+            }
             SurveyAction::NoAnswer { question } => {
                 e.emit(now, call, None, EventKind::SurveyNoAnswer { question: question.name().to_string() });
             }

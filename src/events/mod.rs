@@ -78,6 +78,9 @@ pub enum EventKind {
     /// The caller answered a survey question with a digit.
     #[serde(rename = "survey.answered")]
     SurveyAnswered { question: String, digit: u8 },
+    /// The caller pressed a key that does not answer the question; it is asked again.
+    #[serde(rename = "survey.invalid")]
+    SurveyInvalid { question: String, digit: String },
     /// No valid digit for a question within its attempts.
     #[serde(rename = "survey.no_answer")]
     SurveyNoAnswer { question: String },

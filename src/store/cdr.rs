@@ -156,6 +156,7 @@ impl Cdr {
                 }
             }
             EventKind::SurveyStarted { .. } => self.survey = Some("started".into()),
+            EventKind::SurveyInvalid { .. } => {}
             EventKind::DispositionRecorded { outcome, revenue } => {
                 self.disposition = Some(outcome.clone());
                 self.revenue = *revenue;

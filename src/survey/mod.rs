@@ -88,6 +88,9 @@ pub enum SurveyAction {
     Play(PromptId),
     /// The caller answered a question. Record it before the thank-you prompt is heard.
     Answered { question: Question, digit: u8 },
+    /// The caller pressed a key that does not answer the question (the question is repeated
+    /// while attempts remain).
+    Invalid { question: Question, digit: char },
     /// The caller gave no valid answer to a question within its attempts.
     NoAnswer { question: Question },
     /// The survey is over: hang up.
@@ -169,6 +172,7 @@ impl SurveyRun {
             self.actions.push_back(SurveyAction::Answered { question, digit: value });
             self.next_question();
         } else {
+            self.actions.push_back(SurveyAction::Invalid { question, digit });
             self.failed_attempt(true);
         }
     }
@@ -271,7 +275,13 @@ mod tests {
         drain(&mut run);
         run.handle_prompt_finished(t0);
         run.handle_digit(t0, '9');
-        assert_eq!(drain(&mut run), vec![SurveyAction::Play(PromptId::SurveyInvalid)]);
+        assert_eq!(
+            drain(&mut run),
+            vec![
+                SurveyAction::Invalid { question: Question::Csat, digit: '9' },
+                SurveyAction::Play(PromptId::SurveyInvalid)
+            ]
+        );
         run.handle_prompt_finished(t0);
         assert_eq!(drain(&mut run), vec![SurveyAction::Play(PromptId::SurveyCsat)]);
         run.handle_prompt_finished(t0);
@@ -313,14 +323,24 @@ mod tests {
         drain(&mut run);
         for _ in 0..2 {
             run.handle_digit(t0, '7');
-            assert_eq!(drain(&mut run), vec![SurveyAction::Play(PromptId::SurveyInvalid)]);
+            assert_eq!(
+                drain(&mut run),
+                vec![
+                    SurveyAction::Invalid { question: Question::Resolved, digit: '7' },
+                    SurveyAction::Play(PromptId::SurveyInvalid)
+                ]
+            );
             run.handle_prompt_finished(t0);
             drain(&mut run);
         }
         run.handle_digit(t0, '#');
         assert_eq!(
             drain(&mut run),
-            vec![SurveyAction::NoAnswer { question: Question::Resolved }, SurveyAction::Play(PromptId::SurveyThanks)]
+            vec![
+                SurveyAction::Invalid { question: Question::Resolved, digit: '#' },
+                SurveyAction::NoAnswer { question: Question::Resolved },
+                SurveyAction::Play(PromptId::SurveyThanks)
+            ]
         );
     }
 }
