@@ -533,3 +533,57 @@ fn events_acknowledged_before_kill_9_replay_in_order_after_restart() {
         assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "call {call} has a gap");
     }
 }
+
+/// A survey call: a SIPp agent answers and hangs up after 2 s; `caller_scenario` plays the
+/// caller's part. Returns the finished CDR.
+fn survey_call(tag: &str, caller_scenario: &str, caller_args: &[&str]) -> (Switch, Value) {
+    let dir = TempDir::new(tag);
+    let sw = Switch::start(&SwitchSpec { survey: true, ..SwitchSpec::default() });
+    let _agent =
+        sipp_agent(&dir, &sw, "agent1", "secret1", "agent_answers_hangs_up.xml", &["-key", "rtp_port", "40050", "-d", "2000"]);
+    wait_agent_registered(&sw, "agent1");
+    sw.set_ready("agent1");
+    let mp = free_port().to_string();
+    let args = [&["-mp", mp.as_str()][..], caller_args].concat();
+    let mut caller = carrier_call(&dir, &sw, caller_scenario, "15550005151", "40052", &args);
+    let st = caller.wait(Duration::from_secs(90));
+    assert!(st.success(), "caller SIPp failed ({st})\n{}\n{}", sipp_traces(&dir), tail(&sw.log(), 60));
+    sw.wait_for("the CDR", Duration::from_secs(20), |s| !newest_call(s)["ended_at"].is_null());
+    let cdr = newest_call(&sw);
+    (sw, cdr)
+}
+
+fn event_types(sw: &Switch, call_id: &str) -> Vec<String> {
+    let events = sw.get(&format!("/api/calls/{call_id}/events"));
+    events.as_array().expect("events").iter().filter_map(|e| e["type"].as_str().map(str::to_string)).collect()
+}
+
+#[test]
+fn survey_records_csat_from_rfc4733_dtmf() {
+    let (sw, cdr) = survey_call("survey", "caller_survey_answers.xml", &["-m", "1"]);
+    assert_eq!(cdr["csat"], 4, "{cdr}");
+    assert_eq!(cdr["survey"], "answered", "{cdr}");
+    assert_eq!(cdr["hangup_side"], "agent", "{cdr}");
+    let types = event_types(&sw, cdr["call_id"].as_str().expect("id"));
+    let pos = |t: &str| types.iter().position(|x| x == t).unwrap_or_else(|| panic!("no {t} in {types:?}"));
+    assert!(pos("agent.left") < pos("survey.started"));
+    assert!(pos("survey.started") < pos("survey.answered"));
+    assert!(pos("survey.answered") < pos("call.ended"));
+}
+
+#[test]
+fn survey_reprompts_after_an_invalid_digit() {
+    let (sw, cdr) = survey_call("survey-reprompt", "caller_survey_reprompt.xml", &["-m", "1"]);
+    assert_eq!(cdr["csat"], 3, "{cdr}");
+    let types = event_types(&sw, cdr["call_id"].as_str().expect("id"));
+    assert!(types.contains(&"survey.invalid".to_string()), "{types:?}");
+}
+
+#[test]
+fn caller_hanging_up_during_the_survey_is_recorded() {
+    let (sw, cdr) = survey_call("survey-hangup", "caller_hangs_up.xml", &["-m", "1", "-d", "4000"]);
+    assert_eq!(cdr["survey"], "abandoned", "{cdr}");
+    assert!(cdr["csat"].is_null(), "{cdr}");
+    let types = event_types(&sw, cdr["call_id"].as_str().expect("id"));
+    assert!(types.contains(&"survey.abandoned".to_string()), "{types:?}");
+}

@@ -112,6 +112,8 @@ pub struct SwitchSpec {
     pub agents: Vec<AgentSpec>,
     pub ring_timeout_seconds: u32,
     pub max_wait_seconds: u32,
+    /// Run the post-call CSAT survey on the queue.
+    pub survey: bool,
 }
 
 impl Default for SwitchSpec {
@@ -124,6 +126,7 @@ impl Default for SwitchSpec {
             ],
             ring_timeout_seconds: 15,
             max_wait_seconds: 600,
+            survey: false,
         }
     }
 }
@@ -150,9 +153,10 @@ impl Switch {
         toml.push_str(&format!(
             "[sip]\nlisten = \"127.0.0.1:{sip_port}\"\ntransports = [\"udp\", \"tcp\"]\n\n\
              [http]\nlisten = \"127.0.0.1:{http_port}\"\n\n\
-             [media]\nip = \"127.0.0.1\"\nrtp_port_min = {rtp_min}\nrtp_port_max = {rtp_max}\nhold_prompt = {hold:?}\n\n\
+             [media]\nip = \"127.0.0.1\"\nrtp_port_min = {rtp_min}\nrtp_port_max = {rtp_max}\nhold_prompt = {hold:?}\nsurvey_prompts_dir = {prompts:?}\n\n\
              [store]\npath = {db:?}\n\n",
             db = dir.path().join("meritline.db"),
+            prompts = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prompts"),
         ));
         let allow: Vec<String> = spec.trunk_allow.iter().map(|c| format!("{c:?}")).collect();
         toml.push_str(&format!(
@@ -163,6 +167,9 @@ impl Switch {
             "[[queues]]\nname = \"support\"\nskills = [\"support\"]\nring_timeout_seconds = {}\nmax_wait_seconds = {}\n\n",
             spec.ring_timeout_seconds, spec.max_wait_seconds
         ));
+        if spec.survey {
+            toml.push_str("[queues.survey]\nquestions = [\"csat\"]\ndigit_timeout_seconds = 5\nmax_attempts = 3\n\n");
+        }
         for a in &spec.agents {
             toml.push_str(&format!(
                 "[[agents]]\nid = \"{}\"\nname = \"{}\"\npassword = \"{}\"\nskills = [\"support\"]\nwrapup_seconds = {}\n\n",
