@@ -6,6 +6,7 @@
 //! [`CallMedia::close`] or when every handle is dropped). Prometheus metrics are emitted through
 //! the `metrics` crate. This module knows nothing of SIP or SDP: the lead passes plain parameters.
 
+pub mod dtmf;
 pub mod g711;
 pub mod rtp;
 pub mod session;
