@@ -1,11 +1,14 @@
 //! Meritline's media plane for G.711 calls: the thin tokio shell around the sans-IO cores in
-//! [`session`]. [`MediaEngine`] owns the RTP port pool and allocates, per call, two even RTP ports
-//! (caller leg, agent leg; RTCP on port+1 of each). Each call runs one tokio task that owns its
-//! four sockets and a [`session::Relay`]; the [`CallMedia`] handle talks to it over a channel
-//! (hold audio, bridging, stats, close). Ports return to the pool when the task ends (on
+//! [`session`] and [`dtmf`]. [`MediaEngine`] owns the RTP port pool and allocates, per call, two
+//! even RTP ports (caller leg, agent leg; RTCP on port+1 of each). Each call runs one tokio task
+//! that owns its four sockets and a [`session::Relay`]; the [`CallMedia`] handle talks to it over a
+//! channel (hold audio, prompts, bridging, stats, close), and the task reports the caller's DTMF
+//! digits and finished prompts as [`MediaEvent`]s on a channel given at allocation
+//! ([`MediaEngine::allocate_call_with_events`]). Ports return to the pool when the task ends (on
 //! [`CallMedia::close`] or when every handle is dropped). Prometheus metrics are emitted through
 //! the `metrics` crate. This module knows nothing of SIP or SDP: the lead passes plain parameters.
 
+pub mod dtmf;
 pub mod g711;
 pub mod rtp;
 pub mod session;
@@ -15,15 +18,17 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
+pub use dtmf::DtmfDigit;
 pub use session::{DropReason, Leg, LegRemote, LegStats};
 pub use wav::Prompt;
 
-use session::{Action, LegOutput, Relay};
+use session::{Action, LegOutput, Relay, RelayEvent};
 
 /// The G.711 law used on a leg (the lead maps SDP's rtpmap to this).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -106,6 +111,20 @@ impl Default for MediaMetricNames {
             sessions_active: "meritline_media_sessions_active".into(),
         }
     }
+}
+
+/// What a call's media task reports to the engine that allocated it
+/// ([`MediaEngine::allocate_call_with_events`]); `call_tag` is the tag given there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// The caller pressed a key: one event per key press (RFC 4733 telephone-event on the caller
+    /// leg, detected at all times: bridged, on hold, during prompts), reported when the key is
+    /// released (see [`dtmf`] for the exact rule).
+    Dtmf { call_tag: u64, digit: char, duration_ms: u32 },
+    /// The prompt started by the [`CallMedia::play_prompt`] call that returned `playback_id` has
+    /// fully played out. Not sent for a prompt replaced or stopped before its end, so a stale
+    /// event can be recognised by its id.
+    PromptFinished { call_tag: u64, playback_id: u64 },
 }
 
 /// Packet counters of one call.
@@ -199,13 +218,34 @@ impl MediaEngine {
     /// Fails with [`MediaError::PortsExhausted`] when no two bindable pairs are left. Must be
     /// called within a tokio runtime.
     pub async fn allocate_call(&self) -> Result<CallMedia, MediaError> {
+        self.start_call(None)
+    }
+
+    /// Like [`MediaEngine::allocate_call`], and the call's task sends its [`MediaEvent`]s (DTMF
+    /// digits of the caller, finished prompts), tagged with `call_tag`, to `events`. Events are
+    /// dropped silently once the receiver is gone.
+    pub async fn allocate_call_with_events(
+        &self,
+        events: mpsc::UnboundedSender<MediaEvent>,
+        call_tag: u64,
+    ) -> Result<CallMedia, MediaError> {
+        self.start_call(Some((events, call_tag)))
+    }
+
+    fn start_call(&self, events: Option<(mpsc::UnboundedSender<MediaEvent>, u64)>) -> Result<CallMedia, MediaError> {
         let (caller_lease, caller_sockets) = self.take_pair()?;
         let (agent_lease, agent_sockets) = self.take_pair()?;
         let (commands, receiver) = mpsc::unbounded_channel();
         let relay = Relay::new(random_leg_output(), random_leg_output());
-        let call = CallMedia { commands, caller_port: caller_lease.port, agent_port: agent_lease.port };
+        let call = CallMedia {
+            commands,
+            caller_port: caller_lease.port,
+            agent_port: agent_lease.port,
+            playbacks: Arc::new(AtomicU64::new(0)),
+        };
         let task = CallTask {
             relay,
+            events,
             commands: receiver,
             caller: caller_sockets,
             agent: agent_sockets,
@@ -253,7 +293,10 @@ fn random_leg_output() -> LegOutput {
 enum Command {
     SetRemote(Leg, LegRemote),
     PlayHold(Arc<Prompt>),
+    PlayPrompt(Arc<Prompt>, u64),
+    StopAudio,
     Bridge,
+    Unbridge,
     UnbridgeAndHold,
     SetLatching(Leg, bool),
     Stats(oneshot::Sender<MediaStats>),
@@ -267,6 +310,8 @@ pub struct CallMedia {
     commands: mpsc::UnboundedSender<Command>,
     caller_port: u16,
     agent_port: u16,
+    /// Source of playback ids, shared by the clones.
+    playbacks: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Command {
@@ -274,7 +319,10 @@ impl std::fmt::Debug for Command {
         f.write_str(match self {
             Command::SetRemote(..) => "SetRemote",
             Command::PlayHold(_) => "PlayHold",
+            Command::PlayPrompt(..) => "PlayPrompt",
+            Command::StopAudio => "StopAudio",
             Command::Bridge => "Bridge",
+            Command::Unbridge => "Unbridge",
             Command::UnbridgeAndHold => "UnbridgeAndHold",
             Command::SetLatching(..) => "SetLatching",
             Command::Stats(_) => "Stats",
@@ -337,10 +385,39 @@ impl CallMedia {
         self.send(Command::PlayHold(prompt))
     }
 
+    /// Plays `prompt` once to the caller from its beginning, then comfort silence (G.711 silence
+    /// frames at the same 20 ms pace, keeping NAT bindings and the carrier's RTP timeout alive)
+    /// until the next `play_*`, [`CallMedia::stop_audio`] or [`CallMedia::bridge`]. Stops relaying
+    /// if bridged (the agent leg's remote is kept: [`CallMedia::bridge`] resumes). Replaces hold
+    /// audio or an earlier prompt. The caller's SSRC, sequence numbers and timestamps continue
+    /// (marker bit on the first frame), as on the hold/bridge switch. Returns the playback id
+    /// that the matching [`MediaEvent::PromptFinished`] carries once the prompt has played out
+    /// (only with [`MediaEngine::allocate_call_with_events`]); ids count up from 1 per call.
+    pub fn play_prompt(&self, prompt: Arc<Prompt>) -> Result<u64, MediaError> {
+        let playback_id = self.playbacks.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        self.send(Command::PlayPrompt(prompt, playback_id))?;
+        Ok(playback_id)
+    }
+
+    /// Stops hold audio or a prompt: the caller receives nothing until the next `play_*` or
+    /// [`CallMedia::bridge`]. A stopped prompt is not reported finished. Relaying is unaffected.
+    pub fn stop_audio(&self) -> Result<(), MediaError> {
+        self.send(Command::StopAudio)
+    }
+
     /// Stops hold audio and relays RTP both ways; the caller's stream (SSRC, sequence numbers,
     /// timestamps) continues seamlessly.
     pub fn bridge(&self) -> Result<(), MediaError> {
         self.send(Command::Bridge)
+    }
+
+    /// "The agent left, the caller stays": stops relaying and forgets the agent leg's remote (no
+    /// more packets to the agent's address; its packets are dropped). The caller leg stays open
+    /// and receives nothing until [`CallMedia::play_prompt`] / [`CallMedia::play_hold`]; its
+    /// DTMF is still detected. A new agent can be attached with [`CallMedia::set_agent_remote`]
+    /// and [`CallMedia::bridge`].
+    pub fn unbridge(&self) -> Result<(), MediaError> {
+        self.send(Command::Unbridge)
     }
 
     /// Stops relaying and plays the last hold prompt to the caller again (silence if none).
@@ -430,6 +507,7 @@ enum Wake {
 /// The per-call task: owns the sockets, drives the [`Relay`] core.
 struct CallTask {
     relay: Relay,
+    events: Option<(mpsc::UnboundedSender<MediaEvent>, u64)>,
     commands: mpsc::UnboundedReceiver<Command>,
     caller: LegSockets,
     agent: LegSockets,
@@ -497,13 +575,18 @@ impl CallTask {
                 }
                 Wake::Timer => {}
             }
-            // Hold audio (bounded by the player's catch-up limit).
+            self.relay.handle_timeout(now);
+            // Hold audio and prompts (bounded by the player's catch-up limit).
             while let Some(tx) = self.relay.poll_transmit(now, &mut hold_buf) {
                 if let Some(out) = hold_buf.get(..tx.len) {
                     if let Err(error) = self.sockets(tx.leg).rtp.send_to(out, tx.destination).await {
                         tracing::debug!(%error, "hold audio send failed");
                     }
                 }
+            }
+            // Bounded: the core keeps at most a few dozen events.
+            while let Some(event) = self.relay.poll_event() {
+                self.report(event);
             }
         };
         let CallTask { caller, agent, leases, metrics, .. } = self;
@@ -513,6 +596,22 @@ impl CallTask {
         if let Some(ack) = close_ack {
             let _ = ack.send(());
         }
+    }
+
+    fn report(&self, event: RelayEvent) {
+        let Some((events, call_tag)) = &self.events else {
+            return;
+        };
+        let call_tag = *call_tag;
+        let event = match event {
+            RelayEvent::Dtmf(DtmfDigit { digit, duration_ms }) => {
+                tracing::debug!(call_tag, %digit, duration_ms, "DTMF from the caller");
+                MediaEvent::Dtmf { call_tag, digit, duration_ms }
+            }
+            RelayEvent::PromptFinished { playback_id } => MediaEvent::PromptFinished { call_tag, playback_id },
+        };
+        // The engine may be gone (shutting down): nothing left to tell.
+        let _ = events.send(event);
     }
 
     fn sockets(&self, leg: Leg) -> &LegSockets {
@@ -526,7 +625,10 @@ impl CallTask {
         match command {
             Command::SetRemote(leg, remote) => self.relay.set_remote(leg, remote),
             Command::PlayHold(prompt) => self.relay.play_hold(now, prompt),
+            Command::PlayPrompt(prompt, playback_id) => self.relay.play_prompt(now, prompt, playback_id),
+            Command::StopAudio => self.relay.stop_audio(),
             Command::Bridge => self.relay.bridge(),
+            Command::Unbridge => self.relay.unbridge(),
             Command::UnbridgeAndHold => self.relay.unbridge_and_hold(now),
             Command::SetLatching(leg, enabled) => self.relay.set_latching(leg, enabled),
             Command::Stats(reply) => {

@@ -1,8 +1,10 @@
 //! Sans-IO media core for one call: the per-leg outgoing stream state ([`LegOutput`]) that keeps
-//! one SSRC and continuous sequence numbers/timestamps across source switches, the paced hold-audio
-//! generator ([`HoldPlayer`]), and the bridged-pair [`Relay`] that validates, latches, rewrites and
-//! transcodes inbound RTP in place and says where to send it. Time comes in as arguments; nothing
-//! here does IO, reads the clock or allocates per packet.
+//! one SSRC and continuous sequence numbers/timestamps across source switches, the paced prompt
+//! generator ([`PromptPlayer`]: looping hold audio, or a prompt played once then comfort
+//! silence), and the bridged-pair [`Relay`] that validates, latches, rewrites and transcodes
+//! inbound RTP in place, says where to send it, and runs DTMF detection ([`super::dtmf`]) on the
+//! caller leg at all times, reporting digits and prompt ends as [`RelayEvent`]s. Time comes in as
+//! arguments; nothing here does IO, reads the clock or allocates per packet.
 //!
 //! RTCP policy: RTCP is *terminated*, not forwarded. Because every leg gets its own SSRC and
 //! sequence space (and hold audio is spliced in), the peer's sender/receiver reports describe a
@@ -10,10 +12,12 @@
 //! loss/jitter figures to the endpoint. RTCP (on port+1 or multiplexed per RFC 5761) is counted and
 //! dropped with [`DropReason::Rtcp`].
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::dtmf::{DtmfDetector, DtmfDigit};
 use super::g711;
 use super::rtp::{self, RtpHeaderMut};
 use super::wav::Prompt;
@@ -59,8 +63,8 @@ impl Leg {
 /// player instance or a peer SSRC change) re-bases sequence numbers and timestamps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamSource {
-    /// Hold audio; `instance` distinguishes successive hold players.
-    Hold { instance: u32 },
+    /// Hold audio or a prompt; `instance` distinguishes successive players.
+    Player { instance: u32 },
     /// Relayed RTP from the other leg with this SSRC.
     Peer { ssrc: u32 },
 }
@@ -162,12 +166,25 @@ fn samples_in(gap: Duration) -> u32 {
     (gap.as_micros() * u128::from(SAMPLE_RATE) / 1_000_000) as u32
 }
 
-/// Paced hold-audio generator: 20 ms / 160-sample frames from a looping [`Prompt`], scheduled at
-/// `start + n * 20 ms` (no drift). Its packets carry SSRC 0 and its own sequence/timestamp
+/// How a [`PromptPlayer`] plays its prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Playback {
+    /// Hold audio: the prompt loops forever.
+    Loop,
+    /// An announcement: the prompt plays once from the start, then G.711 silence frames follow at
+    /// the same pace (comfort silence that keeps the stream, NAT bindings and the carrier's RTP
+    /// inactivity timer alive) until the player is replaced or stopped.
+    Once,
+}
+
+/// Paced prompt generator: 20 ms / 160-sample frames from a [`Prompt`], scheduled at
+/// `start + n * 20 ms` (no drift), looping ([`Playback::Loop`], hold audio) or once then silence
+/// ([`Playback::Once`], announcements). Its packets carry SSRC 0 and its own sequence/timestamp
 /// numbering; a [`LegOutput`] re-stamps them.
 #[derive(Debug, Clone)]
-pub struct HoldPlayer {
+pub struct PromptPlayer {
     prompt: Arc<Prompt>,
+    playback: Playback,
     codec: Codec,
     payload_type: u8,
     start: Instant,
@@ -176,10 +193,29 @@ pub struct HoldPlayer {
     frames_skipped: u64,
 }
 
-impl HoldPlayer {
-    /// A player whose first frame is due at `start`.
+/// The looping player of hold audio (the name this type had before [`Playback::Once`]).
+pub type HoldPlayer = PromptPlayer;
+
+impl PromptPlayer {
+    /// A looping (hold audio) player whose first frame is due at `start`.
     pub fn new(prompt: Arc<Prompt>, codec: Codec, payload_type: u8, start: Instant) -> Self {
-        Self { prompt, codec, payload_type, start, next_frame: 0, position: 0, frames_skipped: 0 }
+        Self::with_playback(prompt, Playback::Loop, codec, payload_type, start)
+    }
+
+    /// A player of `prompt` in the given mode whose first frame is due at `start`.
+    pub fn with_playback(
+        prompt: Arc<Prompt>,
+        playback: Playback,
+        codec: Codec,
+        payload_type: u8,
+        start: Instant,
+    ) -> Self {
+        Self { prompt, playback, codec, payload_type, start, next_frame: 0, position: 0, frames_skipped: 0 }
+    }
+
+    /// Whether the prompt loops or plays once.
+    pub fn playback(&self) -> Playback {
+        self.playback
     }
 
     /// Changes the codec and payload type of the following frames (e.g. after a re-INVITE).
@@ -193,9 +229,24 @@ impl HoldPlayer {
         self.frame_due(self.next_frame).unwrap_or(self.start)
     }
 
+    /// For [`Playback::Once`]: the instant the prompt's audio has fully played out, i.e. when
+    /// the first frame after it is due (`start` + the prompt's length rounded up to whole 20 ms
+    /// frames). `None` for looping playback.
+    pub fn finishes_at(&self) -> Option<Instant> {
+        match self.playback {
+            Playback::Loop => None,
+            Playback::Once => self.frame_due(self.prompt_frames()),
+        }
+    }
+
     /// Frames skipped so far because the caller fell too far behind.
     pub fn frames_skipped(&self) -> u64 {
         self.frames_skipped
+    }
+
+    /// Frames holding prompt audio in [`Playback::Once`] mode (the last one padded with silence).
+    fn prompt_frames(&self) -> u64 {
+        (self.prompt.len() as u64).div_ceil(FRAME_SAMPLES as u64)
     }
 
     /// Writes the next due frame (12-byte header + 160 samples) into `buf` and returns its length,
@@ -228,7 +279,7 @@ impl HoldPlayer {
 
     fn advance_position(&mut self, frames: u64) {
         let len = self.prompt.len() as u64;
-        if len > 0 {
+        if len > 0 && self.playback == Playback::Loop {
             let advanced = (self.position as u64 + (frames % len) * FRAME_SAMPLES as u64) % len;
             self.position = advanced as usize;
         }
@@ -244,12 +295,21 @@ impl HoldPlayer {
             0,
         )?;
         let payload = buf.get_mut(header_len..header_len + FRAME_SAMPLES)?;
+        let silence = match self.codec {
+            Codec::Pcmu => g711::ULAW_SILENCE,
+            Codec::Pcma => g711::ALAW_SILENCE,
+        };
         let samples = self.prompt.samples(self.codec);
         if samples.is_empty() {
-            payload.fill(match self.codec {
-                Codec::Pcmu => g711::ULAW_SILENCE,
-                Codec::Pcma => g711::ALAW_SILENCE,
-            });
+            payload.fill(silence);
+        } else if self.playback == Playback::Once {
+            // The frame's slice of the prompt, padded with silence past its end.
+            let offset = usize::try_from(frame.saturating_mul(FRAME_SAMPLES as u64)).unwrap_or(usize::MAX);
+            let rest = samples.get(offset..).unwrap_or(&[]);
+            let take = rest.len().min(FRAME_SAMPLES);
+            let (audio, pad) = payload.split_at_mut(take);
+            audio.copy_from_slice(rest.get(..take)?);
+            pad.fill(silence);
         } else {
             let mut position = self.position % samples.len();
             let mut filled = 0;
@@ -367,8 +427,30 @@ enum InboundKind {
     TelephoneEvent,
 }
 
-/// The media core of one call: two legs, hold audio towards the caller, and the relay between the
-/// legs when bridged. Symmetric RTP latching (RFC 4961 / "comedia"): the first valid RTP packet
+/// What the core reports to its owner ([`Relay::poll_event`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayEvent {
+    /// The caller pressed a key (RFC 4733 telephone-event on the caller leg; detected whether
+    /// bridged, on hold or listening to a prompt).
+    Dtmf(DtmfDigit),
+    /// The prompt started by [`Relay::play_prompt`] with this `playback_id` has fully played out
+    /// (not reported for a prompt replaced or stopped before its end).
+    PromptFinished { playback_id: u64 },
+}
+
+/// Events kept when the owner does not poll: older ones are dropped first.
+const MAX_QUEUED_EVENTS: usize = 32;
+
+/// What plays to the caller when not bridged.
+#[derive(Debug, Clone)]
+struct ActivePlayer {
+    player: PromptPlayer,
+    /// For a prompt played once: its id, and whether its end was reported.
+    once: Option<(u64, bool)>,
+}
+
+/// The media core of one call: two legs, hold audio or prompts towards the caller, DTMF
+/// detection on the caller leg, and the relay between the legs when bridged. Symmetric RTP latching (RFC 4961 / "comedia"): the first valid RTP packet
 /// (known payload type) on a leg latches that leg to the packet's source address, and from then on
 /// media is sent there instead of the signalled address (NAT'ed home agents). Packets from other
 /// addresses are dropped as [`DropReason::WrongSource`], except from the signalled address itself,
@@ -378,9 +460,11 @@ enum InboundKind {
 pub struct Relay {
     legs: [LegState; 2],
     bridged: bool,
-    hold: Option<HoldPlayer>,
+    player: Option<ActivePlayer>,
     hold_prompt: Option<Arc<Prompt>>,
-    hold_instance: u32,
+    player_instance: u32,
+    caller_dtmf: DtmfDetector,
+    events: VecDeque<RelayEvent>,
 }
 
 impl Relay {
@@ -390,9 +474,11 @@ impl Relay {
         Self {
             legs: [leg(caller_output), leg(agent_output)],
             bridged: false,
-            hold: None,
+            player: None,
             hold_prompt: None,
-            hold_instance: 0,
+            player_instance: 0,
+            caller_dtmf: DtmfDetector::new(),
+            events: VecDeque::with_capacity(4),
         }
     }
 
@@ -412,7 +498,7 @@ impl Relay {
         }
         state.remote = Some(remote);
         if leg == Leg::Caller {
-            if let Some(player) = &mut self.hold {
+            if let Some(ActivePlayer { player, .. }) = &mut self.player {
                 player.set_format(remote.codec, remote.payload_type);
             }
         }
@@ -461,19 +547,26 @@ impl Relay {
 
     /// True while hold audio plays to the caller.
     pub fn is_holding(&self) -> bool {
-        self.hold.is_some()
+        self.player.as_ref().is_some_and(|active| active.once.is_none())
     }
 
-    /// Unbridges (if bridged) and starts playing `prompt` to the caller from its beginning.
+    /// True while a prompt started by [`Relay::play_prompt`] plays to the caller (including the
+    /// comfort silence after its end).
+    pub fn is_playing_prompt(&self) -> bool {
+        self.player.as_ref().is_some_and(|active| active.once.is_some())
+    }
+
+    /// Unbridges (if bridged) and starts playing `prompt` to the caller from its beginning, in a
+    /// loop.
     pub fn play_hold(&mut self, now: Instant, prompt: Arc<Prompt>) {
         self.hold_prompt = Some(prompt);
         self.start_hold(now);
     }
 
-    /// Stops hold audio and relays both ways; the caller's stream continues seamlessly.
+    /// Stops hold audio or prompt and relays both ways; the caller's stream continues seamlessly.
     pub fn bridge(&mut self) {
         self.bridged = true;
-        self.hold = None;
+        self.player = None;
     }
 
     /// Stops relaying and resumes hold audio (the last prompt given to [`Relay::play_hold`]; if
@@ -482,13 +575,63 @@ impl Relay {
         self.start_hold(now);
     }
 
-    fn start_hold(&mut self, now: Instant) {
+    /// "The agent left, the caller stays": stops relaying and forgets the agent leg's remote and
+    /// latch, so nothing more is sent to the agent's (gone) address and its packets are dropped
+    /// ([`DropReason::NoRemote`]). The caller leg stays as it is; it hears nothing (no packets)
+    /// until [`Relay::play_prompt`] or [`Relay::play_hold`]. A new agent can be attached later
+    /// with [`Relay::set_remote`] and [`Relay::bridge`].
+    pub fn unbridge(&mut self) {
         self.bridged = false;
-        self.hold = self.hold_prompt.clone().map(|prompt| {
-            let (codec, pt) = self.leg(Leg::Caller).remote.map_or((Codec::Pcmu, 0), |r| (r.codec, r.payload_type));
-            HoldPlayer::new(prompt, codec, pt, now)
-        });
-        self.hold_instance = self.hold_instance.wrapping_add(1);
+        let agent = self.leg_mut(Leg::Agent);
+        agent.remote = None;
+        agent.latched = None;
+    }
+
+    /// Unbridges (if bridged, keeping the agent leg's remote so [`Relay::bridge`] can resume) and
+    /// plays `prompt` once to the caller from its beginning, then comfort silence (see
+    /// [`Playback::Once`]). When the prompt has played out, [`RelayEvent::PromptFinished`] with
+    /// `playback_id` is reported. Replaces any hold audio or earlier prompt (whose end is then not
+    /// reported). The caller's SSRC, sequence numbers and timestamps continue as on any switch.
+    pub fn play_prompt(&mut self, now: Instant, prompt: Arc<Prompt>, playback_id: u64) {
+        self.start_player(now, prompt, Playback::Once, Some(playback_id));
+    }
+
+    /// Stops hold audio or a prompt: the caller hears nothing (no packets) until the next
+    /// `play_*` or [`Relay::bridge`]. Relaying, if bridged, is not affected.
+    pub fn stop_audio(&mut self) {
+        self.player = None;
+    }
+
+    fn start_hold(&mut self, now: Instant) {
+        match self.hold_prompt.clone() {
+            Some(prompt) => self.start_player(now, prompt, Playback::Loop, None),
+            None => {
+                self.bridged = false;
+                self.player = None;
+            }
+        }
+    }
+
+    fn start_player(&mut self, now: Instant, prompt: Arc<Prompt>, playback: Playback, playback_id: Option<u64>) {
+        self.bridged = false;
+        let (codec, pt) = self.leg(Leg::Caller).remote.map_or((Codec::Pcmu, 0), |r| (r.codec, r.payload_type));
+        let player = PromptPlayer::with_playback(prompt, playback, codec, pt, now);
+        self.player = Some(ActivePlayer { player, once: playback_id.map(|id| (id, false)) });
+        self.player_instance = self.player_instance.wrapping_add(1);
+    }
+
+    fn push_event(&mut self, event: RelayEvent) {
+        if self.events.len() >= MAX_QUEUED_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(event);
+    }
+
+    fn collect_digits(&mut self) {
+        // Bounded by the detector's queue limit.
+        while let Some(digit) = self.caller_dtmf.poll_event() {
+            self.push_event(RelayEvent::Dtmf(digit));
+        }
     }
 
     /// Counts a datagram that arrived on `leg`'s RTCP port (port+1); RTCP is terminated.
@@ -544,6 +687,7 @@ impl Relay {
         } else {
             return Err(DropReason::UnknownPayloadType);
         };
+        let (ssrc, timestamp) = (header.ssrc(), header.timestamp());
         match from.latched {
             _ if !from.latching => {}
             Some(latched) if latched == source => {}
@@ -555,6 +699,11 @@ impl Relay {
                 }
                 from.latched = Some(source);
             }
+        }
+        if from_leg == Leg::Caller && matches!(kind, InboundKind::TelephoneEvent) {
+            // Malformed payloads are counted by the detector and still relayed as they came.
+            let _ = self.caller_dtmf.handle_event(now, ssrc, timestamp, header.payload());
+            self.collect_digits();
         }
         if !self.bridged {
             return Err(DropReason::NotBridged);
@@ -578,21 +727,54 @@ impl Relay {
                 header.set_payload_type(te_pt);
             }
         }
-        let ssrc = header.ssrc();
         to.output.stamp(now, StreamSource::Peer { ssrc }, &mut header);
         Ok(Transmit { leg: to_leg, destination, len })
     }
 
-    /// When [`Relay::poll_transmit`] next has something to send (hold audio), if ever.
+    /// When [`Relay::handle_timeout`] / [`Relay::poll_transmit`] next have something to do (a
+    /// hold or prompt frame due, a prompt's end, a DTMF press whose end packets were lost).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.hold.as_ref().map(HoldPlayer::poll_timeout)
+        let player = self.player.as_ref().map(|active| {
+            let next_frame = active.player.poll_timeout();
+            match (active.once, active.player.finishes_at()) {
+                (Some((_, false)), Some(end)) => next_frame.min(end),
+                _ => next_frame,
+            }
+        });
+        match (player, self.caller_dtmf.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Writes the next due hold-audio packet for the caller into `buf`. Call until `None`. Frames
-    /// due while the caller has no address yet are discarded (the audio keeps real-time pace).
+    /// Handles timers due at `now`: reports DTMF presses whose end packets were lost and a
+    /// prompt that has played out. Frames are sent by [`Relay::poll_transmit`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.caller_dtmf.handle_timeout(now);
+        self.collect_digits();
+        let finished = self.player.as_mut().and_then(|active| match active.once {
+            Some((id, false)) if active.player.finishes_at().is_some_and(|end| now >= end) => {
+                active.once = Some((id, true));
+                Some(id)
+            }
+            _ => None,
+        });
+        if let Some(playback_id) = finished {
+            self.push_event(RelayEvent::PromptFinished { playback_id });
+        }
+    }
+
+    /// The next event for the owner (DTMF digits, prompt ends), oldest first.
+    pub fn poll_event(&mut self) -> Option<RelayEvent> {
+        self.events.pop_front()
+    }
+
+    /// Writes the next due hold-audio or prompt packet for the caller into `buf`. Call until
+    /// `None`. Frames due while the caller has no address yet are discarded (the audio keeps
+    /// real-time pace).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        let instance = self.hold_instance;
-        let player = self.hold.as_mut()?;
+        let instance = self.player_instance;
+        let player = &mut self.player.as_mut()?.player;
         // Bounded: the player yields at most MAX_CATCH_UP_FRAMES + 1 frames per instant.
         while let Some(len) = player.poll_transmit(now, buf) {
             let caller = &mut self.legs[Leg::Caller.index()];
@@ -605,7 +787,7 @@ impl Relay {
             let Ok(mut header) = RtpHeaderMut::parse(packet) else {
                 continue;
             };
-            caller.output.stamp(now, StreamSource::Hold { instance }, &mut header);
+            caller.output.stamp(now, StreamSource::Player { instance }, &mut header);
             caller.stats.packets_sent += 1;
             return Some(Transmit { leg: Leg::Caller, destination, len });
         }
@@ -659,7 +841,7 @@ mod tests {
         for i in 0..3u16 {
             let mut p = packet(0, 9000 + i, 555 + 160 * u32::from(i), 1, 0);
             let mut h = RtpHeaderMut::parse(&mut p).unwrap();
-            out.stamp(t0 + 20 * MS * u32::from(i), StreamSource::Hold { instance: 1 }, &mut h);
+            out.stamp(t0 + 20 * MS * u32::from(i), StreamSource::Player { instance: 1 }, &mut h);
             stamped.push(fields(&p));
         }
         // Peer starts 30 ms after the last hold packet with unrelated numbering.
@@ -689,7 +871,7 @@ mod tests {
             out.stamp(t0 + at, source, &mut h);
             fields(&p).2
         };
-        assert_eq!(stamp(StreamSource::Hold { instance: 1 }, Duration::ZERO, 160), 0);
+        assert_eq!(stamp(StreamSource::Player { instance: 1 }, Duration::ZERO, 160), 0);
         // 5 ms later another source starts: still one 160-sample frame later.
         assert_eq!(stamp(StreamSource::Peer { ssrc: 1 }, 5 * MS, 80), 160);
         // 2 s of silence, then a new source: the wall-clock gap.
@@ -972,5 +1154,224 @@ mod tests {
         let mut small = [0u8; 20];
         assert_eq!(player.poll_transmit(t0 + 20 * MS, &mut small), None);
         assert_eq!(player.poll_timeout(), t0 + 40 * MS);
+    }
+
+    fn te_packet(seq: u16, ts: u32, ssrc: u32, event: u8, end: bool, duration: u16) -> Vec<u8> {
+        let mut p = vec![0u8; 16];
+        write_fixed_header(&mut p, false, 101, seq, ts, ssrc).unwrap();
+        let [hi, lo] = duration.to_be_bytes();
+        p[12..].copy_from_slice(&[event, if end { 0x80 } else { 0 } | 10, hi, lo]);
+        p
+    }
+
+    fn events(relay: &mut Relay) -> Vec<RelayEvent> {
+        std::iter::from_fn(|| relay.poll_event()).collect()
+    }
+
+    #[test]
+    fn prompt_player_plays_once_then_silence() {
+        let t0 = Instant::now();
+        // 400 samples: two full frames and half a frame.
+        let mut player = PromptPlayer::with_playback(prompt(400), Playback::Once, Codec::Pcmu, 0, t0);
+        assert_eq!(player.finishes_at(), Some(t0 + 60 * MS));
+        assert_eq!(HoldPlayer::new(prompt(400), Codec::Pcmu, 0, t0).finishes_at(), None);
+        let mut buf = [0u8; 512];
+        let mut frames = Vec::new();
+        for i in 0..5u32 {
+            let len = player.poll_transmit(t0 + 20 * MS * i, &mut buf).unwrap();
+            assert_eq!(len, 172);
+            frames.push(buf[12..len].to_vec());
+        }
+        let expected = |i: usize| (i % 251) as u8;
+        assert!(frames[0].iter().enumerate().all(|(i, &b)| b == expected(i)));
+        assert!(frames[1].iter().enumerate().all(|(i, &b)| b == expected(160 + i)));
+        assert!(frames[2][..80].iter().enumerate().all(|(i, &b)| b == expected(320 + i)));
+        assert!(frames[2][80..].iter().all(|&b| b == g711::ULAW_SILENCE));
+        assert!(frames[3..].iter().all(|f| f.iter().all(|&b| b == g711::ULAW_SILENCE)));
+        // Skipping past the end (a late wake-up) keeps giving silence at the same pace.
+        let len = player.poll_transmit(t0 + 2000 * MS, &mut buf).unwrap();
+        assert!(buf[12..len].iter().all(|&b| b == g711::ULAW_SILENCE));
+        assert_eq!(player.playback(), Playback::Once);
+    }
+
+    /// A packet the caller received: when, its header fields, its first payload byte.
+    type Received = (Instant, (u32, u16, u32, bool, u8), u8);
+
+    /// Runs the core in virtual time from `from` to `until` (inclusive), waking at every timeout,
+    /// and returns what the caller received (with the send instant) and the events.
+    fn run_until(relay: &mut Relay, from: Instant, until: Instant) -> (Vec<Received>, Vec<(Instant, RelayEvent)>) {
+        let mut buf = [0u8; 512];
+        let mut sent = Vec::new();
+        let mut seen_events = Vec::new();
+        let mut now = from;
+        for _ in 0..10_000 {
+            relay.handle_timeout(now);
+            while let Some(tx) = relay.poll_transmit(now, &mut buf) {
+                assert_eq!(tx.leg, Leg::Caller);
+                sent.push((now, fields(&buf[..tx.len]), buf[12]));
+            }
+            seen_events.extend(std::iter::from_fn(|| relay.poll_event()).map(|e| (now, e)));
+            match relay.poll_timeout() {
+                Some(next) if next <= until => now = next.max(now),
+                _ => break,
+            }
+        }
+        (sent, seen_events)
+    }
+
+    #[test]
+    fn caller_stream_continuous_across_hold_bridge_unbridge_prompt() {
+        let t0 = Instant::now();
+        let mut relay = relay();
+        relay.play_hold(t0, prompt(8000));
+        let (mut caller_rx, evs) = run_until(&mut relay, t0, t0 + 40 * MS);
+        assert_eq!(caller_rx.len(), 3);
+        assert!(evs.is_empty());
+        relay.bridge();
+        for i in 0..3u16 {
+            let now = t0 + 60 * MS + 20 * MS * u32::from(i);
+            let mut p = packet(8, 300 + i, 9_999 + 160 * u32::from(i), 0xBEEF, 0xAA);
+            let Action::Forward(tx) = relay.handle_inbound(now, Leg::Agent, addr(6000), &mut p) else { panic!() };
+            assert_eq!(tx.leg, Leg::Caller);
+            caller_rx.push((now, fields(&p), p[12]));
+        }
+        // The agent hangs up: the caller stays, the agent's address is forgotten.
+        relay.unbridge();
+        assert!(!relay.is_bridged());
+        assert_eq!(relay.remote(Leg::Agent), None);
+        assert_eq!(relay.destination(Leg::Agent), None);
+        assert_eq!(relay.poll_timeout(), None, "no audio to the caller until a prompt");
+        let mut p = packet(8, 303, 10_479, 0xBEEF, 0xAA);
+        let late = t0 + 120 * MS;
+        assert_eq!(relay.handle_inbound(late, Leg::Agent, addr(6000), &mut p), Action::Drop(DropReason::NoRemote));
+        let mut p = packet(0, 1, 0, 0x1111, 0xFF);
+        assert_eq!(relay.handle_inbound(late, Leg::Caller, addr(5000), &mut p), Action::Drop(DropReason::NotBridged));
+
+        // The survey prompt: 400 samples = 3 frames (50 ms), then comfort silence.
+        let start = t0 + 150 * MS;
+        relay.play_prompt(start, prompt(400), 7);
+        assert!(relay.is_playing_prompt() && !relay.is_holding());
+        assert_eq!(relay.poll_timeout(), Some(start));
+        let (prompt_rx, evs) = run_until(&mut relay, start, start + 100 * MS);
+        assert_eq!(evs, [(start + 60 * MS, RelayEvent::PromptFinished { playback_id: 7 })]);
+        assert_eq!(prompt_rx.len(), 6);
+        assert_eq!(prompt_rx.iter().map(|r| r.2).collect::<Vec<_>>(), [0, 160, 69, 0xFF, 0xFF, 0xFF]);
+        caller_rx.extend(prompt_rx);
+
+        let seqs: Vec<u16> = caller_rx.iter().map(|r| r.1 .1).collect();
+        assert_eq!(seqs, (1000..1012).collect::<Vec<_>>());
+        let tss: Vec<u32> = caller_rx.iter().map(|r| r.1 .2).collect();
+        // Hold, then the agent 20 ms later, then 50 ms of nothing before the prompt (400 units).
+        let prompt_ts = 50_800 + 400;
+        let expected: Vec<u32> = [50_000, 50_160, 50_320, 50_480, 50_640, 50_800]
+            .into_iter()
+            .chain((0..6).map(|i| prompt_ts + 160 * i))
+            .collect();
+        assert_eq!(tss, expected);
+        let markers: Vec<bool> = caller_rx.iter().map(|r| r.1 .3).collect();
+        assert_eq!(markers, [true, false, false, true, false, false, true, false, false, false, false, false]);
+        assert!(caller_rx.iter().all(|r| r.1 .0 == 0xCA11 && r.1 .4 == 0));
+        // Timed exactly: frame n of the prompt at start + n * 20 ms.
+        assert!(caller_rx[6..].iter().enumerate().all(|(n, r)| r.0 == start + 20 * MS * n as u32));
+
+        // The finished prompt is reported once; stop_audio ends the silence.
+        let (_, evs) = run_until(&mut relay, start + 120 * MS, start + 200 * MS);
+        assert!(evs.is_empty());
+        relay.stop_audio();
+        assert_eq!(relay.poll_timeout(), None);
+        let mut buf = [0u8; 512];
+        assert_eq!(relay.poll_transmit(start + 500 * MS, &mut buf), None);
+    }
+
+    #[test]
+    fn replaced_or_stopped_prompt_is_not_reported_finished() {
+        let t0 = Instant::now();
+        let mut relay = relay();
+        relay.play_prompt(t0, prompt(1600), 1);
+        run_until(&mut relay, t0, t0 + 100 * MS);
+        // Barge-in: the next prompt replaces the first before its end (200 ms).
+        relay.play_prompt(t0 + 110 * MS, prompt(160), 2);
+        let (rx, evs) = run_until(&mut relay, t0 + 110 * MS, t0 + 400 * MS);
+        assert_eq!(evs, [(t0 + 130 * MS, RelayEvent::PromptFinished { playback_id: 2 })]);
+        assert!(rx[0].1 .3, "marker on the new prompt's first frame");
+        relay.play_prompt(t0 + 500 * MS, prompt(160), 3);
+        relay.stop_audio();
+        let (rx, evs) = run_until(&mut relay, t0 + 500 * MS, t0 + 900 * MS);
+        assert!(rx.is_empty() && evs.is_empty());
+        // Hold replaces a prompt too; bridging ends it.
+        relay.play_prompt(t0 + 1000 * MS, prompt(160), 4);
+        relay.play_hold(t0 + 1005 * MS, prompt(8000));
+        assert!(relay.is_holding());
+        let (_, evs) = run_until(&mut relay, t0 + 1005 * MS, t0 + 1100 * MS);
+        assert!(evs.is_empty());
+        relay.play_prompt(t0 + 1200 * MS, prompt(160), 5);
+        relay.bridge();
+        let (_, evs) = run_until(&mut relay, t0 + 1200 * MS, t0 + 1300 * MS);
+        assert!(evs.is_empty());
+    }
+
+    #[test]
+    fn caller_dtmf_detected_while_bridged_and_forwarded_with_payload_type_mapping() {
+        let t0 = Instant::now();
+        let mut relay = relay();
+        relay.bridge();
+        let mut forwarded = Vec::new();
+        let mut send = |relay: &mut Relay, at: u32, seq: u16, end: bool, duration: u16| {
+            let mut p = te_packet(seq, 48_000, 0x1111, 5, end, duration);
+            match relay.handle_inbound(t0 + MS * at, Leg::Caller, addr(5000), &mut p) {
+                Action::Forward(tx) => {
+                    assert_eq!((tx.leg, tx.destination, tx.len), (Leg::Agent, addr(6000), 16));
+                    let h = RtpHeader::parse(&p).unwrap();
+                    forwarded.push((h.payload_type(), h.ssrc(), h.payload().to_vec()));
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        send(&mut relay, 0, 10, false, 0);
+        send(&mut relay, 20, 11, false, 160);
+        assert!(events(&mut relay).is_empty());
+        for seq in 12..15 {
+            send(&mut relay, 40, seq, true, 320);
+        }
+        assert_eq!(events(&mut relay), [RelayEvent::Dtmf(DtmfDigit { digit: '5', duration_ms: 40 })]);
+        assert_eq!(forwarded.len(), 5);
+        assert!(forwarded.iter().all(|(pt, ssrc, _)| *pt == 96 && *ssrc == 0xA6E7));
+        assert_eq!(forwarded[4].2, [5, 0x8a, 1, 64]);
+        // Agent-leg DTMF is relayed but not reported (the survey listens to the caller only).
+        let mut p = te_packet(1, 100, 0xBEEF, 1, true, 800);
+        p[1] = 96;
+        assert!(matches!(relay.handle_inbound(t0, Leg::Agent, addr(6000), &mut p), Action::Forward(_)));
+        // A spoofed source is neither relayed nor detected.
+        let mut p = te_packet(20, 96_000, 0x1111, 2, true, 800);
+        let spoof = SocketAddr::from(([192, 0, 2, 9], 4000));
+        assert_eq!(relay.handle_inbound(t0, Leg::Caller, spoof, &mut p), Action::Drop(DropReason::WrongSource));
+        assert!(events(&mut relay).is_empty());
+    }
+
+    #[test]
+    fn caller_dtmf_detected_on_hold_and_reported_after_lost_end_timeout() {
+        let t0 = Instant::now();
+        let mut relay = relay();
+        relay.play_hold(t0, prompt(8000));
+        // Not bridged: dropped, but detected. The end packets never come.
+        for (i, duration) in [0u16, 160, 320].into_iter().enumerate() {
+            let mut p = te_packet(i as u16, 1000, 0x1111, 11, false, duration);
+            let now = t0 + 20 * MS * i as u32;
+            assert_eq!(
+                relay.handle_inbound(now, Leg::Caller, addr(5000), &mut p),
+                Action::Drop(DropReason::NotBridged)
+            );
+        }
+        let due = t0 + 40 * MS + crate::media::dtmf::LOST_END_TIMEOUT;
+        let (_, evs) = run_until(&mut relay, t0, due + 100 * MS);
+        assert_eq!(evs, [(due, RelayEvent::Dtmf(DtmfDigit { digit: '#', duration_ms: 40 }))]);
+        // A caller without negotiated telephone-event: PT 101 is unknown, nothing detected.
+        relay.set_remote(Leg::Caller, remote(5000, Codec::Pcmu, 0, None));
+        let mut p = te_packet(9, 5000, 0x1111, 1, true, 800);
+        assert_eq!(
+            relay.handle_inbound(due, Leg::Caller, addr(5000), &mut p),
+            Action::Drop(DropReason::UnknownPayloadType)
+        );
+        assert!(events(&mut relay).is_empty());
     }
 }

@@ -257,3 +257,132 @@ fn emits_relay_drop_and_session_metrics() {
         })
     });
 }
+
+fn telephone_event(seq: u16, ts: u32, ssrc: u32, marker: bool, event: u8, end: bool, duration: u16) -> Vec<u8> {
+    let mut p = vec![0u8; 16];
+    write_fixed_header(&mut p, marker, 101, seq, ts, ssrc).unwrap();
+    let [hi, lo] = duration.to_be_bytes();
+    p[12..].copy_from_slice(&[event, if end { 0x80 } else { 0 } | 10, hi, lo]);
+    p
+}
+
+/// One key press as phones send it: a start packet (marker), two updates, the end packet 3 times.
+async fn press_key(socket: &UdpSocket, to: SocketAddr, first_seq: u16, ts: u32, event: u8) {
+    let packets = [
+        telephone_event(first_seq, ts, 0xD7, true, event, false, 0),
+        telephone_event(first_seq + 1, ts, 0xD7, false, event, false, 160),
+        telephone_event(first_seq + 2, ts, 0xD7, false, event, false, 320),
+        telephone_event(first_seq + 3, ts, 0xD7, false, event, true, 480),
+        telephone_event(first_seq + 4, ts, 0xD7, false, event, true, 480),
+        telephone_event(first_seq + 5, ts, 0xD7, false, event, true, 480),
+    ];
+    for p in packets {
+        socket.send_to(&p, to).await.unwrap();
+    }
+}
+
+async fn next_event(events: &mut mpsc::UnboundedReceiver<MediaEvent>) -> MediaEvent {
+    timeout(WAIT, events.recv()).await.expect("no media event within 5 s").expect("events channel open")
+}
+
+/// Waits (bounded) until the call's task has taken in `packets` datagrams from the caller.
+async fn wait_caller_received(call: &CallMedia, packets: u64) {
+    for _ in 0..500 {
+        if call.stats().await.unwrap().caller.packets_received >= packets {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the media task did not receive {packets} caller packets");
+}
+
+#[tokio::test]
+async fn survey_flow_reports_each_digit_once_and_the_prompt_end() {
+    let engine = MediaEngine::new(localhost(), 31300..=31399).unwrap();
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let call = engine.allocate_call_with_events(events_tx, 42).await.unwrap();
+    let caller = UdpSocket::bind((localhost(), 0)).await.unwrap();
+    let agent = UdpSocket::bind((localhost(), 0)).await.unwrap();
+    let caller_media = SocketAddr::new(localhost(), call.caller_port());
+    let agent_media = SocketAddr::new(localhost(), call.agent_port());
+    call.set_caller_remote(caller.local_addr().unwrap(), Codec::Pcmu, 0, Some(101)).unwrap();
+    call.set_agent_remote(agent.local_addr().unwrap(), Codec::Pcma, 8, Some(100)).unwrap();
+
+    // Bridged: the caller's key press reaches the agent (PT 101 -> 100) and is reported once.
+    call.bridge().unwrap();
+    press_key(&caller, caller_media, 10, 8000, 7).await;
+    let mut at_agent = Vec::new();
+    for _ in 0..6 {
+        let (p, _) = recv(&agent).await;
+        at_agent.push(seen(&p));
+    }
+    assert!(at_agent.iter().all(|s| s.pt == 100 && s.first_byte == 7));
+    assert_eq!(next_event(&mut events).await, MediaEvent::Dtmf { call_tag: 42, digit: '7', duration_ms: 60 });
+
+    // The agent hangs up; the caller stays for the survey prompt (200 ms).
+    call.unbridge().unwrap();
+    let prompt = Arc::new(Prompt::from_ulaw("survey", vec![0x55; 1600]));
+    let started = std::time::Instant::now();
+    let playback_id = call.play_prompt(prompt).unwrap();
+    assert_eq!(playback_id, 1);
+    // The caller answers during the prompt; the agent's late packets go nowhere.
+    press_key(&caller, caller_media, 20, 16_000, 11).await;
+    agent.send_to(&packet(8, 1, 0, 0xA6E, 0xAA), agent_media).await.unwrap();
+
+    let mut got = vec![next_event(&mut events).await, next_event(&mut events).await];
+    let finished_after = started.elapsed();
+    got.sort_by_key(|e| matches!(e, MediaEvent::PromptFinished { .. }));
+    assert_eq!(
+        got,
+        [
+            MediaEvent::Dtmf { call_tag: 42, digit: '#', duration_ms: 60 },
+            MediaEvent::PromptFinished { call_tag: 42, playback_id: 1 },
+        ]
+    );
+    assert!(finished_after >= Duration::from_millis(200), "prompt end reported after {finished_after:?}");
+
+    // What the caller heard: the prompt once, then comfort silence, as one continuous stream.
+    let mut at_caller = Vec::new();
+    for _ in 0..200 {
+        let (p, from) = recv(&caller).await;
+        assert_eq!(from, caller_media);
+        at_caller.push(seen(&p));
+        if at_caller.last().unwrap().first_byte == 0xFF {
+            break;
+        }
+    }
+    let prompt_frames = at_caller.iter().take_while(|s| s.first_byte == 0x55).count();
+    assert!((1..=10).contains(&prompt_frames), "{prompt_frames} prompt frames");
+    assert_eq!(prompt_frames + 1, at_caller.len(), "silence follows the prompt");
+    assert!(at_caller[0].marker);
+    assert!(at_caller.iter().all(|s| s.ssrc == at_caller[0].ssrc && s.pt == 0));
+    for pair in at_caller.windows(2) {
+        assert_eq!(pair[1].seq, pair[0].seq.wrapping_add(1), "gap-free sequence");
+    }
+
+    // No duplicates, even after the lost-end timeout would have passed.
+    wait_caller_received(&call, 12).await;
+    tokio::time::sleep(dtmf::LOST_END_TIMEOUT + Duration::from_millis(100)).await;
+    let stats = call.stats().await.unwrap();
+    assert!(events.try_recv().is_err(), "exactly one event per key press");
+    assert_eq!(stats.agent.packets_sent, 6, "nothing reached the agent after unbridge");
+    assert_eq!(stats.agent.packets_dropped, 1);
+
+    call.stop_audio().unwrap();
+    call.close().await;
+    assert!(matches!(call.play_prompt(Arc::new(Prompt::from_ulaw("x", vec![0; 160]))), Err(MediaError::Closed)));
+}
+
+#[tokio::test]
+async fn allocate_call_without_events_still_plays_prompts() {
+    let engine = MediaEngine::new(localhost(), 31400..=31403).unwrap();
+    let call = engine.allocate_call().await.unwrap();
+    let caller = UdpSocket::bind((localhost(), 0)).await.unwrap();
+    call.set_caller_remote(caller.local_addr().unwrap(), Codec::Pcma, 8, Some(101)).unwrap();
+    assert_eq!(call.play_prompt(Arc::new(Prompt::from_ulaw("p", vec![0xFF; 160]))).unwrap(), 1);
+    let (p, _) = recv(&caller).await;
+    let s = seen(&p);
+    assert_eq!((s.pt, s.first_byte), (8, 0xD5));
+    assert_eq!(call.clone().play_prompt(Arc::new(Prompt::from_ulaw("p", vec![0; 160]))).unwrap(), 2);
+    call.close().await;
+}
