@@ -202,6 +202,8 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         store: store.clone(),
         calls: HashMap::new(),
         media_events_tx,
+        playing: HashMap::new(),
+        prompt_started_tx: None,
     };
     let (drain_tx, drain_rx) = watch::channel(false);
     let engine_task = tokio::spawn(driver.run(inbound_rx, control_rx, media_events, drain_rx));
@@ -260,6 +262,10 @@ struct Driver {
     calls: HashMap<CallRef, CallMedia>,
     /// Where per-call media tasks report DTMF digits and finished prompts.
     media_events_tx: mpsc::UnboundedSender<MediaEvent>,
+    /// The playback id of the prompt each call is hearing.
+    playing: HashMap<CallRef, u64>,
+    /// Prompts started after an event-log flush report their playback id here.
+    prompt_started_tx: Option<mpsc::UnboundedSender<(CallRef, u64)>>,
 }
 
 /// How long a drain waits for calls to end after BYEs went out.
@@ -274,6 +280,8 @@ impl Driver {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let (media_tx, mut media_rx) = mpsc::channel::<MediaReady>(256);
+        let (prompt_started_tx, mut prompt_started) = mpsc::unbounded_channel::<(CallRef, u64)>();
+        self.prompt_started_tx = Some(prompt_started_tx);
         let mut drain_deadline: Option<tokio::time::Instant> = None;
         loop {
             self.flush_outputs(&media_tx);
@@ -318,11 +326,22 @@ impl Driver {
                     }
                 }
                 Some(req) = control.recv() => self.handle_control(req),
+                Some((call, id)) = prompt_started.recv() => {
+                    self.playing.insert(call, id);
+                }
                 Some(ev) = media_events.recv() => {
                     let now = Instant::now();
                     match ev {
                         MediaEvent::Dtmf { call_tag, digit, .. } => self.engine.handle_dtmf(now, CallId(call_tag), digit),
-                        MediaEvent::PromptFinished { call_tag } => self.engine.handle_prompt_finished(now, CallId(call_tag)),
+                        MediaEvent::PromptFinished { call_tag, playback_id } => {
+                            // Only the prompt playing now counts; a finish that crossed a newer
+                            // prompt in the channel is stale.
+                            let call = CallId(call_tag);
+                            if self.playing.get(&call) == Some(&playback_id) {
+                                self.playing.remove(&call);
+                                self.engine.handle_prompt_finished(now, call);
+                            }
+                        }
                     }
                 }
                 _ = sleep(sleep_until) => {
@@ -402,22 +421,32 @@ impl Driver {
                 match (self.calls.get(&call), self.prompts.get(&prompt)) {
                     (Some(m), Some(p)) if after_commit => {
                         // Everything emitted so far (the survey's answers) is committed first.
+                        self.playing.remove(&call);
                         let (m, p, log) = (m.clone(), p.clone(), self.store.event_log().clone());
+                        let started = self.prompt_started_tx.clone();
                         tokio::spawn(async move {
                             if let Err(e) = log.flush().await {
                                 tracing::error!(error = %e, "event log flush before a prompt failed");
                             }
-                            if let Err(e) = m.play_prompt(p) {
-                                tracing::debug!(error = %e, "prompt not played");
+                            match m.play_prompt(p) {
+                                Ok(id) => {
+                                    if let Some(tx) = started {
+                                        let _ = tx.send((call, id));
+                                    }
+                                }
+                                Err(e) => tracing::debug!(error = %e, "prompt not played"),
                             }
                         });
                         Ok(())
                     }
-                    (Some(m), Some(p)) => m.play_prompt(p.clone()),
+                    (Some(m), Some(p)) => m.play_prompt(p.clone()).map(|id| {
+                        self.playing.insert(call, id);
+                    }),
                     _ => Ok(()),
                 }
             }
             MediaCommand::Close { call } => {
+                self.playing.remove(&call);
                 if let Some(m) = self.calls.remove(&call) {
                     tokio::spawn(async move { m.close().await });
                 }
