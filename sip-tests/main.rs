@@ -539,8 +539,14 @@ fn events_acknowledged_before_kill_9_replay_in_order_after_restart() {
 fn survey_call(tag: &str, caller_scenario: &str, caller_args: &[&str]) -> (Switch, Value) {
     let dir = TempDir::new(tag);
     let sw = Switch::start(&SwitchSpec { survey: true, ..SwitchSpec::default() });
-    let _agent =
-        sipp_agent(&dir, &sw, "agent1", "secret1", "agent_answers_hangs_up.xml", &["-key", "rtp_port", "40050", "-d", "2000"]);
+    let _agent = sipp_agent(
+        &dir,
+        &sw,
+        "agent1",
+        "secret1",
+        "agent_answers_hangs_up.xml",
+        &["-key", "rtp_port", "40050", "-d", "2000"],
+    );
     wait_agent_registered(&sw, "agent1");
     sw.set_ready("agent1");
     let mp = free_port().to_string();
@@ -586,4 +592,35 @@ fn caller_hanging_up_during_the_survey_is_recorded() {
     assert!(cdr["csat"].is_null(), "{cdr}");
     let types = event_types(&sw, cdr["call_id"].as_str().expect("id"));
     assert!(types.contains(&"survey.abandoned".to_string()), "{types:?}");
+}
+
+#[test]
+fn baresip_caller_answers_the_survey_with_sndcode() {
+    let dir = TempDir::new("baresip-survey");
+    let sw = Switch::start(&SwitchSpec { survey: true, ..SwitchSpec::default() });
+    let _agent = sipp_agent(
+        &dir,
+        &sw,
+        "agent1",
+        "secret1",
+        "agent_answers_hangs_up.xml",
+        &["-key", "rtp_port", "40060", "-d", "2000"],
+    );
+    wait_agent_registered(&sw, "agent1");
+    sw.set_ready("agent1");
+    let mut phone = baresip_caller("15550006161");
+    phone.command("dial", &format!("sip:{DID}@127.0.0.1:{}", sw.sip_port));
+    assert!(
+        phone.wait_event("CALL_ESTABLISHED", Duration::from_secs(20)),
+        "baresip call not established\n{}",
+        phone.log()
+    );
+    sw.wait_for("the survey to start", Duration::from_secs(20), |s| newest_call(s)["survey"] == "started");
+    std::thread::sleep(Duration::from_millis(500));
+    phone.command("sndcode", "4");
+    assert!(phone.wait_event("CALL_CLOSED", Duration::from_secs(40)), "the switch did not hang up\n{}", phone.log());
+    sw.wait_for("the CDR", Duration::from_secs(20), |s| !newest_call(s)["ended_at"].is_null());
+    let cdr = newest_call(&sw);
+    assert_eq!(cdr["csat"], 4, "{cdr}\n{}", tail(&sw.log(), 40));
+    assert_eq!(cdr["ani"], "15550006161");
 }

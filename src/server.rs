@@ -13,8 +13,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::api::{self, AgentStateRequest, AgentView, ApiError, Disposition, QueueView, SwitchControl};
 use crate::acd::CallId;
+use crate::api::{self, AgentStateRequest, AgentView, ApiError, Disposition, QueueView, SwitchControl};
 use crate::call::{CallRef, Engine, MediaCommand, Output};
 use crate::config::{Config, SipTransport};
 use crate::media::{wav::Prompt, CallMedia, MediaEngine, MediaEvent};

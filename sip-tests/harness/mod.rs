@@ -402,10 +402,25 @@ pub fn sipp_agent_with(
 pub struct Baresip {
     pub proc: Proc,
     pub sip_port: u16,
+    pub ctrl_port: u16,
     pub dir: TempDir,
+    ctrl: Option<std::net::TcpStream>,
 }
 
 pub fn baresip_agent(sw: &Switch, id: &str, password: &str) -> Baresip {
+    let account = format!(
+        "<sip:{id}@127.0.0.1:{switch};transport=udp>;auth_user={id};auth_pass={password};regint=60;answermode=auto;audio_codecs=PCMU,PCMA\n",
+        switch = sw.sip_port
+    );
+    baresip_with_account(&account)
+}
+
+/// A baresip phone used as a caller: no registration; it dials with `Baresip::command("dial", ..)`.
+pub fn baresip_caller(user: &str) -> Baresip {
+    baresip_with_account(&format!("<sip:{user}@127.0.0.1>;regint=0;audio_codecs=PCMU,PCMA\n"))
+}
+
+fn baresip_with_account(account: &str) -> Baresip {
     let dir = TempDir::new("baresip");
     let sip_port = free_port();
     let ctrl_port = free_port();
@@ -426,15 +441,12 @@ pub fn baresip_agent(sw: &Switch, id: &str, password: &str) -> Baresip {
          module\t\t\tg711.so\n\
          module\t\t\taufile.so\n\
          module_tmp\t\taccount.so\n\
+         module_app\t\tmenu.so\n\
          module_app\t\tctrl_tcp.so\n\
          ctrl_tcp_listen\t\t127.0.0.1:{ctrl_port}\n",
         tone = tone.display()
     );
     std::fs::write(dir.path().join("config"), config).expect("write baresip config");
-    let account = format!(
-        "<sip:{id}@127.0.0.1:{switch};transport=udp>;auth_user={id};auth_pass={password};regint=60;answermode=auto;audio_codecs=PCMU,PCMA\n",
-        switch = sw.sip_port
-    );
     std::fs::write(dir.path().join("accounts"), account).expect("write accounts");
     std::fs::write(dir.path().join("contacts"), "").expect("write contacts");
     let log = std::fs::File::create(dir.path().join("baresip.log")).expect("log");
@@ -448,10 +460,51 @@ pub fn baresip_agent(sw: &Switch, id: &str, password: &str) -> Baresip {
             .stdout(log.try_clone().expect("log"))
             .stderr(log),
     );
-    Baresip { proc, sip_port, dir }
+    Baresip { proc, sip_port, ctrl_port, dir, ctrl: None }
 }
 
 impl Baresip {
+    /// Sends a ctrl_tcp command (netstring-framed JSON), connecting on first use.
+    pub fn command(&mut self, command: &str, params: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.ctrl.is_none() {
+            match std::net::TcpStream::connect(("127.0.0.1", self.ctrl_port)) {
+                Ok(s) => {
+                    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+                    self.ctrl = Some(s);
+                }
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+                Err(e) => panic!("baresip control port: {e}\n{}", self.log()),
+            }
+        }
+        let json = serde_json::json!({"command": command, "params": params, "token": command}).to_string();
+        let frame = format!("{}:{},", json.len(), json);
+        if let Some(s) = self.ctrl.as_mut() {
+            s.write_all(frame.as_bytes()).expect("baresip command");
+        }
+    }
+
+    /// Reads control events until one has `type` equal to `wanted` (e.g. "CALL_ESTABLISHED").
+    pub fn wait_event(&mut self, wanted: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut seen = String::new();
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            let Some(s) = self.ctrl.as_mut() else { return false };
+            match std::io::Read::read(s, &mut buf) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    if seen.contains(&format!("\"type\":\"{wanted}\"")) {
+                        return true;
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        false
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("baresip.log")).unwrap_or_default()
     }

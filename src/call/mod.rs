@@ -392,10 +392,15 @@ impl Engine {
     }
 
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        [self.txl.poll_timeout(), self.registrar.poll_timeout(), self.acd.poll_timeout(), survey_leg::poll_timeout(self)]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.txl.poll_timeout(),
+            self.registrar.poll_timeout(),
+            self.acd.poll_timeout(),
+            survey_leg::poll_timeout(self),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Calls with a live caller leg.
@@ -764,7 +769,11 @@ impl Engine {
             return Err(ApiError::BadRequest("revenue must be a non-negative number".into()));
         }
         let kind = EventKind::DispositionRecorded { outcome: outcome.to_string(), revenue };
-        let live = self.calls.iter().find(|(_, c)| c.id == call_id).map(|(k, c)| (*k, c.agent.as_ref().map(|a| a.agent.clone())));
+        let live = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.id == call_id)
+            .map(|(k, c)| (*k, c.agent.as_ref().map(|a| a.agent.clone())));
         if let Some((call, agent)) = live {
             self.emit(now, call, agent.as_deref(), kind);
             return Ok(());

@@ -58,7 +58,9 @@ pub fn handle_timeouts(e: &mut Engine, now: Instant) {
         .survey_calls
         .iter()
         .copied()
-        .filter(|c| e.calls.get(c).and_then(|c| c.survey.as_ref()).and_then(|r| r.poll_timeout()).is_some_and(|t| t <= now))
+        .filter(|c| {
+            e.calls.get(c).and_then(|c| c.survey.as_ref()).and_then(|r| r.poll_timeout()).is_some_and(|t| t <= now)
+        })
         .collect();
     for call in due {
         if let Some(run) = e.calls.get_mut(&call).and_then(|c| c.survey.as_mut()) {
@@ -69,7 +71,10 @@ pub fn handle_timeouts(e: &mut Engine, now: Instant) {
 }
 
 pub fn poll_timeout(e: &Engine) -> Option<Instant> {
-    e.survey_calls.iter().filter_map(|c| e.calls.get(c).and_then(|c| c.survey.as_ref()).and_then(|r| r.poll_timeout())).min()
+    e.survey_calls
+        .iter()
+        .filter_map(|c| e.calls.get(c).and_then(|c| c.survey.as_ref()).and_then(|r| r.poll_timeout()))
+        .min()
 }
 
 /// The call ends during the survey: if a question was still open, record the abandonment.

@@ -666,7 +666,10 @@ fn survey_sim() -> Sim {
 }
 
 fn kinds(sim: &Sim) -> Vec<String> {
-    sim.events.iter().map(|e| serde_json::to_value(&e.kind).expect("json")["type"].as_str().unwrap_or("").to_string()).collect()
+    sim.events
+        .iter()
+        .map(|e| serde_json::to_value(&e.kind).expect("json")["type"].as_str().unwrap_or("").to_string())
+        .collect()
 }
 
 #[test]

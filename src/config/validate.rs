@@ -62,10 +62,9 @@ fn wav_issues(key: &str, path: &std::path::Path) -> Vec<ConfigIssue> {
             key,
             format!("{:?} is not a WAV file (shorter than a RIFF header){where_hint}", path.display().to_string()),
         )],
-        Err(err) => vec![ConfigIssue::new(
-            key,
-            format!("cannot read {:?}: {err}{where_hint}", path.display().to_string()),
-        )],
+        Err(err) => {
+            vec![ConfigIssue::new(key, format!("cannot read {:?}: {err}{where_hint}", path.display().to_string()))]
+        }
         Ok(()) if &header[0..4] != b"RIFF" || &header[8..12] != b"WAVE" => vec![ConfigIssue::new(
             key,
             format!("{:?} is not a WAV file (no RIFF/WAVE header){where_hint}", path.display().to_string()),

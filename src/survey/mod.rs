@@ -100,9 +100,13 @@ pub enum SurveyAction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// A question (or the invalid-choice prompt before a repeat) is playing.
-    Asking { repeat_after_invalid: bool },
+    Asking {
+        repeat_after_invalid: bool,
+    },
     /// The question was played; waiting for a digit until the deadline.
-    Waiting { deadline: Instant },
+    Waiting {
+        deadline: Instant,
+    },
     Thanking,
     Done,
 }
@@ -120,8 +124,7 @@ pub struct SurveyRun {
 impl SurveyRun {
     /// Starts the survey: the first question plays (or, with no questions, the thank-you).
     pub fn start(spec: SurveySpec) -> SurveyRun {
-        let mut run =
-            SurveyRun { spec, index: 0, attempts: 0, state: State::Done, actions: VecDeque::new() };
+        let mut run = SurveyRun { spec, index: 0, attempts: 0, state: State::Done, actions: VecDeque::new() };
         run.ask_current();
         run
     }
