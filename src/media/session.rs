@@ -687,7 +687,7 @@ impl Relay {
         } else {
             return Err(DropReason::UnknownPayloadType);
         };
-        let (ssrc, timestamp) = (header.ssrc(), header.timestamp());
+        let (ssrc, timestamp, marker) = (header.ssrc(), header.timestamp(), header.marker());
         match from.latched {
             _ if !from.latching => {}
             Some(latched) if latched == source => {}
@@ -702,7 +702,7 @@ impl Relay {
         }
         if from_leg == Leg::Caller && matches!(kind, InboundKind::TelephoneEvent) {
             // Malformed payloads are counted by the detector and still relayed as they came.
-            let _ = self.caller_dtmf.handle_event(now, ssrc, timestamp, header.payload());
+            let _ = self.caller_dtmf.handle_event(now, ssrc, timestamp, marker, header.payload());
             self.collect_digits();
         }
         if !self.bridged {
