@@ -299,7 +299,7 @@ impl DtmfDetector {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::media::rtp::write_fixed_header;
 
@@ -327,7 +327,7 @@ mod tests {
 
     /// RTP packets (with their capture time) of a classic little-endian pcap file of
     /// Ethernet/IPv4/UDP/RTP frames, like SIPp's `dtmf_2833_*.pcap`.
-    fn pcap_rtp_packets(bytes: &[u8]) -> Vec<(Duration, Vec<u8>)> {
+    pub(crate) fn pcap_rtp_packets(bytes: &[u8]) -> Vec<(Duration, Vec<u8>)> {
         assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian microsecond pcap");
         let link_type = u32::from_le_bytes(bytes[20..24].try_into().unwrap());
         assert_eq!(link_type, 1, "Ethernet");
