@@ -449,13 +449,14 @@ struct ActivePlayer {
     once: Option<(u64, bool)>,
 }
 
-/// The media core of one call: two legs, hold audio or prompts towards the caller, DTMF
-/// detection on the caller leg, and the relay between the legs when bridged. Symmetric RTP latching (RFC 4961 / "comedia"): the first valid RTP packet
-/// (known payload type) on a leg latches that leg to the packet's source address, and from then on
-/// media is sent there instead of the signalled address (NAT'ed home agents). Packets from other
-/// addresses are dropped as [`DropReason::WrongSource`], except from the signalled address itself,
-/// which always re-latches. A new remote with a different address ([`Relay::set_remote`]) clears
-/// the latch. Latching can be turned off per leg ([`Relay::set_latching`]).
+/// The media core of one call: two legs, hold audio or prompts towards the caller, DTMF detection
+/// on the caller leg, and the relay between the legs when bridged. Symmetric RTP latching (RFC 4961
+/// / "comedia"): the first valid RTP packet (known payload type) on a leg latches that leg to the
+/// packet's source address, and from then on media is sent there instead of the signalled address
+/// (NAT'ed home agents). Packets from other addresses are dropped as [`DropReason::WrongSource`],
+/// except from the signalled address itself, which always re-latches. A new remote with a different
+/// address ([`Relay::set_remote`]) clears the latch. Latching can be turned off per leg
+/// ([`Relay::set_latching`]).
 #[derive(Debug, Clone)]
 pub struct Relay {
     legs: [LegState; 2],
