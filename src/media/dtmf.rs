@@ -557,4 +557,64 @@ pub(crate) mod tests {
             let _ = detector.handle_event(t0, 3, len as u32, len % 2 == 0, &p);
         }
     }
+
+    /// One generated key press: event code, updates sent before the end, end packets sent (0 when
+    /// all were lost), whether the start packet was lost, the pause before the next press.
+    type GeneratedPress = (u8, usize, usize, bool, u64);
+
+    proptest::proptest! {
+        // Seeded: the same cases on every run.
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 1000,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(4733),
+            ..proptest::test_runner::Config::default()
+        })]
+        #[test]
+        fn every_press_is_reported_exactly_once(
+            presses in proptest::collection::vec(
+                (0u8..16, 0usize..6, 0usize..4, proptest::bool::ANY, 10u64..400),
+                1..12,
+            ),
+        ) {
+            let presses: Vec<GeneratedPress> = presses;
+            let t0 = Instant::now();
+            let mut detector = DtmfDetector::new();
+            let mut now = t0;
+            let mut ts = 1_000u32;
+            let mut reported = Vec::new();
+            let mut expected = Vec::new();
+            let deliver = |detector: &mut DtmfDetector, at: Instant, marker: bool, p: [u8; 4], ts: u32| {
+                // Like the shell: fire due timers before the packet arrives.
+                while let Some(due) = detector.poll_timeout().filter(|due| *due <= at) {
+                    detector.handle_timeout(due);
+                }
+                detector.handle_event(at, 9, ts, marker, &p).unwrap();
+            };
+            for &(event, updates, ends, start_lost, pause) in &presses {
+                let mut sent = 0;
+                for i in 0..=updates {
+                    if i == 0 && start_lost {
+                        continue;
+                    }
+                    deliver(&mut detector, now + 20 * MS * i as u32, i == 0, payload(event, false, 160 * i as u16), ts);
+                    sent += 1;
+                }
+                let end_at = now + 20 * MS * (updates as u32 + 1);
+                for _ in 0..ends {
+                    deliver(&mut detector, end_at, false, payload(event, true, 160 * (updates as u16 + 1)), ts);
+                    sent += 1;
+                }
+                if sent > 0 {
+                    expected.push(event_digit(event).unwrap());
+                }
+                reported.extend(std::iter::from_fn(|| detector.poll_event()).map(|d| d.digit));
+                now = end_at + MS * pause as u32;
+                ts = ts.wrapping_add(160 * (updates as u32 + 1) + 8 * pause as u32);
+            }
+            detector.handle_timeout(now + LOST_END_TIMEOUT);
+            reported.extend(std::iter::from_fn(|| detector.poll_event()).map(|d| d.digit));
+            proptest::prop_assert_eq!(reported, expected);
+            proptest::prop_assert_eq!(detector.poll_timeout(), None);
+        }
+    }
 }
