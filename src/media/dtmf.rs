@@ -10,7 +10,12 @@
 //! next press (new timestamp or new SSRC); or, failing that, [`LOST_END_TIMEOUT`] after the last
 //! packet of the press ([`DtmfDetector::poll_timeout`] / [`DtmfDetector::handle_timeout`]). A
 //! press already reported stays remembered until a newer one starts, so its late updates or end
-//! packets never report it again. Packets older than the newest press (reordered) are ignored.
+//! packets never report it again. Packets older than the newest press (reordered, arriving within
+//! [`REORDER_WINDOW`] of its last packet) are ignored. A packet with the marker bit (RFC 4733
+//! 2.5.1.3: the first packet of an event) always starts a new press once the current one was
+//! reported, even with the same or an older timestamp: SIPp's `play_pcap_audio` replays captures
+//! byte for byte, so pressing the same key twice repeats SSRC and timestamp, and its captures of
+//! different keys have unordered timestamps.
 //! Long presses split into segments (RFC 4733 2.5.1.3: a 0xFFFF duration followed by the same
 //! event with the timestamp advanced by 0xFFFF) count as one press. Event codes that are not
 //! DTMF digits (flash, fax tones, ...) and malformed payloads are ignored.
@@ -26,6 +31,10 @@ pub const TELEPHONE_EVENT_CLOCK_RATE: u32 = 8000;
 /// Senders update every 20..50 ms while a key is held (RFC 4733 2.5.1.2), so 200 ms of silence
 /// means the end was lost.
 pub const LOST_END_TIMEOUT: Duration = Duration::from_millis(200);
+/// A packet with an older timestamp than the newest press is a reordered one if it arrives
+/// within this time after the press's last packet; later, it is a new press (a sender that
+/// restarted its timestamps).
+pub const REORDER_WINDOW: Duration = Duration::from_millis(500);
 /// Reports kept when the owner does not poll: older ones are dropped first.
 const MAX_QUEUED_DIGITS: usize = 32;
 /// The largest duration a telephone-event segment can carry (RFC 4733 2.5.1.3).
@@ -174,11 +183,19 @@ impl DtmfDetector {
             self.malformed += 1;
             return Err(DtmfError::NotRtp);
         };
-        self.handle_event(now, header.ssrc(), header.timestamp(), header.payload())
+        self.handle_event(now, header.ssrc(), header.timestamp(), header.marker(), header.payload())
     }
 
-    /// Handles the telephone-event `payload` of a packet with this SSRC and RTP timestamp.
-    pub fn handle_event(&mut self, now: Instant, ssrc: u32, timestamp: u32, payload: &[u8]) -> Result<(), DtmfError> {
+    /// Handles the telephone-event `payload` of a packet with this SSRC, RTP timestamp and
+    /// marker bit.
+    pub fn handle_event(
+        &mut self,
+        now: Instant,
+        ssrc: u32,
+        timestamp: u32,
+        marker: bool,
+        payload: &[u8],
+    ) -> Result<(), DtmfError> {
         let event = match TelephoneEvent::parse(payload) {
             Ok(event) => event,
             Err(error) => {
@@ -187,7 +204,8 @@ impl DtmfDetector {
             }
         };
         if let Some(press) = &mut self.press {
-            if press.ssrc == ssrc && press.segment_timestamp == timestamp {
+            let replayed_start = marker && press.reported;
+            if press.ssrc == ssrc && press.segment_timestamp == timestamp && !replayed_start {
                 // Same press: an update, a retransmission or a redundant end packet.
                 press.last_packet_at = now;
                 if event.duration > press.segment_duration {
@@ -209,6 +227,8 @@ impl DtmfDetector {
                 return Ok(());
             }
             let older = press.ssrc == ssrc
+                && !replayed_start
+                && now.saturating_duration_since(press.last_packet_at) < REORDER_WINDOW
                 && ((timestamp.wrapping_sub(press.timestamp) as i32) < 0
                     || (timestamp.wrapping_sub(press.segment_timestamp) as i32) < 0);
             if older {
@@ -279,7 +299,7 @@ impl DtmfDetector {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::media::rtp::write_fixed_header;
 
@@ -307,7 +327,7 @@ mod tests {
 
     /// RTP packets (with their capture time) of a classic little-endian pcap file of
     /// Ethernet/IPv4/UDP/RTP frames, like SIPp's `dtmf_2833_*.pcap`.
-    fn pcap_rtp_packets(bytes: &[u8]) -> Vec<(Duration, Vec<u8>)> {
+    pub(crate) fn pcap_rtp_packets(bytes: &[u8]) -> Vec<(Duration, Vec<u8>)> {
         assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian microsecond pcap");
         let link_type = u32::from_le_bytes(bytes[20..24].try_into().unwrap());
         assert_eq!(link_type, 1, "Ethernet");
@@ -366,22 +386,35 @@ mod tests {
         ];
         let t0 = Instant::now();
         let mut detector = DtmfDetector::new();
-        // The pcaps all use the same timestamp: as one stream they would be one press. Each file is
-        // replayed like SIPp does per call, so give each its own SSRC.
-        for (i, (name, expected)) in files.iter().enumerate() {
+        let capture = |name: &str| {
             let path = dir.join(format!("dtmf_2833_{name}.pcap"));
             let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (install sip-tester)", path.display()));
-            let packets = pcap_rtp_packets(&bytes);
-            // 7 updates and the end packet 3 times (same sequence number, SIPp replays the capture).
+            pcap_rtp_packets(&bytes)
+        };
+        // SIPp's play_pcap_audio replays them byte for byte: one SSRC for all, each key with its
+        // own (unordered) timestamp, and the same timestamp again when a key is pressed twice.
+        let mut at = t0;
+        let mut play = |detector: &mut DtmfDetector, name: &str, gap: Duration| {
+            let packets = capture(name);
+            // Start (marker), 6 updates and the end packet 3 times with the same sequence number.
             assert_eq!(packets.len(), 10);
-            let base = t0 + Duration::from_secs(i as u64);
-            for (at, mut packet) in packets {
-                packet[8..12].copy_from_slice(&(i as u32).to_be_bytes());
-                detector.handle_rtp(base + at, &packet).unwrap();
+            at += gap;
+            for (offset, packet) in &packets {
+                detector.handle_rtp(at + *offset, packet).unwrap();
             }
-            assert_eq!(drain(&mut detector), [digit(*expected, 280)], "{name}");
+            at += packets.last().unwrap().0;
+        };
+        for (name, expected) in files {
+            play(&mut detector, name, Duration::from_secs(1));
+            assert_eq!(drain(&mut detector), [digit(expected, 280)], "{name}");
             assert_eq!(detector.poll_timeout(), None);
         }
+        // The same key twice, back to back; then '#' and '1' whose timestamp is older.
+        play(&mut detector, "5", Duration::from_secs(1));
+        play(&mut detector, "5", 20 * MS);
+        play(&mut detector, "pound", 20 * MS);
+        play(&mut detector, "1", 20 * MS);
+        assert_eq!(drain(&mut detector), [digit('5', 280), digit('5', 280), digit('#', 280), digit('1', 280)]);
         assert_eq!(detector.malformed_packets(), 0);
     }
 
@@ -417,10 +450,10 @@ mod tests {
         let mut detector = DtmfDetector::new();
         for (press, ts) in [(0u32, 8000u32), (1, 8960)] {
             let at = t0 + 120 * MS * press;
-            detector.handle_event(at, 7, ts, &payload(9, false, 0)).unwrap();
-            detector.handle_event(at + 20 * MS, 7, ts, &payload(9, false, 160)).unwrap();
+            detector.handle_event(at, 7, ts, false, &payload(9, false, 0)).unwrap();
+            detector.handle_event(at + 20 * MS, 7, ts, false, &payload(9, false, 160)).unwrap();
             for _ in 0..3 {
-                detector.handle_event(at + 40 * MS, 7, ts, &payload(9, true, 320)).unwrap();
+                detector.handle_event(at + 40 * MS, 7, ts, false, &payload(9, true, 320)).unwrap();
             }
         }
         assert_eq!(drain(&mut detector), [digit('9', 40), digit('9', 40)]);
@@ -431,12 +464,12 @@ mod tests {
         let t0 = Instant::now();
         let mut detector = DtmfDetector::new();
         // '3' without end packets, then '4': '3' is reported when '4' starts.
-        detector.handle_event(t0, 1, 1000, &payload(3, false, 0)).unwrap();
-        detector.handle_event(t0 + 20 * MS, 1, 1000, &payload(3, false, 160)).unwrap();
-        detector.handle_event(t0 + 100 * MS, 1, 2000, &payload(4, false, 0)).unwrap();
+        detector.handle_event(t0, 1, 1000, false, &payload(3, false, 0)).unwrap();
+        detector.handle_event(t0 + 20 * MS, 1, 1000, false, &payload(3, false, 160)).unwrap();
+        detector.handle_event(t0 + 100 * MS, 1, 2000, false, &payload(4, false, 0)).unwrap();
         assert_eq!(drain(&mut detector), [digit('3', 20)]);
         // '4' loses its end packets too: reported once the timeout passes, not before.
-        detector.handle_event(t0 + 120 * MS, 1, 2000, &payload(4, false, 480)).unwrap();
+        detector.handle_event(t0 + 120 * MS, 1, 2000, false, &payload(4, false, 480)).unwrap();
         let due = detector.poll_timeout().unwrap();
         assert_eq!(due, t0 + 120 * MS + LOST_END_TIMEOUT);
         detector.handle_timeout(due - MS);
@@ -446,11 +479,28 @@ mod tests {
         assert_eq!(detector.poll_timeout(), None);
         // Its late end packets (after a network stall) do not report it again.
         for _ in 0..3 {
-            detector.handle_event(due + 50 * MS, 1, 2000, &payload(4, true, 800)).unwrap();
+            detector.handle_event(due + 50 * MS, 1, 2000, false, &payload(4, true, 800)).unwrap();
         }
         assert!(drain(&mut detector).is_empty());
         // A reordered update of the earlier '3' is ignored.
-        detector.handle_event(due + 60 * MS, 1, 1000, &payload(3, false, 320)).unwrap();
+        detector.handle_event(due + 60 * MS, 1, 1000, false, &payload(3, false, 320)).unwrap();
+        assert!(drain(&mut detector).is_empty());
+        assert_eq!(detector.poll_timeout(), None);
+    }
+
+    #[test]
+    fn restarted_timestamps_are_a_new_press_after_the_reorder_window() {
+        let t0 = Instant::now();
+        let mut detector = DtmfDetector::new();
+        detector.handle_event(t0, 1, 90_000, false, &payload(6, true, 800)).unwrap();
+        // Within the window and without marker: a reordered packet of an older press.
+        detector.handle_event(t0 + 100 * MS, 1, 1_000, false, &payload(2, true, 800)).unwrap();
+        assert_eq!(drain(&mut detector), [digit('6', 100)]);
+        // Later, the sender's timestamps restarted (no marker): a new press all the same.
+        detector.handle_event(t0 + 100 * MS + REORDER_WINDOW, 1, 1_000, false, &payload(2, true, 800)).unwrap();
+        assert_eq!(drain(&mut detector), [digit('2', 100)]);
+        // An update without marker after the end is not a replay.
+        detector.handle_event(t0 + 2000 * MS, 1, 1_000, false, &payload(2, false, 400)).unwrap();
         assert!(drain(&mut detector).is_empty());
         assert_eq!(detector.poll_timeout(), None);
     }
@@ -460,7 +510,7 @@ mod tests {
         let t0 = Instant::now();
         let mut detector = DtmfDetector::new();
         for _ in 0..3 {
-            detector.handle_event(t0, 1, 5000, &payload(10, true, 800)).unwrap();
+            detector.handle_event(t0, 1, 5000, false, &payload(10, true, 800)).unwrap();
         }
         assert_eq!(drain(&mut detector), [digit('*', 100)]);
     }
@@ -469,9 +519,9 @@ mod tests {
     fn new_ssrc_ends_the_previous_press() {
         let t0 = Instant::now();
         let mut detector = DtmfDetector::new();
-        detector.handle_event(t0, 1, 5000, &payload(12, false, 160)).unwrap();
+        detector.handle_event(t0, 1, 5000, false, &payload(12, false, 160)).unwrap();
         // A re-INVITE changed the sender's SSRC, unrelated timestamp (even an "older" one).
-        detector.handle_event(t0 + 40 * MS, 2, 10, &payload(13, true, 320)).unwrap();
+        detector.handle_event(t0 + 40 * MS, 2, 10, false, &payload(13, true, 320)).unwrap();
         assert_eq!(drain(&mut detector), [digit('A', 20), digit('B', 40)]);
     }
 
@@ -479,10 +529,10 @@ mod tests {
     fn long_press_split_in_segments_is_one_digit() {
         let t0 = Instant::now();
         let mut detector = DtmfDetector::new();
-        detector.handle_event(t0, 1, 100, &payload(0, false, 60_000)).unwrap();
-        detector.handle_event(t0 + 8_000 * MS, 1, 100, &payload(0, false, u16::MAX)).unwrap();
-        detector.handle_event(t0 + 8_200 * MS, 1, 100 + 65_535, &payload(0, false, 1600)).unwrap();
-        detector.handle_event(t0 + 8_400 * MS, 1, 100 + 65_535, &payload(0, true, 3200)).unwrap();
+        detector.handle_event(t0, 1, 100, false, &payload(0, false, 60_000)).unwrap();
+        detector.handle_event(t0 + 8_000 * MS, 1, 100, false, &payload(0, false, u16::MAX)).unwrap();
+        detector.handle_event(t0 + 8_200 * MS, 1, 100 + 65_535, false, &payload(0, false, 1600)).unwrap();
+        detector.handle_event(t0 + 8_400 * MS, 1, 100 + 65_535, false, &payload(0, true, 3200)).unwrap();
         assert_eq!(drain(&mut detector), [digit('0', (65_535 + 3200) / 8)]);
     }
 
@@ -494,8 +544,8 @@ mod tests {
         assert_eq!(detector.handle_rtp(t0, &rtp(1, 0, 1, true, &[5, 0x80])), Err(DtmfError::TooShort { len: 2 }));
         assert_eq!(detector.handle_rtp(t0, &rtp(1, 0, 1, true, &[])), Err(DtmfError::TooShort { len: 0 }));
         // Flash (16) and a fax tone (32) are events, not digits.
-        detector.handle_event(t0, 1, 100, &payload(16, true, 800)).unwrap();
-        detector.handle_event(t0, 1, 900, &payload(32, false, 800)).unwrap();
+        detector.handle_event(t0, 1, 100, false, &payload(16, true, 800)).unwrap();
+        detector.handle_event(t0, 1, 900, false, &payload(32, false, 800)).unwrap();
         detector.handle_timeout(t0 + LOST_END_TIMEOUT);
         assert!(drain(&mut detector).is_empty());
         assert_eq!(detector.malformed_packets(), 3);
@@ -504,7 +554,67 @@ mod tests {
         for len in 0..12usize {
             let p: Vec<u8> = (0..len).map(|i| (i * 37 + len * 11) as u8).collect();
             let _ = detector.handle_rtp(t0, &p);
-            let _ = detector.handle_event(t0, 3, len as u32, &p);
+            let _ = detector.handle_event(t0, 3, len as u32, len % 2 == 0, &p);
+        }
+    }
+
+    /// One generated key press: event code, updates sent before the end, end packets sent (0 when
+    /// all were lost), whether the start packet was lost, the pause before the next press.
+    type GeneratedPress = (u8, usize, usize, bool, u64);
+
+    proptest::proptest! {
+        // Seeded: the same cases on every run.
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 1000,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(4733),
+            ..proptest::test_runner::Config::default()
+        })]
+        #[test]
+        fn every_press_is_reported_exactly_once(
+            presses in proptest::collection::vec(
+                (0u8..16, 0usize..6, 0usize..4, proptest::bool::ANY, 10u64..400),
+                1..12,
+            ),
+        ) {
+            let presses: Vec<GeneratedPress> = presses;
+            let t0 = Instant::now();
+            let mut detector = DtmfDetector::new();
+            let mut now = t0;
+            let mut ts = 1_000u32;
+            let mut reported = Vec::new();
+            let mut expected = Vec::new();
+            let deliver = |detector: &mut DtmfDetector, at: Instant, marker: bool, p: [u8; 4], ts: u32| {
+                // Like the shell: fire due timers before the packet arrives.
+                while let Some(due) = detector.poll_timeout().filter(|due| *due <= at) {
+                    detector.handle_timeout(due);
+                }
+                detector.handle_event(at, 9, ts, marker, &p).unwrap();
+            };
+            for &(event, updates, ends, start_lost, pause) in &presses {
+                let mut sent = 0;
+                for i in 0..=updates {
+                    if i == 0 && start_lost {
+                        continue;
+                    }
+                    deliver(&mut detector, now + 20 * MS * i as u32, i == 0, payload(event, false, 160 * i as u16), ts);
+                    sent += 1;
+                }
+                let end_at = now + 20 * MS * (updates as u32 + 1);
+                for _ in 0..ends {
+                    deliver(&mut detector, end_at, false, payload(event, true, 160 * (updates as u16 + 1)), ts);
+                    sent += 1;
+                }
+                if sent > 0 {
+                    expected.push(event_digit(event).unwrap());
+                }
+                reported.extend(std::iter::from_fn(|| detector.poll_event()).map(|d| d.digit));
+                now = end_at + MS * pause as u32;
+                ts = ts.wrapping_add(160 * (updates as u32 + 1) + 8 * pause as u32);
+            }
+            detector.handle_timeout(now + LOST_END_TIMEOUT);
+            reported.extend(std::iter::from_fn(|| detector.poll_event()).map(|d| d.digit));
+            proptest::prop_assert_eq!(reported, expected);
+            proptest::prop_assert_eq!(detector.poll_timeout(), None);
         }
     }
 }

@@ -119,7 +119,8 @@ impl Default for MediaMetricNames {
 pub enum MediaEvent {
     /// The caller pressed a key: one event per key press (RFC 4733 telephone-event on the caller
     /// leg, detected at all times: bridged, on hold, during prompts), reported when the key is
-    /// released (see [`dtmf`] for the exact rule).
+    /// released (see [`dtmf`] for the exact rule). While bridged, the digits also go to the agent
+    /// and may be card or account numbers: ignore them outside an IVR step, do not log them.
     Dtmf { call_tag: u64, digit: char, duration_ms: u32 },
     /// The prompt started by the [`CallMedia::play_prompt`] call that returned `playback_id` has
     /// fully played out. Not sent for a prompt replaced or stopped before its end, so a stale
@@ -605,7 +606,8 @@ impl CallTask {
         let call_tag = *call_tag;
         let event = match event {
             RelayEvent::Dtmf(DtmfDigit { digit, duration_ms }) => {
-                tracing::debug!(call_tag, %digit, duration_ms, "DTMF from the caller");
+                // Not the digit itself: callers key in card and account numbers while bridged.
+                tracing::debug!(call_tag, duration_ms, "DTMF key press from the caller");
                 MediaEvent::Dtmf { call_tag, digit, duration_ms }
             }
             RelayEvent::PromptFinished { playback_id } => MediaEvent::PromptFinished { call_tag, playback_id },

@@ -449,13 +449,14 @@ struct ActivePlayer {
     once: Option<(u64, bool)>,
 }
 
-/// The media core of one call: two legs, hold audio or prompts towards the caller, DTMF
-/// detection on the caller leg, and the relay between the legs when bridged. Symmetric RTP latching (RFC 4961 / "comedia"): the first valid RTP packet
-/// (known payload type) on a leg latches that leg to the packet's source address, and from then on
-/// media is sent there instead of the signalled address (NAT'ed home agents). Packets from other
-/// addresses are dropped as [`DropReason::WrongSource`], except from the signalled address itself,
-/// which always re-latches. A new remote with a different address ([`Relay::set_remote`]) clears
-/// the latch. Latching can be turned off per leg ([`Relay::set_latching`]).
+/// The media core of one call: two legs, hold audio or prompts towards the caller, DTMF detection
+/// on the caller leg, and the relay between the legs when bridged. Symmetric RTP latching (RFC 4961
+/// / "comedia"): the first valid RTP packet (known payload type) on a leg latches that leg to the
+/// packet's source address, and from then on media is sent there instead of the signalled address
+/// (NAT'ed home agents). Packets from other addresses are dropped as [`DropReason::WrongSource`],
+/// except from the signalled address itself, which always re-latches. A new remote with a different
+/// address ([`Relay::set_remote`]) clears the latch. Latching can be turned off per leg
+/// ([`Relay::set_latching`]).
 #[derive(Debug, Clone)]
 pub struct Relay {
     legs: [LegState; 2],
@@ -687,7 +688,7 @@ impl Relay {
         } else {
             return Err(DropReason::UnknownPayloadType);
         };
-        let (ssrc, timestamp) = (header.ssrc(), header.timestamp());
+        let (ssrc, timestamp, marker) = (header.ssrc(), header.timestamp(), header.marker());
         match from.latched {
             _ if !from.latching => {}
             Some(latched) if latched == source => {}
@@ -702,7 +703,7 @@ impl Relay {
         }
         if from_leg == Leg::Caller && matches!(kind, InboundKind::TelephoneEvent) {
             // Malformed payloads are counted by the detector and still relayed as they came.
-            let _ = self.caller_dtmf.handle_event(now, ssrc, timestamp, header.payload());
+            let _ = self.caller_dtmf.handle_event(now, ssrc, timestamp, marker, header.payload());
             self.collect_digits();
         }
         if !self.bridged {

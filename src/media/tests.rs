@@ -386,3 +386,41 @@ async fn allocate_call_without_events_still_plays_prompts() {
     assert_eq!(call.clone().play_prompt(Arc::new(Prompt::from_ulaw("p", vec![0; 160]))).unwrap(), 2);
     call.close().await;
 }
+
+#[tokio::test]
+async fn sipp_dtmf_captures_replayed_over_udp_give_one_event_per_key() {
+    let engine = MediaEngine::new(localhost(), 31410..=31419).unwrap();
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let call = engine.allocate_call_with_events(events_tx, 7).await.unwrap();
+    let caller = UdpSocket::bind((localhost(), 0)).await.unwrap();
+    let caller_media = SocketAddr::new(localhost(), call.caller_port());
+    call.set_caller_remote(caller.local_addr().unwrap(), Codec::Pcmu, 0, Some(101)).unwrap();
+    call.play_hold(Arc::new(Prompt::from_ulaw("hold", vec![0x55; 8000]))).unwrap();
+    // As SIPp's play_pcap_audio sends them: byte for byte (one SSRC; '5' twice repeats its
+    // timestamp), paced as captured (20 ms apart, the 3 end packets back to back).
+    let mut sent = 0;
+    for name in ["5", "5", "pound", "1"] {
+        let path = format!("/usr/share/sip-tester/dtmf_2833_{name}.pcap");
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e} (install sip-tester)"));
+        let mut previous = Duration::ZERO;
+        for (at, packet) in dtmf::tests::pcap_rtp_packets(&bytes) {
+            tokio::time::sleep(at.saturating_sub(previous)).await;
+            previous = at;
+            caller.send_to(&packet, caller_media).await.unwrap();
+            sent += 1;
+        }
+    }
+    let mut digits = Vec::new();
+    for _ in 0..4 {
+        match next_event(&mut events).await {
+            MediaEvent::Dtmf { call_tag: 7, digit, duration_ms: 280 } => digits.push(digit),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(digits, ['5', '5', '#', '1']);
+    wait_caller_received(&call, sent).await;
+    tokio::time::sleep(dtmf::LOST_END_TIMEOUT + Duration::from_millis(100)).await;
+    call.stats().await.unwrap();
+    assert!(events.try_recv().is_err(), "exactly one event per key press");
+    call.close().await;
+}

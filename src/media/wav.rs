@@ -267,4 +267,21 @@ pub(crate) mod tests {
         let seconds = prompt.len() / 8000;
         assert!((10..=25).contains(&seconds), "{seconds} s");
     }
+
+    #[test]
+    fn survey_prompts_load_and_hold_speech() {
+        for (name, min_s, max_s) in
+            [("survey_csat", 5, 10), ("survey_resolved", 3, 7), ("survey_invalid", 1, 5), ("survey_thanks", 1, 5)]
+        {
+            let path = format!("{}/config/prompts/{name}.wav", env!("CARGO_MANIFEST_DIR"));
+            let prompt = Prompt::load(&path).unwrap();
+            let seconds = prompt.len() as f64 / 8000.0;
+            assert!((min_s as f64..=max_s as f64).contains(&seconds), "{name}: {seconds} s");
+            let loud = |samples: &[u8]| samples.iter().filter(|&&b| g711::ulaw_decode(b).unsigned_abs() > 1000).count();
+            let ulaw = prompt.samples(Codec::Pcmu);
+            // A quiet lead-in (no clipped first syllable), then speech for a good part of it.
+            assert_eq!(loud(&ulaw[..1200]), 0, "{name}: lead-in");
+            assert!(loud(ulaw) * 5 > ulaw.len(), "{name}: too little speech");
+        }
+    }
 }
