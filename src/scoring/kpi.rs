@@ -334,30 +334,30 @@ pub(crate) struct AgentResult {
 
 /// A scored board: the queue's values and every active agent's result.
 #[derive(Debug, Clone)]
-pub(crate) struct Scored {
+pub(crate) struct Scored<'a> {
     pub queue_values: KpiValues,
     pub agents: BTreeMap<String, AgentResult>,
-    quality: QualityBaseline,
-    weights: QueueWeights,
+    quality: QualityBaseline<'a>,
+    weights: &'a QueueWeights,
     prior_strength: f64,
 }
 
 /// What the anti-gaming gate compares an agent with: the queue's 30-day tallies.
 #[derive(Debug, Clone)]
-struct QualityBaseline {
+struct QualityBaseline<'a> {
     queue: KpiValues,
-    agents: BTreeMap<String, Tally>,
+    agents: &'a BTreeMap<String, Tally>,
 }
 
-impl Scored {
+impl<'a> Scored<'a> {
     /// Scores `board`; `quality` is the same queue's 30-day board (the anti-gaming baseline).
-    pub fn new(board: &Board, quality: &Board, weights: &QueueWeights, config: &ScoringConfig) -> Scored {
-        let quality = QualityBaseline { queue: quality.queue_tally.values(), agents: quality.agents.clone() };
+    pub fn new(board: &Board, quality: &'a Board, weights: &'a QueueWeights, config: &ScoringConfig) -> Scored<'a> {
+        let quality = QualityBaseline { queue: quality.queue_tally.values(), agents: &quality.agents };
         let mut scored = Scored {
             queue_values: board.queue_tally.values(),
             agents: BTreeMap::new(),
             quality,
-            weights: weights.clone(),
+            weights,
             prior_strength: config.prior_strength,
         };
         for (agent, tally) in &board.agents {
@@ -385,7 +385,7 @@ impl Scored {
             capped.aht = Some(0.5);
             aht_credit_capped = true;
         }
-        let score = composite(&capped, &self.weights);
+        let score = composite(&capped, self.weights);
         AgentResult { values: tally.values(), kpi_scores, score, aht_credit_capped }
     }
 

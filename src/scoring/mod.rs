@@ -223,16 +223,17 @@ impl Scoring {
         self.ledger.queues.keys().cloned().collect()
     }
 
-    fn scored(&self, queue: &str, ledger: &QueueLedger, window: Window, now_ms: i64) -> (Board, Scored) {
-        let board = Board::build(queue, ledger, window, now_ms, &self.config);
-        let weights = self.config.weights(queue);
-        let scored = if window == Window::Last30Days {
-            Scored::new(&board, &board, weights, &self.config)
-        } else {
-            let quality = Board::build(queue, ledger, Window::Last30Days, now_ms, &self.config);
-            Scored::new(&board, &quality, weights, &self.config)
-        };
-        (board, scored)
+    /// The queue's 30-day board (the anti-gaming baseline of every window) and, for a narrower
+    /// window, that window's board.
+    fn boards(&self, queue: &str, ledger: &QueueLedger, window: Window, now_ms: i64) -> (Board, Option<Board>) {
+        let quality = Board::build(queue, ledger, Window::Last30Days, now_ms, &self.config);
+        let narrow = (window != Window::Last30Days).then(|| Board::build(queue, ledger, window, now_ms, &self.config));
+        (quality, narrow)
+    }
+
+    /// Scores `board` against the 30-day `quality` board of the same queue.
+    fn scored<'a>(&'a self, queue: &str, board: &Board, quality: &'a Board) -> Scored<'a> {
+        Scored::new(board, quality, self.config.weights(queue), &self.config)
     }
 
     /// The agent's KPIs, scores and peer percentiles in every queue the agent had offers or
@@ -242,8 +243,12 @@ impl Scoring {
         for (queue, ledger) in &self.ledger.queues {
             let mut windows = Vec::new();
             let mut active = false;
+            let quality = Board::build(queue, ledger, Window::Last30Days, now_ms, &self.config);
             for window in Window::ALL {
-                let (board, scored) = self.scored(queue, ledger, window, now_ms);
+                let narrow =
+                    (window != Window::Last30Days).then(|| Board::build(queue, ledger, window, now_ms, &self.config));
+                let board = narrow.as_ref().unwrap_or(&quality);
+                let scored = self.scored(queue, board, &quality);
                 active |= board.agents.contains_key(agent);
                 let result = scored.result(agent, &self.config);
                 windows.push(WindowKpis {
@@ -267,7 +272,8 @@ impl Scoring {
     /// handled calls, then agent name.
     pub fn leaderboard(&self, queue: &str, now_ms: i64, window: Window) -> Vec<LeaderboardRow> {
         let Some(ledger) = self.ledger.queues.get(queue) else { return Vec::new() };
-        let (_, scored) = self.scored(queue, ledger, window, now_ms);
+        let (quality, narrow) = self.boards(queue, ledger, window, now_ms);
+        let scored = self.scored(queue, narrow.as_ref().unwrap_or(&quality), &quality);
         let mut rows: Vec<LeaderboardRow> = scored
             .agents
             .iter()
@@ -297,7 +303,8 @@ impl Scoring {
     pub fn scores(&self, now_ms: i64) -> Vec<AgentScore> {
         let mut out = Vec::new();
         for (queue, ledger) in &self.ledger.queues {
-            let (_, scored) = self.scored(queue, ledger, self.config.push_window, now_ms);
+            let (quality, narrow) = self.boards(queue, ledger, self.config.push_window, now_ms);
+            let scored = self.scored(queue, narrow.as_ref().unwrap_or(&quality), &quality);
             out.extend(scored.agents.iter().map(|(agent, r)| AgentScore {
                 agent: agent.clone(),
                 queue: queue.clone(),
@@ -321,12 +328,16 @@ impl Scoring {
     fn recompute_pushed(&mut self, queue: &str) {
         let Some(ledger) = self.ledger.queues.get(queue) else { return };
         let now_ms = self.ledger.clock_ms();
-        let (_, scored) = self.scored(queue, ledger, self.config.push_window, now_ms);
+        let (quality, narrow) = self.boards(queue, ledger, self.config.push_window, now_ms);
+        let scored = self.scored(queue, narrow.as_ref().unwrap_or(&quality), &quality);
+        let previous = self.pushed.get(queue).into_iter().flat_map(|p| p.keys());
+        let agents: BTreeSet<&String> = scored.agents.keys().chain(previous).collect();
+        let current: Vec<(String, f64, bool)> = agents
+            .into_iter()
+            .map(|agent| (agent.clone(), scored.result(agent, &self.config).score, scored.agents.contains_key(agent)))
+            .collect();
         let pushed = self.pushed.entry(queue.to_string()).or_default();
-        let agents: BTreeSet<String> = scored.agents.keys().chain(pushed.keys()).cloned().collect();
-        for agent in agents {
-            let active = scored.agents.contains_key(&agent);
-            let score = scored.result(&agent, &self.config).score;
+        for (agent, score, active) in current {
             let moved = pushed.get(&agent).is_none_or(|old| (score - old).abs() > self.config.change_epsilon);
             if moved {
                 self.pending.push_back(ScoreChanged { agent: agent.clone(), queue: queue.to_string(), score });
@@ -346,7 +357,8 @@ impl Scoring {
     pub fn score_distributions(&self, now_ms: i64, window: Window) -> Vec<ScoreDistribution> {
         let mut out = Vec::new();
         for (queue, ledger) in &self.ledger.queues {
-            let (_, scored) = self.scored(queue, ledger, window, now_ms);
+            let (quality, narrow) = self.boards(queue, ledger, window, now_ms);
+            let scored = self.scored(queue, narrow.as_ref().unwrap_or(&quality), &quality);
             let mut scores: Vec<f64> = scored.agents.values().map(|r| r.score).collect();
             if scores.is_empty() {
                 continue;
