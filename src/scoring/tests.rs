@@ -639,3 +639,92 @@ fn percentiles_rank_agents_within_their_queue() {
     // Everyone answered everything: all tie at the middle.
     assert_eq!(f.window("y1", "care", NOW, Window::Last7Days).percentiles.answer_rate, Some(50.0));
 }
+
+fn arbitrary_kind(kind: u8, agent: &str, n: u8) -> EventKind {
+    let agent = agent.to_string();
+    let queue = if n.is_multiple_of(2) { "care" } else { "sales" }.to_string();
+    match kind % 19 {
+        0 => EventKind::CallOffered { ani: format!("+{}", n % 4), did: "d".into(), trunk: "t".into() },
+        1 => EventKind::CallQueued { queue },
+        2 => EventKind::AgentOffered { agent, attempt: 1 },
+        3 => EventKind::AgentRinging { agent },
+        4 => {
+            let reason = [NoAnswerReason::NoAnswer, NoAnswerReason::Rejected, NoAnswerReason::Unreachable];
+            EventKind::AgentNoAnswer { agent, reason: reason[usize::from(n % 3)], sip_status: None }
+        }
+        5 => EventKind::AgentAnswered { agent },
+        6 => EventKind::CallBridged { agent },
+        7 => EventKind::CallAbandoned { queue, wait_ms: 5 },
+        8 => EventKind::WrapUpStarted { agent, seconds: u32::from(n) },
+        9 => EventKind::WrapUpEnded { agent },
+        10 => {
+            let side = [HangupSide::Caller, HangupSide::Agent, HangupSide::System];
+            EventKind::CallEnded { side: side[usize::from(n % 3)], cause: "x".into(), sip_status: None }
+        }
+        11 => EventKind::DispositionRecorded {
+            outcome: if n.is_multiple_of(2) { "sale" } else { "other" }.into(),
+            revenue: [None, Some(f64::NAN), Some(-5.0), Some(1e12)][usize::from(n % 4)],
+        },
+        12 => EventKind::CallTransferred { to: "x".into() },
+        13 => EventKind::CallHold {},
+        14 => EventKind::CallUnhold {},
+        15 => EventKind::SurveyStarted {},
+        16 => EventKind::SurveyAnswered { question: "csat".into(), digit: n % 10 },
+        17 => EventKind::SurveyAbandoned {},
+        _ => EventKind::SurveyAnswered { question: "other".into(), digit: n },
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Any event soup (out-of-order kinds, unknown calls, huge or negative revenue, time jumps)
+    /// leaves every output finite and in range.
+    #[test]
+    fn arbitrary_streams_keep_outputs_in_range(
+        events in proptest::collection::vec((0u8..12, 0u8..19, 0u8..4, proptest::prelude::any::<u8>(), 0i64..2_000_000_000), 0..300),
+    ) {
+        let mut config = survey_config();
+        config.queues.insert("sales".into(), QueueWeights { conversion: 1.0, revenue_per_call: 1.0, ..QueueWeights::default() });
+        let mut f = Feed::new(config);
+        let mut at = T0;
+        for (call_no, kind, agent, n, dt) in events {
+            at += if dt > 1_900_000_000 { 40 * DAY_MS } else { dt };
+            let agent = format!("a{agent}");
+            f.push(&format!("c{call_no}"), at, Some(&agent), arbitrary_kind(kind, &agent, n));
+        }
+        let now = f.scoring.clock_ms();
+        let in_unit = |x: f64| x.is_finite() && (0.0..=1.0).contains(&x);
+        for queue in f.scoring.queues() {
+            for window in Window::ALL {
+                let board = f.scoring.leaderboard(&queue, now, window);
+                for (i, row) in board.iter().enumerate() {
+                    proptest::prop_assert!(in_unit(row.score), "{row:?}");
+                    proptest::prop_assert_eq!(row.rank as usize, i + 1);
+                }
+            }
+        }
+        for agent in ["a0", "a1", "a2", "a3"] {
+            let kpis = f.scoring.kpis(agent, now);
+            for w in kpis.queues.iter().flat_map(|q| q.windows.iter()) {
+                proptest::prop_assert!(in_unit(w.score), "{w:?}");
+                for s in w.kpi_scores.fields().into_iter().flatten() {
+                    proptest::prop_assert!(in_unit(s), "{w:?}");
+                }
+                for p in w.percentiles.fields().into_iter().flatten() {
+                    proptest::prop_assert!((0.0..=100.0).contains(&p), "{w:?}");
+                }
+            }
+            proptest::prop_assert!(serde_json::to_string(&kpis).is_ok());
+        }
+        for d in f.scoring.score_distributions(now, Window::Last30Days) {
+            proptest::prop_assert!(d.min <= d.p25 && d.p25 <= d.median && d.median <= d.p75 && d.p75 <= d.max);
+        }
+        let mut polls = 0;
+        while let Some(change) = f.scoring.poll_score_change() {
+            proptest::prop_assert!(in_unit(change.score));
+            polls += 1;
+            proptest::prop_assert!(polls < 1000);
+        }
+    }
+}
