@@ -137,6 +137,8 @@ pub struct ScoringConfig {
     pub push_window: Window,
     /// A pushed score is re-sent only when it moved by more than this.
     pub change_epsilon: f64,
+    /// A queue's pushed scores are re-evaluated at most once per this much stream time.
+    pub push_interval_ms: i64,
 }
 
 impl Default for ScoringConfig {
@@ -152,6 +154,7 @@ impl Default for ScoringConfig {
             gaming: GamingTolerance::default(),
             push_window: Window::Last7Days,
             change_epsilon: 0.005,
+            push_interval_ms: 5_000,
         }
     }
 }
@@ -199,6 +202,7 @@ impl ScoringConfig {
             ("gaming.repeat_rate", self.gaming.repeat_rate, 0.0, 1.0),
             ("gaming.csat", self.gaming.csat, 0.0, 4.0),
             ("change_epsilon", self.change_epsilon, 0.0, 1.0),
+            ("push_interval_ms", self.push_interval_ms as f64, 0.0, DAY_MS as f64),
         ];
         for (field, value, min, max) in ranges {
             if !value.is_finite() || value < min || value > max {

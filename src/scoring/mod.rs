@@ -52,8 +52,11 @@
 //!
 //! **Cost.** `handle_event` is O(log n): observations live in per-queue `BTreeMap`s keyed by
 //! `(time, offset)` and everything older than 30 days + the repeat horizon is pruned as the
-//! stream clock advances (amortised O(1) per pruned item). Queries and `poll_score_change`
-//! range-scan the queue's window, O(calls in the window); poll on a tick, not per event.
+//! stream clock advances (amortised O(1) per pruned item). Queries range-scan the queue's
+//! window and its 30-day baseline, O(calls in 30 days of that queue). `poll_score_change` does
+//! the same scan for a changed queue at most once per `push_interval_ms` (default 5 s) of
+//! stream time, so it may be polled after every event; `poll_timeout` tells the shell when to
+//! call `handle_tick` so that a throttled change is not left waiting for the next event.
 
 mod config;
 mod kpi;
@@ -169,6 +172,8 @@ pub struct Scoring {
     /// Last score pushed per queue and agent.
     pushed: BTreeMap<String, BTreeMap<String, f64>>,
     pending: VecDeque<ScoreChanged>,
+    /// Stream clock at each queue's last recompute (throttled by `push_interval_ms`).
+    recomputed_at: BTreeMap<String, i64>,
 }
 
 impl Scoring {
@@ -180,6 +185,7 @@ impl Scoring {
             dirty: BTreeSet::new(),
             pushed: BTreeMap::new(),
             pending: VecDeque::new(),
+            recomputed_at: BTreeMap::new(),
         })
     }
 
@@ -317,12 +323,36 @@ impl Scoring {
     /// The next score that moved by more than `change_epsilon` since it was last returned (or
     /// was never returned), evaluated at the stream clock over the push window. Agents that
     /// left the window fall back to the queue mean (0.5) and are then forgotten.
+    ///
+    /// A changed queue is re-scored at most once per `push_interval_ms` of stream time, so
+    /// polling after every event stays cheap; [`Scoring::poll_timeout`] says when the next
+    /// re-scoring is due (call [`Scoring::handle_tick`] then).
     pub fn poll_score_change(&mut self) -> Option<ScoreChanged> {
         while self.pending.is_empty() {
-            let queue = self.dirty.pop_first()?;
+            let queue = self.due_queue()?;
+            self.dirty.remove(&queue);
+            self.recomputed_at.insert(queue.clone(), self.ledger.clock_ms());
             self.recompute_pushed(&queue);
         }
         self.pending.pop_front()
+    }
+
+    /// The stream time (ms) at which a changed queue is next due for re-scoring, if any is
+    /// waiting for its `push_interval_ms` to pass.
+    pub fn poll_timeout(&self) -> Option<i64> {
+        self.dirty.iter().map(|q| self.due_at(q)).min()
+    }
+
+    fn due_at(&self, queue: &str) -> i64 {
+        match self.recomputed_at.get(queue) {
+            Some(at) => at.saturating_add(self.config.push_interval_ms),
+            None => i64::MIN,
+        }
+    }
+
+    fn due_queue(&self) -> Option<String> {
+        let now = self.ledger.clock_ms();
+        self.dirty.iter().find(|q| self.due_at(q) <= now).cloned()
     }
 
     fn recompute_pushed(&mut self, queue: &str) {

@@ -728,3 +728,35 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn score_pushes_are_throttled_to_the_push_interval() {
+    const INTERVAL: i64 = 600 * S;
+    let mut f = Feed::new(ScoringConfig { push_interval_ms: INTERVAL, ..ScoringConfig::default() });
+    let at = NOW - DAY_MS;
+    for i in 0..10 {
+        f.call(&call("care", "ula", &format!("+u{i}"), at + i * 600 * S));
+        f.call(&call("care", "val", &format!("+v{i}"), at + i * 600 * S));
+    }
+    assert!(f.scoring.poll_score_change().is_some(), "a never-scored queue is due at once");
+    while f.scoring.poll_score_change().is_some() {}
+    let scored_at = f.scoring.clock_ms();
+    assert_eq!(f.scoring.poll_timeout(), None);
+    // Val transfers a burst of calls within the next ten minutes: dirty, but not due yet.
+    for i in 0..10 {
+        let mut c = call("care", "val", &format!("+w{i}"), scored_at + S);
+        c.end = End::Transfer;
+        f.call(&c);
+    }
+    assert!(f.scoring.clock_ms() < scored_at + INTERVAL);
+    assert_eq!(f.scoring.poll_score_change(), None);
+    assert_eq!(f.scoring.poll_timeout(), Some(scored_at + INTERVAL));
+    f.scoring.handle_tick(scored_at + INTERVAL);
+    let mut changes = Vec::new();
+    while let Some(change) = f.scoring.poll_score_change() {
+        changes.push(change);
+    }
+    assert!(changes.iter().any(|c| c.agent == "val" && c.score < 0.5), "{changes:?}");
+    assert!(changes.iter().any(|c| c.agent == "ula" && c.score > 0.5), "{changes:?}");
+    assert_eq!(f.scoring.poll_timeout(), None);
+}
