@@ -247,15 +247,17 @@ impl Scoring {
     pub fn kpis(&self, agent: &str, now_ms: i64) -> AgentKpis {
         let mut queues = Vec::new();
         for (queue, ledger) in &self.ledger.queues {
-            let mut windows = Vec::new();
-            let mut active = false;
             let quality = Board::build(queue, ledger, Window::Last30Days, now_ms, &self.config);
+            // The 30-day window contains the others: no activity there, none anywhere.
+            if !quality.agents.contains_key(agent) {
+                continue;
+            }
+            let mut windows = Vec::new();
             for window in Window::ALL {
                 let narrow =
                     (window != Window::Last30Days).then(|| Board::build(queue, ledger, window, now_ms, &self.config));
                 let board = narrow.as_ref().unwrap_or(&quality);
                 let scored = self.scored(queue, board, &quality);
-                active |= board.agents.contains_key(agent);
                 let result = scored.result(agent, &self.config);
                 windows.push(WindowKpis {
                     window,
@@ -267,9 +269,7 @@ impl Scoring {
                     aht_credit_capped: result.aht_credit_capped,
                 });
             }
-            if active {
-                queues.push(QueueKpis { queue: queue.clone(), windows });
-            }
+            queues.push(QueueKpis { queue: queue.clone(), windows });
         }
         AgentKpis { agent: agent.to_string(), now_ms, queues }
     }
