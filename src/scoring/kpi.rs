@@ -3,7 +3,7 @@
 //! queue mean as prior and `prior_strength` pseudo-observations), their normalisation to [0, 1]
 //! (the queue mean maps to 0.5) and the weighted composite score with the anti-gaming cap.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
@@ -300,26 +300,26 @@ impl Board {
     pub fn build(queue: &str, ledger: &QueueLedger, window: Window, now_ms: i64, config: &ScoringConfig) -> Board {
         let (from, to) = window.bounds(now_ms);
         let weights = config.weights(queue);
-        let mut agents: BTreeMap<String, Tally> = BTreeMap::new();
+        // Keyed by the ledger's own strings: no allocation per observation.
+        let mut by_agent: HashMap<&str, Tally> = HashMap::new();
         if from <= to {
             let range = (from, i64::MIN)..=(to, i64::MAX);
             for offer in ledger.offers.range(range.clone()).map(|(_, o)| o) {
-                tally_of(&mut agents, &offer.agent).add_offer(offer.answered);
+                by_agent.entry(offer.agent.as_str()).or_default().add_offer(offer.answered);
             }
             for call in ledger.handled.range(range).map(|(_, c)| c) {
-                tally_of(&mut agents, &call.agent).add_call(call, weights, config, now_ms);
+                by_agent.entry(call.agent.as_str()).or_default().add_call(call, weights, config, now_ms);
             }
         }
+        let agents: BTreeMap<String, Tally> =
+            by_agent.into_iter().map(|(agent, tally)| (agent.to_string(), tally)).collect();
+        // Summed in agent order so float totals do not depend on hash order.
         let mut queue_tally = Tally::default();
         for tally in agents.values() {
             queue_tally.merge(tally);
         }
         Board { queue_tally, agents }
     }
-}
-
-fn tally_of<'a>(agents: &'a mut BTreeMap<String, Tally>, agent: &str) -> &'a mut Tally {
-    agents.entry(agent.to_string()).or_default()
 }
 
 /// One agent's result on a board.
