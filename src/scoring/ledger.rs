@@ -1,14 +1,19 @@
 //! The scoring ledger: folds the call event stream into per-queue observations (resolved agent
 //! offers and handled calls, each keyed by `(time, offset)` in a `BTreeMap` so windows are range
 //! scans), keeps the small per-call state needed to attribute later events (wrap-up, disposition,
-//! survey) and the per-(queue, ANI) index that marks earlier calls as repeated. Everything older
-//! than 30 days plus the repeat horizon is pruned as the stream clock advances.
+//! survey) and the per-(queue, ANI) index that marks earlier calls as repeated. Observations
+//! older than 30 days plus the repeat horizon, and per-call state older than two days, are
+//! pruned as the stream clock advances.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::events::{EventKind, HangupSide, NoAnswerReason, StoredEvent};
 
 use super::config::{ScoringConfig, DAY_MS};
+
+/// How long a call's attribution state is kept after it was first seen: events that arrive
+/// later (a very late disposition or wrap-up end) are ignored. The call's observations stay.
+pub(crate) const CALL_STATE_RETENTION_MS: i64 = 2 * DAY_MS;
 
 /// Position of an observation: event time, then the store offset that made it unique.
 pub(crate) type Key = (i64, i64);
@@ -306,7 +311,8 @@ impl Ledger {
                 }
             }
         }
-        while self.call_expiry.front().is_some_and(|(first_seen, _)| *first_seen < cutoff) {
+        let call_cutoff = self.clock_ms.saturating_sub(CALL_STATE_RETENTION_MS);
+        while self.call_expiry.front().is_some_and(|(first_seen, _)| *first_seen < call_cutoff) {
             if let Some((_, call_id)) = self.call_expiry.pop_front() {
                 self.calls.remove(&call_id);
             }

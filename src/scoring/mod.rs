@@ -52,7 +52,8 @@
 //!
 //! **Cost.** `handle_event` is O(log n): observations live in per-queue `BTreeMap`s keyed by
 //! `(time, offset)` and everything older than 30 days + the repeat horizon is pruned as the
-//! stream clock advances (amortised O(1) per pruned item). Queries range-scan the queue's
+//! stream clock advances (amortised O(1) per pruned item); the per-call state that attributes
+//! late events (wrap-up end, disposition, survey) is kept two days. Queries range-scan the queue's
 //! window and its 30-day baseline, O(calls in 30 days of that queue). `poll_score_change` does
 //! the same scan for a changed queue at most once per `push_interval_ms` (default 5 s) of
 //! stream time, so it may be polled after every event; `poll_timeout` tells the shell when to

@@ -573,7 +573,8 @@ fn observations_older_than_the_horizon_are_pruned() {
     for i in 0..5 {
         f.call(&call("care", "vic", &format!("+{i}"), T0 + i * DAY_MS));
     }
-    assert_eq!(f.scoring.ledger.retained(), (5, 5, 5));
+    // Per-call state lasts two days, observations 30 days + 72 h.
+    assert_eq!(f.scoring.ledger.retained(), (5, 5, 2));
     // 40 days on, only the new call remains.
     f.call(&call("care", "vic", "+9", T0 + 40 * DAY_MS));
     assert_eq!(f.scoring.ledger.retained(), (1, 1, 1));
