@@ -275,6 +275,12 @@ impl Scoring {
         AgentKpis { agent: agent.to_string(), now_ms, queues }
     }
 
+    /// The queue's pooled KPIs in the window (the prior every agent is shrunk toward).
+    pub fn queue_kpis(&self, queue: &str, now_ms: i64, window: Window) -> Option<KpiValues> {
+        let ledger = self.ledger.queues.get(queue)?;
+        Some(Board::build(queue, ledger, window, now_ms, &self.config).queue_tally.values())
+    }
+
     /// The queue's active agents in the window, force-ranked: score descending, then more
     /// handled calls, then agent name.
     pub fn leaderboard(&self, queue: &str, now_ms: i64, window: Window) -> Vec<LeaderboardRow> {

@@ -761,3 +761,36 @@ fn score_pushes_are_throttled_to_the_push_interval() {
     assert!(changes.iter().any(|c| c.agent == "ula" && c.score > 0.5), "{changes:?}");
     assert_eq!(f.scoring.poll_timeout(), None);
 }
+
+#[test]
+fn short_calls_with_poor_csat_earn_no_aht_credit() {
+    let mut f = Feed::new(survey_config());
+    let at = NOW - 3 * DAY_MS;
+    for i in 0..40 {
+        let t = at + i * 600 * S;
+        for agent in ["xia", "yan", "zoe"] {
+            let mut c = call("care", agent, &format!("+{agent}{i}"), t);
+            c.end = End::Survey(Some(if i % 2 == 0 { 5 } else { 4 }));
+            f.call(&c);
+        }
+        // Rushes callers and they say so.
+        let mut rushed = call("care", "rush", &format!("+r{i}"), t);
+        rushed.talk_s = 60;
+        rushed.end = End::Survey(Some(2));
+        f.call(&rushed);
+        // Just as quick and as well liked as the rest: keeps the credit.
+        let mut brisk = call("care", "brisk", &format!("+b{i}"), t);
+        brisk.talk_s = 60;
+        brisk.end = End::Survey(Some(if i % 2 == 0 { 5 } else { 4 }));
+        f.call(&brisk);
+    }
+    let rush = f.window("rush", "care", NOW, Window::Last7Days);
+    let brisk = f.window("brisk", "care", NOW, Window::Last7Days);
+    assert!(rush.kpi_scores.aht.is_some_and(|s| s > 0.5));
+    assert!(rush.aht_credit_capped);
+    assert!(!brisk.aht_credit_capped);
+    assert!(brisk.score > rush.score);
+    let queue = f.scoring.queue_kpis("care", NOW, Window::Last7Days).expect("queue");
+    assert_eq!(queue.handled, 200);
+    assert_eq!(f.scoring.queue_kpis("nope", NOW, Window::Last7Days), None);
+}
