@@ -11,6 +11,7 @@ pub mod config;
 pub mod events;
 pub mod media;
 pub mod metrics;
+pub mod scoring;
 pub mod sdp;
 pub mod server;
 pub mod sip;

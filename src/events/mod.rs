@@ -90,6 +90,28 @@ pub enum EventKind {
     /// Both legs are gone; the call is over.
     #[serde(rename = "call.ended")]
     CallEnded { side: HangupSide, cause: String, sip_status: Option<u16> },
+    /// The agent recorded the call's disposition (e.g. `"sale"`), with the revenue when it has one.
+    #[serde(rename = "disposition.recorded")]
+    DispositionRecorded { outcome: String, revenue: Option<f64> },
+    /// The agent transferred the caller elsewhere (an agent, a queue or a number); the agent's part
+    /// of the call ends here.
+    #[serde(rename = "call.transferred")]
+    CallTransferred { to: String },
+    /// The agent put the caller on hold.
+    #[serde(rename = "call.hold")]
+    CallHold {},
+    /// The agent took the caller off hold.
+    #[serde(rename = "call.unhold")]
+    CallUnhold {},
+    /// The agent left and the caller entered the post-call survey.
+    #[serde(rename = "survey.started")]
+    SurveyStarted {},
+    /// The caller answered one survey question with a DTMF digit.
+    #[serde(rename = "survey.answered")]
+    SurveyAnswered { question: String, digit: u8 },
+    /// The caller hung up before finishing the survey.
+    #[serde(rename = "survey.abandoned")]
+    SurveyAbandoned {},
 }
 
 /// One event of one call, as produced by the call core.
@@ -135,6 +157,27 @@ mod tests {
         assert!(json.contains("\"type\":\"call.queued\""), "{json}");
         let back: CallEvent = serde_json::from_str(&json).unwrap();
         assert_eq!(back, ev);
+    }
+
+    #[test]
+    fn scoring_events_round_trip_with_dotted_types() {
+        let kinds = [
+            (EventKind::DispositionRecorded { outcome: "sale".into(), revenue: Some(12.5) }, "disposition.recorded"),
+            (EventKind::CallTransferred { to: "billing".into() }, "call.transferred"),
+            (EventKind::CallHold {}, "call.hold"),
+            (EventKind::CallUnhold {}, "call.unhold"),
+            (EventKind::SurveyStarted {}, "survey.started"),
+            (EventKind::SurveyAnswered { question: "csat".into(), digit: 5 }, "survey.answered"),
+            (EventKind::SurveyAbandoned {}, "survey.abandoned"),
+        ];
+        for (i, (kind, name)) in kinds.into_iter().enumerate() {
+            let ev = CallEvent { call_id: "c1".into(), seq: 1, at_ms: 5, agent: Some("bob".into()), kind };
+            let stored = StoredEvent { offset: i as i64, schema: SCHEMA_VERSION, event: ev };
+            let json = serde_json::to_string(&stored).unwrap();
+            assert!(json.contains(&format!("\"type\":\"{name}\"")), "{json}");
+            let back: StoredEvent = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, stored);
+        }
     }
 
     #[test]

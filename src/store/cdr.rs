@@ -120,6 +120,14 @@ impl Cdr {
                 self.attempts = self.attempts.saturating_add(1);
             }
             EventKind::AgentRinging { .. } | EventKind::AgentNoAnswer { .. } => {}
+            // In-call and post-call facts the CDR row has no columns for (scoring consumes them).
+            EventKind::DispositionRecorded { .. }
+            | EventKind::CallTransferred { .. }
+            | EventKind::CallHold {}
+            | EventKind::CallUnhold {}
+            | EventKind::SurveyStarted {}
+            | EventKind::SurveyAnswered { .. }
+            | EventKind::SurveyAbandoned {} => {}
             EventKind::AgentAnswered { agent } => {
                 self.agent = Some(agent.clone());
                 self.answered_at = Some(at);
