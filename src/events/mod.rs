@@ -90,9 +90,6 @@ pub enum EventKind {
     /// Both legs are gone; the call is over.
     #[serde(rename = "call.ended")]
     CallEnded { side: HangupSide, cause: String, sip_status: Option<u16> },
-    /// The agent recorded the call's disposition (e.g. `"sale"`), with the revenue when it has one.
-    #[serde(rename = "disposition.recorded")]
-    DispositionRecorded { outcome: String, revenue: Option<f64> },
     /// The agent transferred the caller elsewhere (an agent, a queue or a number); the agent's part
     /// of the call ends here.
     #[serde(rename = "call.transferred")]
@@ -103,15 +100,6 @@ pub enum EventKind {
     /// The agent took the caller off hold.
     #[serde(rename = "call.unhold")]
     CallUnhold {},
-    /// The agent left and the caller entered the post-call survey.
-    #[serde(rename = "survey.started")]
-    SurveyStarted {},
-    /// The caller answered one survey question with a DTMF digit.
-    #[serde(rename = "survey.answered")]
-    SurveyAnswered { question: String, digit: u8 },
-    /// The caller hung up before finishing the survey.
-    #[serde(rename = "survey.abandoned")]
-    SurveyAbandoned {},
 }
 
 /// One event of one call, as produced by the call core.
@@ -166,9 +154,9 @@ mod tests {
             (EventKind::CallTransferred { to: "billing".into() }, "call.transferred"),
             (EventKind::CallHold {}, "call.hold"),
             (EventKind::CallUnhold {}, "call.unhold"),
-            (EventKind::SurveyStarted {}, "survey.started"),
+            (EventKind::SurveyStarted { questions: vec!["csat".into()] }, "survey.started"),
             (EventKind::SurveyAnswered { question: "csat".into(), digit: 5 }, "survey.answered"),
-            (EventKind::SurveyAbandoned {}, "survey.abandoned"),
+            (EventKind::SurveyAbandoned { question: Some("csat".into()) }, "survey.abandoned"),
         ];
         for (i, (kind, name)) in kinds.into_iter().enumerate() {
             let ev = CallEvent { call_id: "c1".into(), seq: 1, at_ms: 5, agent: Some("bob".into()), kind };

@@ -275,7 +275,7 @@ impl Ledger {
                     record.hold_ms = record.hold_ms.saturating_add(at.saturating_sub(since).max(0));
                 }
             }
-            EventKind::SurveyStarted {} => {
+            EventKind::SurveyStarted { .. } => {
                 let record = handled_mut(&mut self.queues, call)?;
                 record.survey_started = true;
                 record.close_segment(at);
@@ -286,7 +286,12 @@ impl Ledger {
                     record.csat = Some(*digit);
                 }
             }
-            EventKind::SurveyAbandoned {} => {}
+            // The talk ends when the agent leaves; the survey that follows is not handle time.
+            EventKind::AgentLeft { .. } => {
+                let record = handled_mut(&mut self.queues, call)?;
+                record.close_segment(at);
+            }
+            EventKind::SurveyAbandoned { .. } | EventKind::SurveyInvalid { .. } | EventKind::SurveyNoAnswer { .. } => {}
         }
         call.queue.clone()
     }

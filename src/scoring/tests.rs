@@ -107,7 +107,7 @@ impl Feed {
                 end + 60 * S
             }
             End::Survey(digit) => {
-                evs.push((end, None, EventKind::SurveyStarted {}));
+                evs.push((end, None, EventKind::SurveyStarted { questions: vec!["csat".into()] }));
                 if let Some(digit) = digit {
                     evs.push((end + 10 * S, None, EventKind::SurveyAnswered { question: "csat".into(), digit }));
                 }
@@ -669,9 +669,9 @@ fn arbitrary_kind(kind: u8, agent: &str, n: u8) -> EventKind {
         12 => EventKind::CallTransferred { to: "x".into() },
         13 => EventKind::CallHold {},
         14 => EventKind::CallUnhold {},
-        15 => EventKind::SurveyStarted {},
+        15 => EventKind::SurveyStarted { questions: vec!["csat".into()] },
         16 => EventKind::SurveyAnswered { question: "csat".into(), digit: n % 10 },
-        17 => EventKind::SurveyAbandoned {},
+        17 => EventKind::SurveyAbandoned { question: None },
         _ => EventKind::SurveyAnswered { question: "other".into(), digit: n },
     }
 }

@@ -120,14 +120,8 @@ impl Cdr {
                 self.attempts = self.attempts.saturating_add(1);
             }
             EventKind::AgentRinging { .. } | EventKind::AgentNoAnswer { .. } => {}
-            // In-call and post-call facts the CDR row has no columns for (scoring consumes them).
-            EventKind::DispositionRecorded { .. }
-            | EventKind::CallTransferred { .. }
-            | EventKind::CallHold {}
-            | EventKind::CallUnhold {}
-            | EventKind::SurveyStarted {}
-            | EventKind::SurveyAnswered { .. }
-            | EventKind::SurveyAbandoned {} => {}
+            // In-call facts the CDR row has no columns for (scoring consumes them).
+            EventKind::CallTransferred { .. } | EventKind::CallHold {} | EventKind::CallUnhold {} => {}
             EventKind::AgentAnswered { agent } => {
                 self.agent = Some(agent.clone());
                 self.answered_at = Some(at);
