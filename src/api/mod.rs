@@ -62,6 +62,7 @@ struct AppState<S> {
     control: Arc<S>,
     store: Store,
     prometheus: PrometheusHandle,
+    scoring: SharedScoring,
 }
 
 impl<S> Clone for AppState<S> {
@@ -71,11 +72,21 @@ impl<S> Clone for AppState<S> {
 }
 
 /// The API's routes. Serve with `axum::serve(listener, router(..))`.
-pub fn router<S: SwitchControl>(control: Arc<S>, store: Store, prometheus: PrometheusHandle) -> Router {
+/// The scoring consumer's state, shared with the API for KPI and leaderboard reads.
+pub type SharedScoring = Arc<std::sync::Mutex<crate::scoring::Scoring>>;
+
+pub fn router<S: SwitchControl>(
+    control: Arc<S>,
+    store: Store,
+    prometheus: PrometheusHandle,
+    scoring: SharedScoring,
+) -> Router {
     Router::new()
         .route("/api/agents", get(get_agents::<S>))
         .route("/api/agents/{id}/state", put(put_agent_state::<S>))
         .route("/api/queues", get(get_queues::<S>))
+        .route("/api/agents/{id}/kpis", get(get_agent_kpis::<S>))
+        .route("/api/leaderboard", get(get_leaderboard::<S>))
         .route("/api/calls", get(list_calls::<S>))
         .route("/api/calls/{id}", get(get_call::<S>))
         .route("/api/calls/{id}/events", get(get_call_events::<S>))
@@ -84,7 +95,58 @@ pub fn router<S: SwitchControl>(control: Arc<S>, store: Store, prometheus: Prome
         .route("/metrics", get(get_metrics::<S>))
         .route("/healthz", get(get_health::<S>))
         .fallback(no_route)
-        .with_state(AppState { control, store, prometheus })
+        .with_state(AppState { control, store, prometheus, scoring })
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Runs a scoring query off the async threads (queries scan up to 30 days of calls).
+async fn read_scoring<T: Send + 'static>(
+    scoring: &SharedScoring,
+    read: impl FnOnce(&crate::scoring::Scoring) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let scoring = scoring.clone();
+    tokio::task::spawn_blocking(move || {
+        let guard = scoring.lock().unwrap_or_else(|e| e.into_inner());
+        read(&guard)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("scoring task failed: {e}")))
+}
+
+/// `GET /api/agents/{id}/kpis`: the agent's KPIs per queue and window, with peer percentiles.
+async fn get_agent_kpis<S: SwitchControl>(
+    State(app): State<AppState<S>>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<crate::scoring::AgentKpis>, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if !app.control.agents().await.iter().any(|a| a.id == id) {
+        return Err(ApiError::NotFound(format!("agent {id} not found")));
+    }
+    let now = wall_ms();
+    Ok(Json(read_scoring(&app.scoring, move |s| s.kpis(&id, now)).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct LeaderboardParams {
+    queue: String,
+    window: Option<crate::scoring::Window>,
+}
+
+/// `GET /api/leaderboard?queue=Q[&window=today|7d|30d]`: agents force-ranked by score.
+async fn get_leaderboard<S: SwitchControl>(
+    State(app): State<AppState<S>>,
+    params: Result<Query<LeaderboardParams>, QueryRejection>,
+) -> Result<Json<Vec<crate::scoring::LeaderboardRow>>, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if !app.control.queues().await.iter().any(|q| q.name == params.queue) {
+        return Err(ApiError::NotFound(format!("queue {} not found", params.queue)));
+    }
+    let window = params.window.unwrap_or(crate::scoring::Window::Last7Days);
+    let now = wall_ms();
+    Ok(Json(read_scoring(&app.scoring, move |s| s.leaderboard(&params.queue, now, window)).await?))
 }
 
 async fn get_agents<S: SwitchControl>(State(app): State<AppState<S>>) -> Json<Vec<AgentView>> {

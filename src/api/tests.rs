@@ -119,7 +119,8 @@ struct Harness {
 async fn start_with(options: StoreOptions, prometheus: PrometheusHandle) -> Harness {
     let dir = TempDir::new("api");
     let store = Store::open_with(&dir.db(), options).unwrap();
-    let app = router(Arc::new(InMemorySwitch::new()), store.clone(), prometheus);
+    let scoring = crate::scoring::Scoring::new(crate::scoring::ScoringConfig::default()).expect("scoring");
+    let app = router(Arc::new(InMemorySwitch::new()), store.clone(), prometheus, Arc::new(std::sync::Mutex::new(scoring)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     tokio::spawn(async move {

@@ -31,7 +31,7 @@ pub const DEFAULTS_ORIGIN: &str = "built-in defaults";
 /// default, while missing `[[trunks]]`/`[[routes]]`/`[[queues]]`/`[[agents]]` mean none: the
 /// demo trunk, route, queue and agents exist only in the built-in defaults (and the reference
 /// file).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -52,6 +52,9 @@ pub struct Config {
     pub agents: Vec<AgentConfig>,
     #[serde(default)]
     pub webhooks: Vec<WebhookConfig>,
+    /// `[scoring]`: KPI weights per queue and the scoring rules (see `crate::scoring`).
+    #[serde(default)]
+    pub scoring: crate::scoring::ScoringConfig,
 }
 
 /// `[[webhooks]]`: an HTTP endpoint that receives the event log in batches, at least once.
@@ -240,6 +243,19 @@ fn default_max_attempts() -> u32 {
     3
 }
 
+impl Config {
+    /// The scoring configuration with each queue's survey setting applied, so a call that skips
+    /// a survey counts against the agent only where a survey runs.
+    pub fn scoring_config(&self) -> crate::scoring::ScoringConfig {
+        let mut scoring = self.scoring.clone();
+        for q in &self.queues {
+            let weights = scoring.queues.entry(q.name.clone()).or_insert_with(|| self.scoring.default.clone());
+            weights.survey_enabled = q.survey_spec().is_some();
+        }
+        scoring
+    }
+}
+
 impl QueueConfig {
     /// The survey spec when this queue runs one.
     pub fn survey_spec(&self) -> Option<crate::survey::SurveySpec> {
@@ -363,6 +379,7 @@ impl Default for Config {
             }],
             agents: (1..=3).map(agent).collect(),
             webhooks: Vec::new(),
+            scoring: crate::scoring::ScoringConfig::default(),
         }
     }
 }

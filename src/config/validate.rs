@@ -26,6 +26,9 @@ pub(super) fn value_issues(config: &Config) -> Vec<ConfigIssue> {
     check_agents(config, &mut issues);
     check_webhooks(config, &mut issues);
     check_surveys(config, &mut issues);
+    if let Err(e) = config.scoring.validate() {
+        issues.push(ConfigIssue::new("scoring", e.to_string()));
+    }
     issues
 }
 
