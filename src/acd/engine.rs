@@ -1,19 +1,24 @@
 //! The sans-IO ACD engine: owns agents, queues, waiting calls, the timer table and the indexes that
-//! make a routing decision cheap. Agents are grouped into skill profiles (identical skill sets); each
-//! profile keeps its available agents in a `BTreeSet` ordered by idle time, and each queue knows which
-//! profiles qualify, so picking the longest-idle eligible agent costs O(profiles) and never scans
-//! agents. Waiting calls live per queue in a `BTreeMap` ordered by (priority desc, enqueue time, seq);
-//! the head of every non-empty queue is kept in one global ordered set, and the decision loop walks
-//! it best-first across all queues, asking each queue's `Strategy` for an agent.
+//! make a routing decision cheap. Agents with identical leveled skill sets share a profile, which
+//! knows once for all queues in which bullseye ring of each queue it is eligible. Every (queue, ring)
+//! has a pool of its available agents ordered by idle time (and by skill level for best-skill
+//! queues), so longest-idle and best-skill picks cost O(rings) tree lookups, never an agent scan;
+//! merit-weighted picks scan only the *available* eligible agents. Waiting calls live per queue in a
+//! `BTreeMap` ordered by (priority desc, service-level deadline, enqueue time, seq); the head of every
+//! non-empty queue sits in one global ordered set that the decision loop walks best-first once.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
 use super::types::{
-    AcdError, AcdEvent, AgentConfig, AgentSnapshot, AgentState, CallId, OfferDecision, OfferResult, QueueConfig,
-    QueueSnapshot, RemovedCall, Requested, Strategy,
+    parse_skill, AcdError, AcdEvent, AgentConfig, AgentSnapshot, AgentState, CallId, OfferDecision, OfferResult,
+    PickRule, QueueConfig, QueuePolicy, QueueSnapshot, RemovedCall, Requested, Strategy, DEFAULT_SKILL_LEVEL,
 };
 
 /// Reason given to agents made NotReady by a ring-out.
@@ -22,13 +27,22 @@ pub const REASON_RONA: &str = "rona";
 pub const REASON_REJECTED: &str = "rejected";
 /// Reason given to agents whose phone could not be reached.
 pub const REASON_UNREACHABLE: &str = "unreachable";
+/// Score of an agent in a queue before `set_agent_score` (and the start of its ramp).
+pub const NEUTRAL_SCORE: f64 = 0.5;
+/// Default length of the rolling occupancy window (time constant of its exponential average).
+pub const DEFAULT_OCCUPANCY_WINDOW: Duration = Duration::from_secs(1800);
+/// Weight of the newest sample in a queue's handle-time moving average.
+const HANDLE_TIME_ALPHA: f64 = 0.1;
 
 /// Position of a timer in the table: deadline, then a unique sequence number.
 type TimerKey = (Instant, u64);
-/// Order of waiting calls: higher priority first, then earlier enqueue, then enqueue sequence.
-type CallKey = (Reverse<u8>, Instant, u64);
-/// Order of available agents in a profile: became idle earlier first, then by sequence.
+/// Order of waiting calls: higher priority first, then earlier service-level deadline, then earlier
+/// enqueue, then enqueue sequence.
+type CallKey = (Reverse<u8>, Instant, Instant, u64);
+/// Order of available agents in a pool: became idle earlier first, then by sequence.
 type IdleKey = (Instant, u64, usize);
+/// Order of available agents in a best-skill pool: higher skill first, then the idle order.
+type SkillKey = (Reverse<u32>, Instant, u64, usize);
 
 /// A pending deadline; timers are plain data in `Acd::timers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,40 +53,80 @@ enum Timer {
     WrapUpEnd { agent: usize },
     /// The call has waited the queue's max wait.
     MaxWait { call: CallId },
+    /// The call reaches its queue's next bullseye ring.
+    Relax { call: CallId },
 }
 
-/// Agents sharing one exact skill set.
+/// A profile's eligibility for one queue.
+#[derive(Debug, Clone, Copy)]
+struct Membership {
+    queue: usize,
+    /// The first bullseye ring whose requirement the profile meets.
+    ring: u8,
+    /// Sum of the profile's levels on the queue's own required skills.
+    skill_score: u32,
+}
+
+/// Agents sharing one exact leveled skill set.
 #[derive(Debug)]
 struct Profile {
-    /// Sorted, deduplicated skill ids.
-    skills: Vec<u32>,
+    /// Sorted by skill id, one entry per skill.
+    skills: Vec<(u32, u8)>,
+    memberships: Vec<Membership>,
+}
+
+/// The agents of one (queue, ring).
+#[derive(Debug, Default)]
+struct Pool {
     /// Agents Ready and registered, longest idle first.
-    available: BTreeSet<IdleKey>,
+    by_idle: BTreeSet<IdleKey>,
+    /// The same agents, best skill first; kept only for best-skill queues.
+    by_skill: BTreeSet<SkillKey>,
     /// Agents not logged out.
     staffed: usize,
+}
+
+/// A skill requirement: every (skill, minimum level) must be met.
+#[derive(Debug, Clone)]
+struct Ring {
+    after: Duration,
+    requirement: Vec<(u32, u8)>,
+}
+
+/// What a queue knows about one agent's work in it.
+#[derive(Debug, Clone, Copy, Default)]
+struct AgentQueueStats {
+    score: Option<f64>,
+    answered: u32,
+    recent_offers: u32,
 }
 
 #[derive(Debug)]
 struct Queue {
     name: Arc<str>,
     skill_names: Vec<String>,
-    /// Sorted, deduplicated skill ids.
-    required: Vec<u32>,
+    /// Ring 0 is the queue's own requirement; the rest come from the policy's relax steps.
+    rings: Vec<Ring>,
+    pools: Vec<Pool>,
     ring_timeout: Duration,
     max_wait: Duration,
     strategy: Strategy,
-    /// Profiles whose skills include `required`.
-    eligible_profiles: Vec<usize>,
+    policy: QueuePolicy,
     waiting: BTreeMap<CallKey, CallId>,
     /// Waiting calls by age, for `longest_wait`.
     by_age: BTreeSet<(Instant, u64)>,
     /// Calls of this queue currently offered to an agent.
     offered: usize,
+    /// The agents of the last `policy.floor_window` offers, oldest first.
+    recent: VecDeque<usize>,
+    agent_stats: HashMap<usize, AgentQueueStats>,
+    /// Moving average of talk + wrap-up, in seconds.
+    handle_time: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
 enum CallState {
-    Waiting { timer: Option<TimerKey> },
+    Waiting { timer: Option<TimerKey>, relax_timer: Option<TimerKey> },
     Offered { agent: usize },
 }
 
@@ -80,14 +134,18 @@ enum CallState {
 struct Call {
     queue: usize,
     key: CallKey,
-    /// When the call's max wait expires, if the queue has one.
+    /// When the call's max wait in its current queue expires, if the queue has one.
     deadline: Option<Instant>,
+    holdout: bool,
     state: CallState,
 }
 
 impl Call {
     fn enqueued_at(&self) -> Instant {
-        self.key.1
+        self.key.2
+    }
+    fn priority(&self) -> u8 {
+        self.key.0 .0
     }
 }
 
@@ -95,6 +153,7 @@ impl Call {
 struct Agent {
     id: Arc<str>,
     skill_names: Vec<String>,
+    skill_levels: Vec<(String, u8)>,
     profile: usize,
     wrapup: Duration,
     state: AgentState,
@@ -103,33 +162,51 @@ struct Agent {
     idle_since: Option<Instant>,
     /// Tie-break for equal `idle_since`.
     ready_seq: u64,
-    /// The key under which the agent sits in its profile's available set, if it does.
+    /// The key under which the agent sits in its pools' available sets, if it does.
     indexed: Option<(Instant, u64)>,
-    /// Whether the agent is counted in its profile's `staffed`.
+    /// Whether the agent is counted in its pools' `staffed`.
     staffed: bool,
     /// The ring or wrap-up timer of the current state.
     timer: Option<TimerKey>,
     pending_not_ready: Option<String>,
     calls_handled: u64,
     missed_offers: u64,
+    /// Exponential average of being busy, as of `occupancy_at`.
+    occupancy: f64,
+    occupancy_at: Option<Instant>,
+    /// The queue and answer time of the call the agent is on.
+    talking: Option<(usize, Instant)>,
 }
 
-/// An agent picked by a strategy for a queue's head call.
+/// An agent picked for a queue's head call.
 #[derive(Debug, Clone, Copy)]
 struct Choice {
     agent: usize,
     eligible: usize,
     rank: usize,
+    score: f64,
+    rule: PickRule,
+    relax_step: u8,
+}
+
+/// A merit candidate in the decision scratch buffer.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    agent: usize,
+    idle: (Instant, u64),
+    score: f64,
+    capped: bool,
+    recent: u32,
 }
 
 /// The automatic call distributor. Feed it inputs with the current time, then drain
 /// [`Acd::poll_event`] and arm a timer for [`Acd::poll_timeout`], calling [`Acd::handle_timeout`]
 /// when it passes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Acd {
     skill_ids: HashMap<String, u32>,
     profiles: Vec<Profile>,
-    profile_by_skills: HashMap<Vec<u32>, usize>,
+    profile_by_skills: HashMap<Vec<(u32, u8)>, usize>,
     queues: Vec<Queue>,
     queue_by_name: HashMap<Arc<str>, usize>,
     agents: Vec<Agent>,
@@ -139,67 +216,170 @@ pub struct Acd {
     heads: BTreeSet<(CallKey, usize)>,
     timers: BTreeMap<TimerKey, Timer>,
     events: VecDeque<AcdEvent>,
-    /// Number of agents in all profiles' available sets.
+    /// Number of available (Ready and registered) agents.
     available_total: usize,
     seq: u64,
     /// Latest `now` seen; inputs with an earlier `now` are treated as happening at this time.
     last_now: Option<Instant>,
+    rng: StdRng,
+    occupancy_window: Duration,
+    /// Reused buffer of merit candidates (no allocation per decision once grown).
+    scratch: Vec<Candidate>,
     /// Test hook: skip the brute-force cross-check of every decision (for scale tests).
     #[cfg(test)]
     pub(super) skip_choice_verification: bool,
 }
 
+impl Default for Acd {
+    fn default() -> Self {
+        Self::with_seed(0)
+    }
+}
+
 impl Acd {
-    /// An ACD with no queues and no agents.
+    /// An ACD with no queues and no agents, its random choices seeded with 0.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// An ACD whose random choices (merit draws, holdout assignment) come from `seed`: the same
+    /// seed and the same inputs give the same decisions.
+    pub fn with_seed(seed: u64) -> Self {
+        Acd {
+            skill_ids: HashMap::new(),
+            profiles: Vec::new(),
+            profile_by_skills: HashMap::new(),
+            queues: Vec::new(),
+            queue_by_name: HashMap::new(),
+            agents: Vec::new(),
+            agent_by_id: HashMap::new(),
+            calls: HashMap::new(),
+            heads: BTreeSet::new(),
+            timers: BTreeMap::new(),
+            events: VecDeque::new(),
+            available_total: 0,
+            seq: 0,
+            last_now: None,
+            rng: StdRng::seed_from_u64(seed),
+            occupancy_window: DEFAULT_OCCUPANCY_WINDOW,
+            scratch: Vec::new(),
+            #[cfg(test)]
+            skip_choice_verification: false,
+        }
+    }
+
+    /// Sets the time constant of the rolling occupancy average used by occupancy caps.
+    pub fn set_occupancy_window(&mut self, window: Duration) {
+        self.occupancy_window = window.max(Duration::from_secs(1));
+    }
+
     // ---------------------------------------------------------------- configuration
 
-    /// Adds a queue. Its eligible agents are found among the agents already added and those added
-    /// later.
+    /// Adds a queue with the default [`QueuePolicy`].
     pub fn add_queue(&mut self, config: QueueConfig) -> Result<(), AcdError> {
+        self.add_queue_with_policy(config, QueuePolicy::default())
+    }
+
+    /// Adds a queue with its routing policy. Its eligible agents are found among the agents
+    /// already added and those added later. The overflow queue may be added later.
+    pub fn add_queue_with_policy(&mut self, config: QueueConfig, policy: QueuePolicy) -> Result<(), AcdError> {
         if self.queue_by_name.contains_key(config.name.as_str()) {
             return Err(AcdError::DuplicateQueue(config.name));
         }
-        let required = self.intern_skills(&config.required_skills);
-        let eligible_profiles =
-            (0..self.profiles.len()).filter(|&p| is_subset(&required, &self.profiles[p].skills)).collect();
+        if let Strategy::MeritWeighted { temperature, floor_share, occupancy_cap, .. } = config.strategy {
+            if !(temperature > 0.0 && temperature.is_finite()) {
+                return Err(AcdError::InvalidConfig(format!("{}: temperature must be > 0", config.name)));
+            }
+            if !(0.0..=1.0).contains(&floor_share) || occupancy_cap.is_nan() || occupancy_cap <= 0.0 {
+                return Err(AcdError::InvalidConfig(format!(
+                    "{}: floor_share must be in 0..=1 and occupancy_cap > 0",
+                    config.name
+                )));
+            }
+        }
+        if !(0.0..=1.0).contains(&policy.holdout) {
+            return Err(AcdError::InvalidConfig(format!("{}: holdout must be in 0..=1", config.name)));
+        }
+        if policy.relax.windows(2).any(|w| w[0].after > w[1].after) {
+            return Err(AcdError::InvalidConfig(format!("{}: relax steps must be in wait order", config.name)));
+        }
+        if policy.relax.len() >= u8::MAX as usize {
+            return Err(AcdError::InvalidConfig(format!("{}: too many relax steps", config.name)));
+        }
+        let mut rings =
+            vec![Ring { after: Duration::ZERO, requirement: self.intern_requirement(&config.required_skills) }];
+        for step in &policy.relax {
+            let requirement = self.intern_requirement(&step.skills);
+            rings.push(Ring { after: step.after, requirement });
+        }
+        let q = self.queues.len();
         let name: Arc<str> = Arc::from(config.name.as_str());
-        self.queue_by_name.insert(name.clone(), self.queues.len());
+        self.queue_by_name.insert(name.clone(), q);
+        let handle_time = policy.initial_handle_time.as_secs_f64();
         self.queues.push(Queue {
             name,
             skill_names: config.required_skills,
-            required,
+            pools: rings.iter().map(|_| Pool::default()).collect(),
+            rings,
             ring_timeout: config.ring_timeout,
             max_wait: config.max_wait,
             strategy: config.strategy,
-            eligible_profiles,
+            policy,
             waiting: BTreeMap::new(),
             by_age: BTreeSet::new(),
             offered: 0,
+            recent: VecDeque::new(),
+            agent_stats: HashMap::new(),
+            handle_time,
         });
+        for p in 0..self.profiles.len() {
+            if let Some(membership) = membership(&self.queues[q], q, &self.profiles[p].skills) {
+                self.profiles[p].memberships.push(membership);
+            }
+        }
+        // Existing agents enter the new queue's pools.
+        for a in 0..self.agents.len() {
+            let Some(m) = self.profiles[self.agents[a].profile].memberships.iter().find(|m| m.queue == q).copied()
+            else {
+                continue;
+            };
+            let agent = &self.agents[a];
+            let pool = &mut self.queues[q].pools[m.ring as usize];
+            if agent.staffed {
+                pool.staffed += 1;
+            }
+            if let Some((since, seq)) = agent.indexed {
+                pool.by_idle.insert((since, seq, a));
+                if self.queues[q].strategy == Strategy::BestSkill {
+                    self.queues[q].pools[m.ring as usize].by_skill.insert((Reverse(m.skill_score), since, seq, a));
+                }
+            }
+        }
         Ok(())
     }
 
-    /// Adds an agent, initially `LoggedOut` and unregistered.
+    /// Adds an agent, initially `LoggedOut` and unregistered. Skills are `"name"` (level 3) or
+    /// `"name:level"`.
     pub fn add_agent(&mut self, config: AgentConfig) -> Result<(), AcdError> {
         if self.agent_by_id.contains_key(config.id.as_str()) {
             return Err(AcdError::DuplicateAgent(config.id));
         }
-        let skills = self.intern_skills(&config.skills);
+        let mut by_name: BTreeMap<String, u8> = BTreeMap::new();
+        for spec in &config.skills {
+            let (name, level) = parse_skill(spec, DEFAULT_SKILL_LEVEL);
+            let entry = by_name.entry(name.to_string()).or_insert(level);
+            *entry = (*entry).max(level);
+        }
+        let mut skills: Vec<(u32, u8)> = by_name.iter().map(|(name, &level)| (self.intern(name), level)).collect();
+        skills.sort_unstable();
         let profile = match self.profile_by_skills.get(&skills) {
             Some(&p) => p,
             None => {
                 let p = self.profiles.len();
-                for queue in &mut self.queues {
-                    if is_subset(&queue.required, &skills) {
-                        queue.eligible_profiles.push(p);
-                    }
-                }
+                let memberships =
+                    self.queues.iter().enumerate().filter_map(|(q, queue)| membership(queue, q, &skills)).collect();
                 self.profile_by_skills.insert(skills.clone(), p);
-                self.profiles.push(Profile { skills, available: BTreeSet::new(), staffed: 0 });
+                self.profiles.push(Profile { skills, memberships });
                 p
             }
         };
@@ -208,6 +388,7 @@ impl Acd {
         self.agents.push(Agent {
             id,
             skill_names: config.skills,
+            skill_levels: by_name.into_iter().collect(),
             profile,
             wrapup: config.wrapup,
             state: AgentState::LoggedOut,
@@ -220,24 +401,44 @@ impl Acd {
             pending_not_ready: None,
             calls_handled: 0,
             missed_offers: 0,
+            occupancy: 0.0,
+            occupancy_at: None,
+            talking: None,
         });
+        Ok(())
+    }
+
+    /// Sets the agent's performance score for the queue (higher is better; typically 0..=1). The
+    /// merit-weighted strategy weighs agents by `exp(score / temperature)`, ramped from
+    /// [`NEUTRAL_SCORE`] over the agent's first `ramp_calls` answered calls in the queue.
+    pub fn set_agent_score(&mut self, agent: &str, queue: &str, score: f64) -> Result<(), AcdError> {
+        let a = self.agent_index(agent)?;
+        let q = self.queue_index(queue)?;
+        if !score.is_finite() {
+            return Err(AcdError::InvalidConfig(format!("score {score} for {agent} is not finite")));
+        }
+        self.queues[q].agent_stats.entry(a).or_default().score = Some(score);
         Ok(())
     }
 
     // ---------------------------------------------------------------- inputs
 
-    /// Puts a call at the back of its priority class in `queue` (higher `priority` is served first).
+    /// Puts a call in `queue` behind the calls of equal or higher priority that will reach their
+    /// service-level threshold no later (higher `priority` is served first).
     pub fn enqueue(&mut self, now: Instant, call: CallId, queue: &str, priority: u8) -> Result<(), AcdError> {
         let now = self.clock(now);
         let q = self.queue_index(queue)?;
         if self.calls.contains_key(&call) {
             return Err(AcdError::DuplicateCall(call));
         }
-        let max_wait = self.queues[q].max_wait;
-        let deadline = if max_wait.is_zero() { None } else { now.checked_add(max_wait) };
-        let key = (Reverse(priority), now, self.next_seq());
-        self.calls.insert(call, Call { queue: q, key, deadline, state: CallState::Waiting { timer: None } });
-        self.wait_in_queue(call);
+        let holdout = {
+            let fraction = self.queues[q].policy.holdout;
+            fraction > 0.0 && self.rng.gen_bool(fraction)
+        };
+        let seq = self.next_seq();
+        let entry = self.new_call_entry(now, q, priority, now, seq, holdout);
+        self.calls.insert(call, entry);
+        self.wait_in_queue(now, call);
         self.dispatch(now);
         Ok(())
     }
@@ -251,8 +452,8 @@ impl Acd {
         let q = entry.queue;
         let mut offered_to = None;
         match entry.state {
-            CallState::Waiting { timer } => {
-                if let Some(key) = timer {
+            CallState::Waiting { timer, relax_timer } => {
+                for key in [timer, relax_timer].into_iter().flatten() {
                     self.timers.remove(&key);
                 }
                 self.leave_queue(q, entry.key);
@@ -362,6 +563,8 @@ impl Acd {
             OfferResult::Answered => {
                 self.calls.remove(&call);
                 self.agents[a].calls_handled += 1;
+                self.agents[a].talking = Some((q, now));
+                self.queues[q].agent_stats.entry(a).or_default().answered += 1;
                 self.enter_state(a, AgentState::OnCall { call }, now, false);
                 return Ok(());
             }
@@ -381,6 +584,7 @@ impl Acd {
 
     /// Reports that the agent's call is over: the agent enters wrap-up (or Ready, or its pending
     /// NotReady, when its wrap-up time is zero). Errors with 409 unless the agent is OnCall `call`.
+    /// The talk time plus the agent's wrap-up feeds the queue's handle-time average (for EWT).
     pub fn call_ended(&mut self, now: Instant, agent: &str, call: CallId) -> Result<(), AcdError> {
         let now = self.clock(now);
         let a = self.agent_index(agent)?;
@@ -392,6 +596,11 @@ impl Acd {
             });
         }
         let wrapup = self.agents[a].wrapup;
+        if let Some((q, answered_at)) = self.agents[a].talking.take() {
+            let sample = (now.saturating_duration_since(answered_at) + wrapup).as_secs_f64();
+            let queue = &mut self.queues[q];
+            queue.handle_time += HANDLE_TIME_ALPHA * (sample - queue.handle_time);
+        }
         match now.checked_add(wrapup) {
             Some(until) if !wrapup.is_zero() => self.enter_state(a, AgentState::WrapUp { until }, now, false),
             _ => self.after_call(a, now, false),
@@ -400,12 +609,13 @@ impl Acd {
         Ok(())
     }
 
-    /// Fires every timer due at `now`: ring timeouts (`OfferTimedOut`), wrap-up ends and max-wait
-    /// expiries (`CallTimedOut`), then runs the decision loop.
+    /// Fires every timer due at `now`: ring timeouts (`OfferTimedOut`), wrap-up ends, bullseye
+    /// widenings and max-wait expiries (overflow or `CallTimedOut`), then runs the decision loop.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.clock(now);
         // Bounded: every iteration removes one timer, and firing never adds a timer due at or
-        // before `now` (wrap-up end leads to Ready/NotReady, which have no timer).
+        // before `now` (relax and max-wait timers are re-armed strictly later, wrap-up end leads to
+        // Ready/NotReady which have no timer).
         while let Some((&key, &timer)) = self.timers.first_key_value() {
             if key.0 > now {
                 break;
@@ -422,10 +632,21 @@ impl Acd {
                         self.after_call(agent, now, false);
                     }
                 }
+                Timer::Relax { call } => {
+                    if let Some(entry) = self.calls.get_mut(&call) {
+                        if let CallState::Waiting { relax_timer, .. } = &mut entry.state {
+                            *relax_timer = None;
+                        }
+                        self.arm_relax_timer(now, call);
+                    }
+                }
                 Timer::MaxWait { call } => {
                     if let Some(entry) = self.calls.remove(&call) {
+                        if let CallState::Waiting { relax_timer: Some(k), .. } = entry.state {
+                            self.timers.remove(&k);
+                        }
                         self.leave_queue(entry.queue, entry.key);
-                        self.emit_call_timed_out(now, call, &entry);
+                        self.expire(now, call, entry);
                     }
                 }
             }
@@ -462,15 +683,13 @@ impl Acd {
         (0..self.agents.len()).map(|a| self.snapshot(a))
     }
 
-    /// Per-queue statistics, in the order the queues were added.
+    /// Per-queue statistics, in the order the queues were added. Ready and staffed agents are
+    /// those meeting the queue's own requirement (bullseye ring 0).
     pub fn queue_stats(&self, now: Instant) -> Vec<QueueSnapshot> {
         self.queues
             .iter()
             .map(|queue| {
-                let (ready, staffed) = queue.eligible_profiles.iter().fold((0, 0), |(ready, staffed), &p| {
-                    let profile = &self.profiles[p];
-                    (ready + profile.available.len(), staffed + profile.staffed)
-                });
+                let pool = &queue.pools[0];
                 QueueSnapshot {
                     name: queue.name.clone(),
                     skills: queue.skill_names.clone(),
@@ -481,8 +700,11 @@ impl Acd {
                         .by_age
                         .first()
                         .map_or(Duration::ZERO, |&(t, _)| now.saturating_duration_since(t)),
-                    agents_ready: ready,
-                    agents_staffed: staffed,
+                    agents_ready: pool.by_idle.len(),
+                    agents_staffed: pool.staffed,
+                    ewt: ewt(queue, queue.waiting.len() + 1),
+                    average_handle_time: Duration::from_secs_f64(queue.handle_time.max(0.0)),
+                    sl_threshold: queue.policy.sl_threshold,
                 }
             })
             .collect()
@@ -499,52 +721,186 @@ impl Acd {
         Some((queue.name.clone(), queue.waiting.range(..entry.key).count() + 1))
     }
 
+    /// Position (1 = next) of a waiting call in its queue and its estimated wait from now:
+    /// position x the queue's average handle time / agents staffed for the queue (zero when the
+    /// call is first and an agent is ready; `Duration::MAX` when nobody is staffed). Calls of
+    /// other queues competing for the same agents are not counted.
+    pub fn position_and_ewt(&self, call: CallId) -> Option<(usize, Duration)> {
+        let (_, position) = self.position(call)?;
+        let queue = &self.queues[self.calls.get(&call)?.queue];
+        Some((position, ewt(queue, position)))
+    }
+
+    /// The queue a call is currently in (after any overflow), waiting or offered.
+    pub fn call_queue(&self, call: CallId) -> Option<Arc<str>> {
+        self.calls.get(&call).map(|entry| self.queues[entry.queue].name.clone())
+    }
+
     /// Number of calls the ACD holds (waiting or being offered).
     pub fn call_count(&self) -> usize {
         self.calls.len()
     }
 
+    /// The agent's effective (ramped) score in the queue, as the merit strategy sees it.
+    pub fn agent_score(&self, agent: &str, queue: &str) -> Option<f64> {
+        let a = *self.agent_by_id.get(agent)?;
+        let q = *self.queue_by_name.get(queue)?;
+        Some(self.effective_score(q, a))
+    }
+
     // ---------------------------------------------------------------- decision loop
 
-    /// Matches waiting calls to available agents until no queue head can be served. Queue heads are
-    /// visited in global order (priority desc, enqueue time, seq); within a queue all calls share
-    /// the same eligible agents, so if a head cannot be served neither can the rest of its queue.
+    /// Matches waiting calls to available agents. Queue heads are visited once, in global order
+    /// (priority desc, service-level deadline, enqueue time); only a queue's head is considered, so
+    /// within a queue calls are always offered in key order. An offer can only make later heads
+    /// less servable (one agent fewer), and the queue's new head sorts after the old one, so one
+    /// forward pass suffices.
     fn dispatch(&mut self, now: Instant) {
-        // Bounded: every iteration reserves one available agent.
+        let mut cursor: Option<(CallKey, usize)> = None;
+        // Bounded: every iteration moves the cursor strictly forward through `heads`.
         while self.available_total > 0 {
-            let found = self.heads.iter().find_map(|&(key, q)| self.pick_agent(q).map(|choice| (key, q, choice)));
-            let Some((key, q, choice)) = found else {
+            let next = match cursor {
+                None => self.heads.first().copied(),
+                Some(c) => self.heads.range((Bound::Excluded(c), Bound::Unbounded)).next().copied(),
+            };
+            let Some((key, q)) = next else {
                 break;
             };
-            self.make_offer(now, q, key, choice);
+            cursor = Some((key, q));
+            let Some(&call) = self.queues[q].waiting.get(&key) else {
+                continue;
+            };
+            if let Some(choice) = self.pick_agent(now, q, call) {
+                self.make_offer(now, q, key, choice);
+            }
         }
     }
 
-    /// Asks the queue's strategy for an available eligible agent.
-    fn pick_agent(&self, q: usize) -> Option<Choice> {
+    /// The bullseye ring a call of queue `q` enqueued at `enqueued_at` has reached at `now`.
+    fn relax_step(&self, q: usize, enqueued_at: Instant, now: Instant) -> usize {
+        let waited = now.saturating_duration_since(enqueued_at);
+        self.queues[q].rings.iter().rposition(|ring| ring.after <= waited).unwrap_or(0)
+    }
+
+    /// Available agents of queue `q` in rings `0..=step`.
+    fn eligible_available(&self, q: usize, step: usize) -> usize {
+        self.queues[q].pools.iter().take(step + 1).map(|p| p.by_idle.len()).sum()
+    }
+
+    /// Asks the queue's strategy (longest idle for holdout calls) for an available eligible agent.
+    fn pick_agent(&mut self, now: Instant, q: usize, call: CallId) -> Option<Choice> {
+        let entry = *self.calls.get(&call)?;
+        let step = self.relax_step(q, entry.enqueued_at(), now);
+        let eligible = self.eligible_available(q, step);
+        if eligible == 0 {
+            return None;
+        }
+        let strategy = if entry.holdout { Strategy::LongestIdle } else { self.queues[q].strategy };
         let queue = &self.queues[q];
-        match queue.strategy {
+        let pools = &queue.pools[..=step];
+        let relax_step = step as u8;
+        match strategy {
             Strategy::LongestIdle => {
-                let mut best: Option<IdleKey> = None;
-                let mut eligible = 0;
-                for &p in &queue.eligible_profiles {
-                    let available = &self.profiles[p].available;
-                    eligible += available.len();
-                    if let Some(&first) = available.first() {
-                        if best.is_none_or(|b| first < b) {
-                            best = Some(first);
-                        }
-                    }
-                }
-                best.map(|(_, _, agent)| Choice { agent, eligible, rank: 0 })
+                let best = pools.iter().filter_map(|p| p.by_idle.first()).min().copied()?;
+                let agent = best.2;
+                Some(Choice {
+                    agent,
+                    eligible,
+                    rank: 0,
+                    score: self.effective_score(q, agent),
+                    rule: PickRule::LongestIdle,
+                    relax_step,
+                })
+            }
+            Strategy::BestSkill => {
+                let best = pools.iter().filter_map(|p| p.by_skill.first()).min().copied()?;
+                let agent = best.3;
+                Some(Choice {
+                    agent,
+                    eligible,
+                    rank: 0,
+                    score: self.effective_score(q, agent),
+                    rule: PickRule::BestSkill,
+                    relax_step,
+                })
+            }
+            Strategy::MeritWeighted { temperature, floor_share, occupancy_cap, ramp_calls } => {
+                self.pick_merit(now, q, step, eligible, temperature, floor_share, occupancy_cap, ramp_calls)
             }
         }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn pick_merit(
+        &mut self,
+        now: Instant,
+        q: usize,
+        step: usize,
+        eligible: usize,
+        temperature: f64,
+        floor_share: f64,
+        occupancy_cap: f64,
+        ramp_calls: u32,
+    ) -> Option<Choice> {
+        let mut candidates = std::mem::take(&mut self.scratch);
+        candidates.clear();
+        let queue = &self.queues[q];
+        let staffed: usize = queue.pools[..=step].iter().map(|p| p.staffed).sum();
+        for pool in &queue.pools[..=step] {
+            for &(since, seq, a) in &pool.by_idle {
+                let stats = queue.agent_stats.get(&a).copied().unwrap_or_default();
+                candidates.push(Candidate {
+                    agent: a,
+                    idle: (since, seq),
+                    score: ramped(stats, ramp_calls),
+                    capped: occupancy_cap < 1.0 && self.occupancy_at(a, now) > occupancy_cap,
+                    recent: stats.recent_offers,
+                });
+            }
+        }
+        let floor_count = floor_share * queue.recent.len() as f64 / staffed.max(1) as f64;
+        let rank_of = |chosen: &Candidate, all: &[Candidate]| all.iter().filter(|c| c.score > chosen.score).count();
+        // Floor share first: the least-offered agent below the floor, ties to the longest idle.
+        let under_floor = candidates
+            .iter()
+            .filter(|c| f64::from(c.recent) < floor_count)
+            .min_by(|x, y| x.recent.cmp(&y.recent).then(x.idle.cmp(&y.idle)))
+            .copied();
+        let choice = if let Some(c) = under_floor {
+            Some((c, PickRule::FloorShare))
+        } else {
+            let any_uncapped = candidates.iter().any(|c| !c.capped);
+            let rule = if any_uncapped { PickRule::Weighted } else { PickRule::OverCap };
+            let pool = |c: &&Candidate| !any_uncapped || !c.capped;
+            let top = candidates.iter().filter(pool).map(|c| c.score).fold(f64::NEG_INFINITY, f64::max);
+            let total: f64 = candidates.iter().filter(pool).map(|c| ((c.score - top) / temperature).exp()).sum();
+            let mut target = self.rng.gen::<f64>() * total;
+            let mut picked = None;
+            for c in candidates.iter().filter(pool) {
+                picked = Some(*c);
+                target -= ((c.score - top) / temperature).exp();
+                if target < 0.0 {
+                    break;
+                }
+            }
+            picked.map(|c| (c, rule))
+        };
+        let result = choice.map(|(c, rule)| Choice {
+            agent: c.agent,
+            eligible,
+            rank: rank_of(&c, &candidates),
+            score: c.score,
+            rule,
+            relax_step: step as u8,
+        });
+        self.scratch = candidates;
+        result
     }
 
     fn make_offer(&mut self, now: Instant, q: usize, key: CallKey, choice: Choice) {
         #[cfg(test)]
         if !self.skip_choice_verification {
-            self.verify_choice(q, choice);
+            self.verify_choice(now, q, key, choice);
         }
         let Some(&call) = self.queues[q].waiting.get(&key) else {
             return;
@@ -552,15 +908,26 @@ impl Acd {
         let Some(entry) = self.calls.get_mut(&call) else {
             return;
         };
-        if let CallState::Waiting { timer: Some(timer) } = entry.state {
-            self.timers.remove(&timer);
+        if let CallState::Waiting { timer, relax_timer } = entry.state {
+            for k in [timer, relax_timer].into_iter().flatten() {
+                self.timers.remove(&k);
+            }
         }
         entry.state = CallState::Offered { agent: choice.agent };
+        let (holdout, priority) = (entry.holdout, entry.priority());
         self.leave_queue(q, key);
+        let a = choice.agent;
         let queue = &mut self.queues[q];
         queue.offered += 1;
+        queue.agent_stats.entry(a).or_default().recent_offers += 1;
+        queue.recent.push_back(a);
+        while queue.recent.len() > queue.policy.floor_window {
+            let Some(old) = queue.recent.pop_front() else { break };
+            if let Some(stats) = queue.agent_stats.get_mut(&old) {
+                stats.recent_offers = stats.recent_offers.saturating_sub(1);
+            }
+        }
         let (queue_name, strategy, ring_timeout) = (queue.name.clone(), queue.strategy, queue.ring_timeout);
-        let a = choice.agent;
         let agent_idle = self.agents[a].idle_since.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
         self.events.push_back(AcdEvent::Offer {
             call,
@@ -568,9 +935,14 @@ impl Acd {
             queue: queue_name,
             decision: OfferDecision {
                 strategy,
+                rule: choice.rule,
                 eligible: choice.eligible,
                 rank: choice.rank,
-                waited: now.saturating_duration_since(key.1),
+                score: choice.score,
+                relax_step: choice.relax_step,
+                holdout,
+                priority,
+                waited: now.saturating_duration_since(key.2),
                 agent_idle,
             },
         });
@@ -603,17 +975,76 @@ impl Acd {
         self.queue_by_name.get(queue).copied().ok_or_else(|| AcdError::UnknownQueue(queue.to_string()))
     }
 
-    fn intern_skills(&mut self, names: &[String]) -> Vec<u32> {
-        let mut ids: Vec<u32> = names
+    fn intern(&mut self, name: &str) -> u32 {
+        let next = self.skill_ids.len() as u32;
+        *self.skill_ids.entry(name.to_string()).or_insert(next)
+    }
+
+    /// Parses `"name[:min_level]"` specs (plain names need level 1) into sorted requirements.
+    fn intern_requirement(&mut self, specs: &[String]) -> Vec<(u32, u8)> {
+        let mut requirement: Vec<(u32, u8)> = specs
             .iter()
-            .map(|name| {
-                let next = self.skill_ids.len() as u32;
-                *self.skill_ids.entry(name.clone()).or_insert(next)
+            .map(|spec| {
+                let (name, level) = parse_skill(spec, 1);
+                (self.intern(name), level)
             })
             .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
+        requirement.sort_unstable();
+        // Keep the strictest level per skill.
+        requirement.dedup_by(|later, earlier| {
+            if later.0 == earlier.0 {
+                earlier.1 = earlier.1.max(later.1);
+                true
+            } else {
+                false
+            }
+        });
+        requirement
+    }
+
+    fn effective_score(&self, q: usize, a: usize) -> f64 {
+        let queue = &self.queues[q];
+        let stats = queue.agent_stats.get(&a).copied().unwrap_or_default();
+        match queue.strategy {
+            Strategy::MeritWeighted { ramp_calls, .. } => ramped(stats, ramp_calls),
+            _ => stats.score.unwrap_or(NEUTRAL_SCORE),
+        }
+    }
+
+    /// The agent's rolling occupancy at `now` (not stored).
+    fn occupancy_at(&self, a: usize, now: Instant) -> f64 {
+        let agent = &self.agents[a];
+        let Some(at) = agent.occupancy_at else {
+            return 0.0;
+        };
+        if agent.state == AgentState::LoggedOut {
+            return agent.occupancy;
+        }
+        let busy = if is_busy(&agent.state) { 1.0 } else { 0.0 };
+        let alpha =
+            1.0 - (-now.saturating_duration_since(at).as_secs_f64() / self.occupancy_window.as_secs_f64()).exp();
+        agent.occupancy + (busy - agent.occupancy) * alpha
+    }
+
+    fn new_call_entry(
+        &self,
+        now: Instant,
+        q: usize,
+        priority: u8,
+        enqueued_at: Instant,
+        seq: u64,
+        holdout: bool,
+    ) -> Call {
+        let queue = &self.queues[q];
+        let sl_deadline = enqueued_at.checked_add(queue.policy.sl_threshold).unwrap_or(enqueued_at);
+        let deadline = if queue.max_wait.is_zero() { None } else { now.checked_add(queue.max_wait) };
+        Call {
+            queue: q,
+            key: (Reverse(priority), sl_deadline, enqueued_at, seq),
+            deadline,
+            holdout,
+            state: CallState::Waiting { timer: None, relax_timer: None },
+        }
     }
 
     /// Ends an offer or a call without fault: Ready (or the pending NotReady).
@@ -626,14 +1057,18 @@ impl Acd {
     }
 
     /// Moves an agent to `state`: cancels the old state's timer, starts the wrap-up timer, updates
-    /// idle time and indexes, and emits `AgentStateChanged`. With `keep_idle`, an agent becoming
-    /// Ready keeps its previous idle time (an offer released through no fault of the agent).
+    /// idle time, occupancy and indexes, and emits `AgentStateChanged`. With `keep_idle`, an agent
+    /// becoming Ready keeps its previous idle time (an offer released through no fault of the agent).
     fn enter_state(&mut self, a: usize, state: AgentState, now: Instant, keep_idle: bool) {
         if let Some(key) = self.agents[a].timer.take() {
             self.timers.remove(&key);
         }
-        let becomes_ready = state == AgentState::Ready && self.agents[a].state != AgentState::Ready;
-        if becomes_ready && !(keep_idle && self.agents[a].idle_since.is_some()) {
+        let occupancy = self.occupancy_at(a, now);
+        let agent = &mut self.agents[a];
+        agent.occupancy = occupancy;
+        agent.occupancy_at = Some(now);
+        let becomes_ready = state == AgentState::Ready && agent.state != AgentState::Ready;
+        if becomes_ready && !(keep_idle && agent.idle_since.is_some()) {
             let seq = self.next_seq();
             self.agents[a].idle_since = Some(now);
             self.agents[a].ready_seq = seq;
@@ -648,38 +1083,54 @@ impl Acd {
         self.events.push_back(AcdEvent::AgentStateChanged { agent: self.agents[a].id.clone(), state });
     }
 
-    /// Brings the profile's available set and staffed count in line with the agent's state.
+    /// Brings the agent's pools (available sets, staffed counts) in line with its state.
     fn sync_agent_indexes(&mut self, a: usize) {
         let agent = &mut self.agents[a];
-        let profile = &mut self.profiles[agent.profile];
+        let profile = &self.profiles[agent.profile];
         let wanted = match (&agent.state, agent.registered, agent.idle_since) {
             (AgentState::Ready, true, Some(since)) => Some((since, agent.ready_seq)),
             _ => None,
         };
         if agent.indexed != wanted {
-            if let Some((since, seq)) = agent.indexed {
-                profile.available.remove(&(since, seq, a));
-                self.available_total -= 1;
+            for m in &profile.memberships {
+                let best_skill = self.queues[m.queue].strategy == Strategy::BestSkill;
+                let pool = &mut self.queues[m.queue].pools[m.ring as usize];
+                if let Some((since, seq)) = agent.indexed {
+                    pool.by_idle.remove(&(since, seq, a));
+                    if best_skill {
+                        pool.by_skill.remove(&(Reverse(m.skill_score), since, seq, a));
+                    }
+                }
+                if let Some((since, seq)) = wanted {
+                    pool.by_idle.insert((since, seq, a));
+                    if best_skill {
+                        pool.by_skill.insert((Reverse(m.skill_score), since, seq, a));
+                    }
+                }
             }
-            if let Some((since, seq)) = wanted {
-                profile.available.insert((since, seq, a));
-                self.available_total += 1;
+            match (agent.indexed.is_some(), wanted.is_some()) {
+                (true, false) => self.available_total -= 1,
+                (false, true) => self.available_total += 1,
+                _ => {}
             }
             agent.indexed = wanted;
         }
         let staffed = agent.state != AgentState::LoggedOut;
         if staffed != agent.staffed {
-            if staffed {
-                profile.staffed += 1;
-            } else {
-                profile.staffed -= 1;
+            for m in &profile.memberships {
+                let pool = &mut self.queues[m.queue].pools[m.ring as usize];
+                if staffed {
+                    pool.staffed += 1;
+                } else {
+                    pool.staffed = pool.staffed.saturating_sub(1);
+                }
             }
             agent.staffed = staffed;
         }
     }
 
-    /// Puts a known call into its queue's waiting set and arms its max-wait timer.
-    fn wait_in_queue(&mut self, call: CallId) {
+    /// Puts a known call into its queue's waiting set and arms its max-wait and relax timers.
+    fn wait_in_queue(&mut self, now: Instant, call: CallId) {
         let Some(entry) = self.calls.get(&call).copied() else {
             return;
         };
@@ -689,14 +1140,39 @@ impl Acd {
             key
         });
         if let Some(stored) = self.calls.get_mut(&call) {
-            stored.state = CallState::Waiting { timer };
+            stored.state = CallState::Waiting { timer, relax_timer: None };
         }
+        self.arm_relax_timer(now, call);
         let q = entry.queue;
         let queue = &mut self.queues[q];
         let old_head = queue.waiting.first_key_value().map(|(key, _)| *key);
         queue.waiting.insert(entry.key, call);
-        queue.by_age.insert((entry.key.1, entry.key.2));
+        queue.by_age.insert((entry.key.2, entry.key.3));
         self.update_head(q, old_head);
+    }
+
+    /// Arms the timer for the waiting call's next bullseye ring, if there is one.
+    fn arm_relax_timer(&mut self, now: Instant, call: CallId) {
+        let Some(entry) = self.calls.get(&call).copied() else {
+            return;
+        };
+        let q = entry.queue;
+        let step = self.relax_step(q, entry.enqueued_at(), now);
+        let Some(next) = self.queues[q].rings.get(step + 1) else {
+            return;
+        };
+        let Some(at) = entry.enqueued_at().checked_add(next.after) else {
+            return;
+        };
+        let key = (at.max(now + Duration::from_nanos(1)), self.next_seq());
+        self.timers.insert(key, Timer::Relax { call });
+        if let Some(stored) = self.calls.get_mut(&call) {
+            if let CallState::Waiting { relax_timer, .. } = &mut stored.state {
+                if let Some(old) = relax_timer.replace(key) {
+                    self.timers.remove(&old);
+                }
+            }
+        }
     }
 
     /// Takes a call key out of its queue's waiting set (the call entry itself is untouched).
@@ -704,7 +1180,7 @@ impl Acd {
         let queue = &mut self.queues[q];
         let old_head = queue.waiting.first_key_value().map(|(key, _)| *key);
         queue.waiting.remove(&key);
-        queue.by_age.remove(&(key.1, key.2));
+        queue.by_age.remove(&(key.2, key.3));
         self.update_head(q, old_head);
     }
 
@@ -721,22 +1197,35 @@ impl Acd {
     }
 
     /// Returns an offered call to its queue with its original key (hence at the head of its
-    /// priority class), or times it out if its max wait has already passed.
+    /// priority class), or expires it if its max wait has already passed.
     fn requeue(&mut self, now: Instant, call: CallId, entry: Call) {
         if entry.deadline.is_some_and(|deadline| deadline <= now) {
             self.calls.remove(&call);
-            self.emit_call_timed_out(now, call, &entry);
+            self.expire(now, call, entry);
             return;
         }
-        self.wait_in_queue(call);
+        self.wait_in_queue(now, call);
     }
 
-    fn emit_call_timed_out(&mut self, now: Instant, call: CallId, entry: &Call) {
-        self.events.push_back(AcdEvent::CallTimedOut {
-            call,
-            queue: self.queues[entry.queue].name.clone(),
-            waited: now.saturating_duration_since(entry.enqueued_at()),
-        });
+    /// A call (already out of the waiting set and the call table) reached its max wait: it moves to
+    /// the overflow queue with its original enqueue time, or is dropped with `CallTimedOut`.
+    fn expire(&mut self, now: Instant, call: CallId, entry: Call) {
+        let overflow = self.queues[entry.queue].policy.overflow.as_deref().and_then(|n| self.queue_by_name.get(n));
+        match overflow.copied() {
+            Some(target) if target != entry.queue => {
+                let moved =
+                    self.new_call_entry(now, target, entry.priority(), entry.enqueued_at(), entry.key.3, entry.holdout);
+                self.calls.insert(call, moved);
+                self.wait_in_queue(now, call);
+            }
+            _ => {
+                self.events.push_back(AcdEvent::CallTimedOut {
+                    call,
+                    queue: self.queues[entry.queue].name.clone(),
+                    waited: now.saturating_duration_since(entry.enqueued_at()),
+                });
+            }
+        }
     }
 
     fn snapshot(&self, a: usize) -> AgentSnapshot {
@@ -755,54 +1244,127 @@ impl Acd {
             idle_since: if agent.state == AgentState::Ready { agent.idle_since } else { None },
             calls_handled: agent.calls_handled,
             missed_offers: agent.missed_offers,
+            skill_levels: agent.skill_levels.clone(),
+            occupancy: self.last_now.map_or(agent.occupancy, |now| self.occupancy_at(a, now)),
         }
     }
 }
 
-/// Whether sorted `needle` is contained in sorted `haystack`.
-fn is_subset(needle: &[u32], haystack: &[u32]) -> bool {
-    let mut rest = haystack.iter();
-    needle.iter().all(|n| rest.by_ref().any(|h| h == n))
+fn is_busy(state: &AgentState) -> bool {
+    matches!(state, AgentState::Offered { .. } | AgentState::OnCall { .. } | AgentState::WrapUp { .. })
+}
+
+/// Score blended from the neutral prior to the real one over the first `ramp_calls` answers.
+fn ramped(stats: AgentQueueStats, ramp_calls: u32) -> f64 {
+    let score = stats.score.unwrap_or(NEUTRAL_SCORE);
+    let weight = if ramp_calls == 0 { 1.0 } else { (f64::from(stats.answered) / f64::from(ramp_calls)).min(1.0) };
+    NEUTRAL_SCORE + (score - NEUTRAL_SCORE) * weight
+}
+
+/// Estimated wait for the call at `position` in `queue`.
+fn ewt(queue: &Queue, position: usize) -> Duration {
+    let pool = &queue.pools[0];
+    if pool.staffed == 0 {
+        return Duration::MAX;
+    }
+    if position <= pool.by_idle.len() {
+        return Duration::ZERO;
+    }
+    let seconds = position as f64 * queue.handle_time.max(0.0) / pool.staffed as f64;
+    Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX)
+}
+
+/// Whether leveled `skills` meet `requirement` (both sorted by skill id).
+fn meets(requirement: &[(u32, u8)], skills: &[(u32, u8)]) -> bool {
+    requirement
+        .iter()
+        .all(|&(skill, min)| skills.binary_search_by_key(&skill, |&(s, _)| s).is_ok_and(|i| skills[i].1 >= min))
+}
+
+/// In which ring of `queue` a profile with `skills` is eligible, if any.
+fn membership(queue: &Queue, q: usize, skills: &[(u32, u8)]) -> Option<Membership> {
+    let ring = queue.rings.iter().position(|ring| meets(&ring.requirement, skills))?;
+    let skill_score = queue.rings[0]
+        .requirement
+        .iter()
+        .map(|&(skill, _)| skills.binary_search_by_key(&skill, |&(s, _)| s).map_or(0, |i| u32::from(skills[i].1)))
+        .sum();
+    Some(Membership { queue: q, ring: ring as u8, skill_score })
 }
 
 #[cfg(test)]
 impl Acd {
-    /// Test hook: the indexed choice must equal a brute-force scan of all agents.
-    fn verify_choice(&self, q: usize, choice: Choice) {
+    /// Test hook: the choice is an available agent eligible at the call's ring, the eligible
+    /// count equals a brute-force scan, and longest-idle / best-skill picks equal the brute-force
+    /// best.
+    fn verify_choice(&self, now: Instant, q: usize, key: CallKey, choice: Choice) {
         let queue = &self.queues[q];
+        let step = self.relax_step(q, key.2, now);
+        assert_eq!(step as u8, choice.relax_step);
+        let holdout = queue.waiting.get(&key).and_then(|c| self.calls.get(c)).is_some_and(|c| c.holdout);
         let mut eligible = 0;
-        let mut best: Option<(Instant, u64, usize)> = None;
+        let mut best_idle: Option<(Instant, u64, usize)> = None;
+        let mut best_skill: Option<(Reverse<u32>, Instant, u64, usize)> = None;
         for (a, agent) in self.agents.iter().enumerate() {
-            let skilled = is_subset(&queue.required, &self.profiles[agent.profile].skills);
+            let skills = &self.profiles[agent.profile].skills;
+            let ring = queue.rings.iter().position(|r| meets(&r.requirement, skills));
+            let skilled = ring.is_some_and(|r| r <= step);
             let available = agent.state == AgentState::Ready && agent.registered;
             if skilled && available {
                 eligible += 1;
-                let key = (agent.idle_since.unwrap_or_else(|| panic!("ready without idle")), agent.ready_seq, a);
-                if best.is_none_or(|b| key < b) {
-                    best = Some(key);
+                let since = agent.idle_since.unwrap_or_else(|| panic!("ready without idle"));
+                let key = (since, agent.ready_seq, a);
+                if best_idle.is_none_or(|b| key < b) {
+                    best_idle = Some(key);
+                }
+                let score = membership(queue, q, skills).map_or(0, |m| m.skill_score);
+                let skey = (Reverse(score), since, agent.ready_seq, a);
+                if best_skill.is_none_or(|b| skey < b) {
+                    best_skill = Some(skey);
+                }
+                if a == choice.agent {
+                    assert!(available);
                 }
             }
         }
-        assert_eq!(best.map(|b| b.2), Some(choice.agent), "longest idle agent");
         assert_eq!(eligible, choice.eligible, "eligible count");
+        let chosen = &self.agents[choice.agent];
+        assert!(chosen.state == AgentState::Ready && chosen.registered, "chosen agent not available");
+        match (holdout, queue.strategy) {
+            (true, _) | (false, Strategy::LongestIdle) => {
+                assert_eq!(best_idle.map(|b| b.2), Some(choice.agent), "longest idle agent")
+            }
+            (false, Strategy::BestSkill) => assert_eq!(best_skill.map(|b| b.3), Some(choice.agent), "best skill"),
+            (false, Strategy::MeritWeighted { .. }) => {
+                let skills = &self.profiles[chosen.profile].skills;
+                let ring = queue.rings.iter().position(|r| meets(&r.requirement, skills));
+                assert!(ring.is_some_and(|r| r <= step), "merit pick not eligible");
+            }
+        }
     }
 
     /// Test hook: checks every cross-structure invariant; panics with a description on violation.
     pub(super) fn check_invariants(&self) {
         let mut available_total = 0;
-        let mut staffed = vec![0usize; self.profiles.len()];
         let mut offered_calls = BTreeSet::new();
+        let mut expected_pools: Vec<Vec<(BTreeSet<IdleKey>, usize)>> =
+            self.queues.iter().map(|q| q.pools.iter().map(|_| (BTreeSet::new(), 0)).collect()).collect();
         for (a, agent) in self.agents.iter().enumerate() {
             let profile = &self.profiles[agent.profile];
             let should_index = agent.state == AgentState::Ready && agent.registered;
             assert_eq!(agent.indexed.is_some(), should_index, "agent {} index flag", agent.id);
-            if let Some((since, seq)) = agent.indexed {
-                assert!(profile.available.contains(&(since, seq, a)), "agent {} indexed", agent.id);
+            for m in &profile.memberships {
+                let slot = &mut expected_pools[m.queue][m.ring as usize];
+                if let Some((since, seq)) = agent.indexed {
+                    slot.0.insert((since, seq, a));
+                }
+                if agent.state != AgentState::LoggedOut {
+                    slot.1 += 1;
+                }
+            }
+            if let Some((since, _)) = agent.indexed {
                 assert_eq!(Some(since), agent.idle_since);
                 available_total += 1;
-            }
-            if agent.state != AgentState::LoggedOut {
-                staffed[agent.profile] += 1;
             }
             match &agent.state {
                 AgentState::Offered { call } => {
@@ -823,23 +1385,35 @@ impl Acd {
             }
         }
         assert_eq!(available_total, self.available_total);
-        let indexed: usize = self.profiles.iter().map(|p| p.available.len()).sum();
-        assert_eq!(indexed, available_total);
-        for (p, profile) in self.profiles.iter().enumerate() {
-            assert_eq!(profile.staffed, staffed[p], "profile {p} staffed");
+        for (q, queue) in self.queues.iter().enumerate() {
+            for (r, pool) in queue.pools.iter().enumerate() {
+                assert_eq!(pool.by_idle, expected_pools[q][r].0, "queue {} ring {r} pool", queue.name);
+                assert_eq!(pool.staffed, expected_pools[q][r].1, "queue {} ring {r} staffed", queue.name);
+                if queue.strategy == Strategy::BestSkill {
+                    assert_eq!(pool.by_skill.len(), pool.by_idle.len());
+                } else {
+                    assert!(pool.by_skill.is_empty());
+                }
+            }
+            let recent: u32 = queue.agent_stats.values().map(|s| s.recent_offers).sum();
+            assert_eq!(recent as usize, queue.recent.len());
+            assert!(queue.recent.len() <= queue.policy.floor_window);
         }
         let mut waiting_total = 0;
         let mut offered_per_queue = vec![0usize; self.queues.len()];
         for (call, entry) in &self.calls {
             let queue = &self.queues[entry.queue];
             match entry.state {
-                CallState::Waiting { timer } => {
+                CallState::Waiting { timer, relax_timer } => {
                     waiting_total += 1;
                     assert_eq!(queue.waiting.get(&entry.key), Some(call));
-                    assert!(queue.by_age.contains(&(entry.key.1, entry.key.2)));
+                    assert!(queue.by_age.contains(&(entry.key.2, entry.key.3)));
                     assert_eq!(timer.is_some(), entry.deadline.is_some());
                     if let Some(key) = timer {
                         assert_eq!(self.timers.get(&key), Some(&Timer::MaxWait { call: *call }));
+                    }
+                    if let Some(key) = relax_timer {
+                        assert_eq!(self.timers.get(&key), Some(&Timer::Relax { call: *call }));
                     }
                 }
                 CallState::Offered { agent } => {
@@ -851,13 +1425,17 @@ impl Acd {
         let queued: usize = self.queues.iter().map(|q| q.waiting.len()).sum();
         assert_eq!(queued, waiting_total);
         let mut heads = BTreeSet::new();
+        let now = self.last_now;
         for (q, queue) in self.queues.iter().enumerate() {
             assert_eq!(queue.offered, offered_per_queue[q], "queue {} offered count", queue.name);
             assert_eq!(queue.by_age.len(), queue.waiting.len());
             if let Some((&key, _)) = queue.waiting.first_key_value() {
                 heads.insert((key, q));
                 // The decision loop ran to completion: nobody could take this queue's head.
-                assert!(self.pick_agent(q).is_none(), "queue {} has a servable head", queue.name);
+                if let Some(now) = now {
+                    let step = self.relax_step(q, key.2, now);
+                    assert_eq!(self.eligible_available(q, step), 0, "queue {} has a servable head", queue.name);
+                }
             }
         }
         assert_eq!(heads, self.heads);
@@ -869,7 +1447,11 @@ impl Acd {
                 }
                 Timer::MaxWait { call } => {
                     let entry = self.calls.get(&call).unwrap_or_else(|| panic!("timer of gone call"));
-                    assert!(matches!(entry.state, CallState::Waiting { timer: Some(k) } if k == *key));
+                    assert!(matches!(entry.state, CallState::Waiting { timer: Some(k), .. } if k == *key));
+                }
+                Timer::Relax { call } => {
+                    let entry = self.calls.get(&call).unwrap_or_else(|| panic!("relax timer of gone call"));
+                    assert!(matches!(entry.state, CallState::Waiting { relax_timer: Some(k), .. } if k == *key));
                 }
             }
         }

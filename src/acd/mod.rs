@@ -1,8 +1,11 @@
 //! Automatic call distribution: the sans-IO engine that decides which waiting call is offered to
 //! which agent. It owns agent states (logged out, ready, not ready, offered, on call, wrap-up),
-//! registration gating, per-queue waiting lists with priorities, ring-out (RONA) and max-wait
-//! timers, and the global decision loop that asks each queue's [`Strategy`] for an agent. The call
-//! layer feeds it inputs with the current time and drains [`AcdEvent`]s; it never does IO.
+//! leveled skills, registration gating, per-queue waiting lists ordered by priority and
+//! service-level urgency, ring-out (RONA), max-wait/overflow and bullseye-relaxation timers, per-queue
+//! agent scores, and the global decision loop that asks each queue's [`Strategy`] (longest idle,
+//! best skill, merit-weighted with floor share, occupancy cap, ramp and holdout) for an agent and
+//! explains every choice in an [`OfferDecision`]. The call layer feeds it inputs with the current
+//! time and drains [`AcdEvent`]s; it never does IO.
 
 mod engine;
 mod types;
@@ -10,8 +13,9 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{Acd, REASON_REJECTED, REASON_RONA, REASON_UNREACHABLE};
+pub use engine::{Acd, DEFAULT_OCCUPANCY_WINDOW, NEUTRAL_SCORE, REASON_REJECTED, REASON_RONA, REASON_UNREACHABLE};
 pub use types::{
-    AcdError, AcdEvent, AgentConfig, AgentSnapshot, AgentState, CallId, OfferDecision, OfferResult, QueueConfig,
-    QueueSnapshot, RemovedCall, Requested, Strategy,
+    parse_skill, AcdError, AcdEvent, AgentConfig, AgentSnapshot, AgentState, CallId, OfferDecision, OfferResult,
+    PickRule, QueueConfig, QueuePolicy, QueueSnapshot, RelaxStep, RemovedCall, Requested, Strategy,
+    DEFAULT_SKILL_LEVEL,
 };

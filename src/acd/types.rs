@@ -21,15 +21,30 @@ impl fmt::Display for CallId {
 }
 
 /// How a queue picks among the agents able to take its head call.
-///
-/// Only `LongestIdle` exists today; merit-weighted and service-level-aware strategies plug in here
-/// later (the decision loop dispatches on this enum per queue).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Strategy {
     /// The eligible, available agent who has been idle (Ready) the longest gets the call.
     #[default]
     LongestIdle,
+    /// The eligible agent with the highest summed level on the queue's required skills; ties go
+    /// to the longest idle.
+    BestSkill,
+    /// Weighted random choice among the eligible agents with weight `exp(score / temperature)`,
+    /// where `score` is the agent's per-queue performance score (see `Acd::set_agent_score`).
+    MeritWeighted {
+        /// Softmax temperature; smaller concentrates calls on the best scores. Must be > 0.
+        temperature: f64,
+        /// Fraction of the equal share (1 / staffed eligible agents) of the queue's recent offers
+        /// every agent is guaranteed: an available agent below it is offered first.
+        floor_share: f64,
+        /// Occupancy (busy time over the rolling window) above which an agent is skipped while
+        /// other eligible agents are available. 1.0 disables the cap.
+        occupancy_cap: f64,
+        /// Answered calls in the queue over which an agent's score is blended from the neutral
+        /// prior to its real score.
+        ramp_calls: u32,
+    },
 }
 
 impl Strategy {
@@ -37,25 +52,86 @@ impl Strategy {
     pub fn name(&self) -> &'static str {
         match self {
             Strategy::LongestIdle => "longest_idle",
+            Strategy::BestSkill => "best_skill",
+            Strategy::MeritWeighted { .. } => "merit_weighted",
         }
+    }
+
+    /// Merit-weighted routing with commonly useful parameters: temperature 0.1, floor 0.5 of the
+    /// equal share, occupancy cap 0.95, ramp over 10 calls.
+    pub fn merit_weighted() -> Self {
+        Strategy::MeritWeighted { temperature: 0.1, floor_share: 0.5, occupancy_cap: 0.95, ramp_calls: 10 }
     }
 }
 
 /// Static configuration of one queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// A required skill may carry a minimum level as `"name:level"` (e.g. `"sales:4"`); a plain name
+/// requires level 1. Service level, overflow, relaxation and holdout live in [`QueuePolicy`]
+/// (see `Acd::add_queue_with_policy`); `Acd::add_queue` uses `QueuePolicy::default()`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct QueueConfig {
     /// Unique queue name.
     pub name: String,
-    /// An agent must have every one of these skills to be offered this queue's calls.
+    /// An agent must have every one of these skills (at the given minimum level) to be offered
+    /// this queue's calls before any relaxation.
     pub required_skills: Vec<String>,
     /// How long an offered agent may ring before the ACD emits `OfferTimedOut` (RONA).
     /// `Duration::ZERO` means the ACD keeps no ring timer (the call layer times out on its own).
     pub ring_timeout: Duration,
-    /// How long a call may wait in this queue before the ACD emits `CallTimedOut`.
-    /// `Duration::ZERO` means no limit.
+    /// How long a call may wait in this queue before the ACD emits `CallTimedOut` (or moves it to
+    /// the policy's overflow queue). `Duration::ZERO` means no limit.
     pub max_wait: Duration,
     /// How an agent is chosen for this queue's calls.
     pub strategy: Strategy,
+}
+
+/// One ring of the bullseye: from `after` of waiting on, agents meeting `skills` (each
+/// `"name"` or `"name:min_level"`, all required) are also eligible. Rings are cumulative.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelaxStep {
+    /// Wait after which this ring applies.
+    pub after: Duration,
+    /// The skill requirement of this ring.
+    pub skills: Vec<String>,
+}
+
+/// Routing policy of a queue beyond its `QueueConfig`; `Default` is: SL 80 % within 20 s, no
+/// overflow, no relaxation, no holdout, 1,000-offer floor window, 180 s handle-time prior.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuePolicy {
+    /// Service-level threshold: calls answered within it count as in service level. Calls are
+    /// ordered across queues by the time left until it (after priority).
+    pub sl_threshold: Duration,
+    /// Service-level target fraction (reporting only).
+    pub sl_target: f64,
+    /// Queue a call moves to when it reaches `max_wait` (keeping its original enqueue time);
+    /// `None`: the call ends with `CallTimedOut`.
+    pub overflow: Option<String>,
+    /// Bullseye rings, in increasing `after` order.
+    pub relax: Vec<RelaxStep>,
+    /// Fraction of calls (decided at enqueue with the ACD's seeded RNG) routed longest-idle as a
+    /// control group, whatever the strategy.
+    pub holdout: f64,
+    /// Number of recent offers the floor share is measured over.
+    pub floor_window: usize,
+    /// Handle time (talk + wrap-up) assumed before the first call of the queue ends.
+    pub initial_handle_time: Duration,
+}
+
+impl Default for QueuePolicy {
+    fn default() -> Self {
+        QueuePolicy {
+            sl_threshold: Duration::from_secs(20),
+            sl_target: 0.8,
+            overflow: None,
+            relax: Vec::new(),
+            holdout: 0.0,
+            floor_window: 1000,
+            initial_handle_time: Duration::from_secs(180),
+        }
+    }
 }
 
 /// Static configuration of one agent.
@@ -63,10 +139,36 @@ pub struct QueueConfig {
 pub struct AgentConfig {
     /// Unique agent id (also what the API and the events use).
     pub id: String,
-    /// Skill names; levels come later.
+    /// Skills, each `"name"` (level [`DEFAULT_SKILL_LEVEL`]) or `"name:level"` with level 1-5.
     pub skills: Vec<String>,
     /// After-call work time; `Duration::ZERO` means the agent is Ready again as soon as a call ends.
     pub wrapup: Duration,
+}
+
+/// Level of a skill given without one.
+pub const DEFAULT_SKILL_LEVEL: u8 = 3;
+
+impl AgentConfig {
+    /// An agent with leveled skills (levels are clamped to 1-5).
+    pub fn with_levels(id: &str, skills: &[(&str, u8)], wrapup: Duration) -> Self {
+        AgentConfig {
+            id: id.to_string(),
+            skills: skills.iter().map(|(name, level)| format!("{name}:{}", (*level).clamp(1, 5))).collect(),
+            wrapup,
+        }
+    }
+}
+
+/// Splits `"name:level"` into the name and a level clamped to 1-5; `default` when no valid level
+/// is given (a non-numeric suffix is part of the name).
+pub fn parse_skill(spec: &str, default: u8) -> (&str, u8) {
+    match spec.rsplit_once(':') {
+        Some((name, level)) => match level.trim().parse::<u8>() {
+            Ok(level) => (name.trim(), level.clamp(1, 5)),
+            Err(_) => (spec.trim(), default),
+        },
+        None => (spec.trim(), default),
+    }
 }
 
 /// Where an agent is in its working cycle.
@@ -137,15 +239,42 @@ pub enum OfferResult {
     Unreachable,
 }
 
+/// Which rule of the strategy selected the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PickRule {
+    /// Longest idle (the `LongestIdle` strategy, or a holdout call).
+    LongestIdle,
+    /// Highest skill level, ties to the longest idle.
+    BestSkill,
+    /// Weighted random draw by merit score.
+    Weighted,
+    /// The agent was below its floor share of recent offers and got priority.
+    FloorShare,
+    /// Every available eligible agent was above the occupancy cap; drawn among them.
+    OverCap,
+}
+
 /// Why the engine chose this agent for this call; carried on every `AcdEvent::Offer` for audit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OfferDecision {
     /// The strategy of the call's queue.
     pub strategy: Strategy,
+    /// The rule that selected the agent.
+    pub rule: PickRule,
     /// How many agents were eligible for the call and available at decision time (incl. the chosen).
     pub eligible: usize,
-    /// Rank of the chosen agent in the strategy's ordering, 0 = best. Always 0 for `LongestIdle`.
+    /// Rank of the chosen agent among the eligible by the strategy's key, 0 = best: by idle time
+    /// for longest idle, by skill for best skill, by effective score for merit.
     pub rank: usize,
+    /// The chosen agent's effective (ramped) score for the queue; the neutral prior when unset.
+    pub score: f64,
+    /// The bullseye ring the call had reached (0 = the queue's own requirement).
+    pub relax_step: u8,
+    /// Whether the call is in the queue's holdout (routed longest-idle as a control).
+    pub holdout: bool,
+    /// Priority the call was enqueued with.
+    pub priority: u8,
     /// How long the call had waited since it was enqueued.
     pub waited: Duration,
     /// How long the chosen agent had been idle.
@@ -153,15 +282,16 @@ pub struct OfferDecision {
 }
 
 /// Output of the engine, drained with `Acd::poll_event`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum AcdEvent {
     /// `agent` is reserved for `call`: the call layer should ring the agent now.
     Offer { call: CallId, agent: Arc<str>, queue: Arc<str>, decision: OfferDecision },
     /// The agent rang for the queue's ring timeout: the call layer should cancel the ringing and then
     /// report `OfferResult::NoAnswer`. The agent stays reserved until that report.
     OfferTimedOut { call: CallId, agent: Arc<str> },
-    /// The call waited the queue's `max_wait`; the ACD has forgotten it. The call layer should
-    /// disconnect it or enqueue it elsewhere (overflow).
+    /// The call waited the queue's `max_wait` and its queue has no overflow; the ACD has forgotten
+    /// it. The call layer should disconnect it. (With an overflow queue the call moves silently;
+    /// `Acd::call_queue` tells where it is.)
     CallTimedOut { call: CallId, queue: Arc<str>, waited: Duration },
     /// An agent entered a new state.
     AgentStateChanged { agent: Arc<str>, state: AgentState },
@@ -181,7 +311,7 @@ pub struct RemovedCall {
 }
 
 /// Read-only view of one agent for the API.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AgentSnapshot {
     pub id: Arc<str>,
     pub state: AgentState,
@@ -199,10 +329,14 @@ pub struct AgentSnapshot {
     pub calls_handled: u64,
     /// Offers that ended NoAnswer or Rejected (Unreachable is not the agent's fault).
     pub missed_offers: u64,
+    /// Parsed skills with their levels (1-5), sorted by name.
+    pub skill_levels: Vec<(String, u8)>,
+    /// Busy fraction (offered, on call, wrap-up) over the ACD's rolling occupancy window.
+    pub occupancy: f64,
 }
 
 /// Read-only view of one queue for the API.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QueueSnapshot {
     pub name: Arc<str>,
     pub skills: Vec<String>,
@@ -217,6 +351,13 @@ pub struct QueueSnapshot {
     pub agents_ready: usize,
     /// Agents eligible for the queue and not logged out.
     pub agents_staffed: usize,
+    /// Estimated wait of a call arriving now: (waiting + 1) x average handle time / staffed agents
+    /// (zero when an agent is ready; `Duration::MAX` when nobody is staffed).
+    pub ewt: Duration,
+    /// Moving average of talk + wrap-up of the queue's calls.
+    pub average_handle_time: Duration,
+    /// Service-level threshold of the queue.
+    pub sl_threshold: Duration,
 }
 
 /// Errors of the ACD inputs; `status_code` is the HTTP answer the API should give.
@@ -234,6 +375,8 @@ pub enum AcdError {
     DuplicateQueue(String),
     #[error("{0} is already in the ACD")]
     DuplicateCall(CallId),
+    #[error("invalid queue configuration: {0}")]
+    InvalidConfig(String),
     #[error("agent {agent} cannot go from {from} to {to}")]
     InvalidTransition { agent: String, from: &'static str, to: &'static str },
 }
@@ -243,6 +386,7 @@ impl AcdError {
     pub fn status_code(&self) -> u16 {
         match self {
             AcdError::UnknownAgent(_) | AcdError::UnknownQueue(_) | AcdError::UnknownCall(_) => 404,
+            AcdError::InvalidConfig(_) => 400,
             AcdError::DuplicateAgent(_)
             | AcdError::DuplicateQueue(_)
             | AcdError::DuplicateCall(_)
