@@ -14,7 +14,8 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::acd::CallId;
-use crate::api::{self, AgentStateRequest, AgentView, ApiError, Disposition, QueueView, SwitchControl};
+use crate::api::{self, AgentStateRequest, AgentView, ApiError, Disposition, QueueView, SharedScoring, SwitchControl};
+use crate::scoring::{ScoreChanged, Scoring, Window};
 use crate::call::{CallRef, Engine, MediaCommand, Output};
 use crate::config::{Config, SipTransport};
 use crate::media::{wav::Prompt, CallMedia, MediaEngine, MediaEvent};
@@ -42,6 +43,8 @@ pub enum RunError {
     Metrics(String),
     #[error("webhooks.{0}: {1}")]
     Webhook(String, String),
+    #[error("scoring: {0}")]
+    Scoring(String),
 }
 
 impl RunError {
@@ -168,7 +171,11 @@ pub async fn run(config: Config) -> Result<(), RunError> {
             }
         }
     });
-    let router = api::router(Arc::new(handle), store.clone(), prometheus);
+    let scoring = Scoring::new(config.scoring_config()).map_err(|e| RunError::Scoring(e.to_string()))?;
+    let scoring: SharedScoring = Arc::new(std::sync::Mutex::new(scoring));
+    let (scores_tx, scores_rx) = mpsc::unbounded_channel();
+    tokio::spawn(run_scoring(store.clone(), scoring.clone(), scores_tx, shutdown_rx.clone()));
+    let router = api::router(Arc::new(handle), store.clone(), prometheus, scoring);
     let mut http_shutdown = shutdown_rx.clone();
     let http_task = tokio::spawn(async move {
         let _ = axum::serve(http, router)
@@ -206,7 +213,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         prompt_started_tx: None,
     };
     let (drain_tx, drain_rx) = watch::channel(false);
-    let engine_task = tokio::spawn(driver.run(inbound_rx, control_rx, media_events, drain_rx));
+    let engine_task = tokio::spawn(driver.run(inbound_rx, control_rx, media_events, scores_rx, drain_rx));
 
     wait_for_signal().await;
     tracing::info!("shutting down: refusing new calls, hanging up live ones");
@@ -277,6 +284,7 @@ impl Driver {
         mut inbound: mpsc::Receiver<Inbound>,
         mut control: mpsc::Receiver<Control>,
         mut media_events: mpsc::UnboundedReceiver<MediaEvent>,
+        mut scores: mpsc::UnboundedReceiver<ScoreChanged>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let (media_tx, mut media_rx) = mpsc::channel::<MediaReady>(256);
@@ -326,6 +334,9 @@ impl Driver {
                     }
                 }
                 Some(req) = control.recv() => self.handle_control(req),
+                Some(change) = scores.recv() => {
+                    self.engine.set_agent_score(&change.agent, &change.queue, change.score);
+                }
                 Some((call, id)) = prompt_started.recv() => {
                     self.playing.insert(call, id);
                 }
@@ -463,5 +474,79 @@ async fn sleep(until: Option<tokio::time::Instant>) {
     match until {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
+    }
+}
+
+fn wall_ms() -> i64 {
+    unix_ms()
+}
+
+/// The scoring consumer: replays the durable event log into the scoring module from where it
+/// stands, then follows it live; every score that moves is sent to the engine for the ACD, and the
+/// score distributions are exported as gauges. It only reads the store, so a slow consumer never
+/// delays a call.
+async fn run_scoring(
+    store: Store,
+    scoring: SharedScoring,
+    scores: mpsc::UnboundedSender<ScoreChanged>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut live = store.event_log().subscribe();
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        // Catch up from the store (at start, and whenever the live feed lagged or skipped).
+        loop {
+            let after = scoring.lock().unwrap_or_else(|e| e.into_inner()).last_offset().unwrap_or(0);
+            let reader = store.clone();
+            let batch = match tokio::task::spawn_blocking(move || reader.events_after(after, 1000)).await {
+                Ok(Ok(b)) => b,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "scoring cannot read the event log");
+                    break;
+                }
+                Err(_) => break,
+            };
+            if batch.is_empty() {
+                break;
+            }
+            apply_scoring(&scoring, &batch, &scores);
+        }
+        tokio::select! {
+            received = live.recv() => match received {
+                Ok(ev) => {
+                    let last = scoring.lock().unwrap_or_else(|e| e.into_inner()).last_offset().unwrap_or(0);
+                    // A gap means events were committed before we subscribed: read them first.
+                    if ev.offset == last + 1 {
+                        apply_scoring(&scoring, std::slice::from_ref(&ev), &scores);
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+            _ = tick.tick() => {
+                let now = wall_ms();
+                let mut s = scoring.lock().unwrap_or_else(|e| e.into_inner());
+                s.handle_tick(now);
+                for d in s.score_distributions(now, Window::Last7Days) {
+                    for (quantile, value) in d.quantiles() {
+                        metrics::gauge!("meritline_agent_score", "queue" => d.queue.clone(), "quantile" => quantile).set(value);
+                    }
+                }
+                while let Some(change) = s.poll_score_change() {
+                    let _ = scores.send(change);
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+fn apply_scoring(scoring: &SharedScoring, batch: &[crate::events::StoredEvent], scores: &mpsc::UnboundedSender<ScoreChanged>) {
+    let mut s = scoring.lock().unwrap_or_else(|e| e.into_inner());
+    for ev in batch {
+        s.handle_event(ev);
+    }
+    while let Some(change) = s.poll_score_change() {
+        let _ = scores.send(change);
     }
 }

@@ -67,7 +67,12 @@ struct AppState<S> {
 
 impl<S> Clone for AppState<S> {
     fn clone(&self) -> Self {
-        AppState { control: self.control.clone(), store: self.store.clone(), prometheus: self.prometheus.clone() }
+        AppState {
+            control: self.control.clone(),
+            store: self.store.clone(),
+            prometheus: self.prometheus.clone(),
+            scoring: self.scoring.clone(),
+        }
     }
 }
 

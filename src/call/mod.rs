@@ -257,15 +257,22 @@ impl Engine {
             default_expires: config.sip.register_default_expires_seconds,
             ..RegistrarConfig::default()
         });
-        let mut acd = Acd::new();
+        let mut acd = Acd::with_seed(rng.next_u64());
         for q in &config.queues {
-            let added = acd.add_queue(acd::QueueConfig {
+            let policy = acd::QueuePolicy {
+                sl_threshold: std::time::Duration::from_secs(u64::from(q.sl_threshold_seconds)),
+                sl_target: q.sl_target,
+                holdout: q.holdout,
+                ..acd::QueuePolicy::default()
+            };
+            let queue = acd::QueueConfig {
                 name: q.name.clone(),
                 required_skills: q.skills.clone(),
                 ring_timeout: q.ring_timeout(),
                 max_wait: q.max_wait(),
-                strategy: acd::Strategy::LongestIdle,
-            });
+                strategy: q.acd_strategy(),
+            };
+            let added = acd.add_queue_with_policy(queue, policy);
             if let Err(e) = added {
                 tracing::warn!(queue = %q.name, error = %e, "queue not added");
             }
@@ -367,6 +374,13 @@ impl Engine {
     pub fn handle_prompt_finished(&mut self, now: Instant, call: CallRef) {
         survey_leg::prompt_finished(self, now, call);
         self.pump(now);
+    }
+
+    /// A performance score from the scoring module, for merit-weighted routing.
+    pub fn set_agent_score(&mut self, agent: &str, queue: &str, score: f64) {
+        if let Err(e) = self.acd.set_agent_score(agent, queue, score) {
+            tracing::debug!(%agent, %queue, error = %e, "score not applied");
+        }
     }
 
     /// Stops taking calls: new INVITEs get 503, every live call is hung up.

@@ -45,11 +45,9 @@ fn config_with(agents: usize, ring_timeout: u32, wrapup: u32, survey: Option<Sur
     cfg.trunks = vec![TrunkConfig { name: "carrier".into(), allow: vec!["127.0.0.0/8".parse().expect("cidr")] }];
     cfg.routes = vec![RouteConfig { did: DID.into(), queue: "support".into() }];
     cfg.queues = vec![QueueConfig {
-        name: "support".into(),
-        skills: vec!["support".into()],
         ring_timeout_seconds: ring_timeout,
-        max_wait_seconds: 600,
         survey,
+        ..QueueConfig::named("support", &["support"])
     }];
     cfg.agents = (0..agents)
         .map(|i| AgentConfig {

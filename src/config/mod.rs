@@ -180,7 +180,7 @@ pub struct RouteConfig {
 }
 
 /// `[[queues]]`: where callers wait for an agent with a matching skill.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
     pub name: String,
@@ -195,6 +195,60 @@ pub struct QueueConfig {
     /// The post-call survey; none when absent.
     #[serde(default)]
     pub survey: Option<SurveyConfig>,
+    /// How an agent is picked: `longest_idle`, `best_skill` or `merit_weighted`.
+    #[serde(default)]
+    pub strategy: StrategyName,
+    /// Parameters of `merit_weighted`; defaults when absent.
+    #[serde(default)]
+    pub merit: MeritConfig,
+    /// Service-level threshold: calls answered within it count toward the service level, and
+    /// calls nearer to it are served first across queues.
+    #[serde(default = "default_sl_threshold_seconds")]
+    pub sl_threshold_seconds: u32,
+    /// Service-level target fraction (reporting).
+    #[serde(default = "default_sl_target")]
+    pub sl_target: f64,
+    /// Fraction of calls routed longest-idle as a holdout group, to measure merit routing's uplift.
+    #[serde(default)]
+    pub holdout: f64,
+}
+
+/// The routing strategy of a queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyName {
+    #[default]
+    LongestIdle,
+    BestSkill,
+    MeritWeighted,
+}
+
+/// `[queues.merit]`: the curve of merit-weighted routing.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MeritConfig {
+    /// weight = exp(score / temperature); smaller concentrates calls on the best scores.
+    pub temperature: f64,
+    /// Share of an equal split every agent is guaranteed, so new agents can be measured.
+    pub floor_share: f64,
+    /// Occupancy above which an agent is skipped while others are free.
+    pub occupancy_cap: f64,
+    /// Calls over which a new agent's score ramps from neutral to measured.
+    pub ramp_calls: u32,
+}
+
+impl Default for MeritConfig {
+    fn default() -> Self {
+        MeritConfig { temperature: 0.1, floor_share: 0.5, occupancy_cap: 0.95, ramp_calls: 10 }
+    }
+}
+
+fn default_sl_threshold_seconds() -> u32 {
+    20
+}
+
+fn default_sl_target() -> f64 {
+    0.9
 }
 
 /// `[queues.survey]`: the post-call survey IVR of one queue.
@@ -257,6 +311,36 @@ impl Config {
 }
 
 impl QueueConfig {
+    /// A queue with every setting at its default.
+    pub fn named(name: &str, skills: &[&str]) -> QueueConfig {
+        QueueConfig {
+            name: name.to_owned(),
+            skills: skills.iter().map(|s| s.to_string()).collect(),
+            ring_timeout_seconds: default_ring_timeout_seconds(),
+            max_wait_seconds: default_max_wait_seconds(),
+            survey: None,
+            strategy: StrategyName::LongestIdle,
+            merit: MeritConfig::default(),
+            sl_threshold_seconds: default_sl_threshold_seconds(),
+            sl_target: default_sl_target(),
+            holdout: 0.0,
+        }
+    }
+
+    /// The ACD strategy this queue routes with.
+    pub fn acd_strategy(&self) -> crate::acd::Strategy {
+        match self.strategy {
+            StrategyName::LongestIdle => crate::acd::Strategy::LongestIdle,
+            StrategyName::BestSkill => crate::acd::Strategy::BestSkill,
+            StrategyName::MeritWeighted => crate::acd::Strategy::MeritWeighted {
+                temperature: self.merit.temperature,
+                floor_share: self.merit.floor_share,
+                occupancy_cap: self.merit.occupancy_cap,
+                ramp_calls: self.merit.ramp_calls,
+            },
+        }
+    }
+
     /// The survey spec when this queue runs one.
     pub fn survey_spec(&self) -> Option<crate::survey::SurveySpec> {
         self.survey.as_ref().filter(|s| s.enabled).map(|s| crate::survey::SurveySpec {
@@ -376,6 +460,11 @@ impl Default for Config {
                     digit_timeout_seconds: default_digit_timeout_seconds(),
                     max_attempts: default_max_attempts(),
                 }),
+                strategy: StrategyName::LongestIdle,
+                merit: MeritConfig::default(),
+                sl_threshold_seconds: default_sl_threshold_seconds(),
+                sl_target: default_sl_target(),
+                holdout: 0.0,
             }],
             agents: (1..=3).map(agent).collect(),
             webhooks: Vec::new(),

@@ -510,13 +510,7 @@ fn other_warnings() {
     let mut config = Config::default();
     config.sip.listen = "0.0.0.0:5060".parse().unwrap();
     config.trunks[0].allow.push("0.0.0.0/0".parse().unwrap());
-    config.queues.push(QueueConfig {
-        name: "sales".into(),
-        skills: vec!["sales".into()],
-        ring_timeout_seconds: 15,
-        max_wait_seconds: 600,
-        survey: None,
-    });
+    config.queues.push(QueueConfig::named("sales", &["sales"]));
     assert_eq!(validate::value_issues(&config), Vec::new());
     assert_eq!(
         warning_keys(&config),
