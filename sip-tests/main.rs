@@ -575,6 +575,11 @@ fn survey_records_csat_from_rfc4733_dtmf() {
     assert!(pos("agent.left") < pos("survey.started"));
     assert!(pos("survey.started") < pos("survey.answered"));
     assert!(pos("survey.answered") < pos("call.ended"));
+    // The scoring consumer picked the answer up from the event stream.
+    sw.wait_for("CSAT 4 in agent1's KPIs", Duration::from_secs(20), |s| {
+        let kpis = s.get("/api/agents/agent1/kpis");
+        kpis["queues"][0]["windows"][0]["agent"]["csat_mean"].as_f64() == Some(4.0)
+    });
 }
 
 #[test]
@@ -623,4 +628,96 @@ fn baresip_caller_answers_the_survey_with_sndcode() {
     let cdr = newest_call(&sw);
     assert_eq!(cdr["csat"], 4, "{cdr}\n{}", tail(&sw.log(), 40));
     assert_eq!(cdr["ani"], "15550006161");
+}
+
+/// Calls (ended, answered) per agent among `calls`.
+fn share(calls: &[Value]) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for c in calls {
+        if let Some(a) = c["agent"].as_str() {
+            *m.entry(a.to_string()).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+#[test]
+fn an_agent_who_sells_scores_higher_and_gets_more_calls() {
+    let dir = TempDir::new("merit");
+    let spec = SwitchSpec {
+        agents: vec![
+            AgentSpec { id: "agent1", password: "secret1", wrapup_seconds: 0 },
+            AgentSpec { id: "agent2", password: "secret2", wrapup_seconds: 0 },
+        ],
+        queue_extra: "strategy = \"merit_weighted\"\n[queues.merit]\ntemperature = 0.05\nramp_calls = 5\n\n".into(),
+        // The program scores conversion only, and pushes score changes every second.
+        extra_toml: "[scoring]\npush_interval_ms = 1000\n[scoring.queues.support]\nanswer_rate = 0.0\naht = 0.0\n\
+                     conversion = 1.0\ncsat_mean = 0.0\nfcr = 0.0\ntransfer_rate = 0.0\n\n"
+            .into(),
+        ..SwitchSpec::default()
+    };
+    let sw = Switch::start(&spec);
+    let mut phones = Vec::new();
+    for a in &spec.agents {
+        phones.push(sipp_agent(
+            &dir,
+            &sw,
+            a.id,
+            a.password,
+            "agent_answers_hangs_up.xml",
+            &["-key", "rtp_port", "40070", "-d", "300"],
+        ));
+        wait_agent_registered(&sw, a.id);
+        sw.set_ready(a.id);
+    }
+    // Round 1: agent1 sells on every call, agent2 on none.
+    let mut caller = carrier_call(
+        &dir,
+        &sw,
+        "caller_waits_for_bye.xml",
+        "15550007070",
+        "40072",
+        &["-r", "1", "-m", "20", "-l", "2"],
+    );
+    let st = caller.wait(Duration::from_secs(120));
+    assert!(st.success(), "round 1 failed ({st})\n{}", sipp_traces(&dir));
+    sw.wait_for("20 ended calls", Duration::from_secs(30), |s| ended_calls(s).len() >= 20);
+    let round1 = ended_calls(&sw);
+    for c in &round1 {
+        let outcome = if c["agent"] == "agent1" { "sale" } else { "no_sale" };
+        let url = sw.url(&format!("/api/calls/{}/disposition", c["call_id"].as_str().expect("id")));
+        let resp = reqwest::blocking::Client::new()
+            .post(url)
+            .json(&serde_json::json!({"outcome": outcome, "revenue": if outcome == "sale" { 49.9 } else { 0.0 }}))
+            .send()
+            .expect("post disposition");
+        assert_eq!(resp.status().as_u16(), 202);
+    }
+    sw.wait_for("agent1 to lead the leaderboard", Duration::from_secs(30), |s| {
+        let board = s.get("/api/leaderboard?queue=support&window=today");
+        board[0]["agent"] == "agent1" && board[0]["score"].as_f64() > board[1]["score"].as_f64()
+    });
+    // Let the scoring consumer push the new scores to the ACD (it re-scores every second).
+    std::thread::sleep(Duration::from_secs(3));
+
+    // Round 2: 100 calls; merit-weighted routing favours the seller.
+    let mut caller = carrier_call(
+        &dir,
+        &sw,
+        "caller_waits_for_bye.xml",
+        "15550007071",
+        "40074",
+        &["-r", "2", "-m", "100", "-l", "2"],
+    );
+    let st = caller.wait(Duration::from_secs(180));
+    assert!(st.success(), "round 2 failed ({st})\n{}", sipp_traces(&dir));
+    sw.wait_for("120 ended calls", Duration::from_secs(60), |s| ended_calls(s).len() >= 120);
+    let all = ended_calls(&sw);
+    let round2: Vec<Value> = all.iter().filter(|c| c["ani"] == "15550007071").cloned().collect();
+    let counts = share(&round2);
+    let (a1, a2) = (counts.get("agent1").copied().unwrap_or(0), counts.get("agent2").copied().unwrap_or(0));
+    eprintln!("round 1 {:?}, round 2 agent1 {a1} agent2 {a2}", share(&round1));
+    assert!(a1 > a2, "agent1 (sells) got {a1} of round 2's calls, agent2 got {a2}; round 1: {:?}", share(&round1));
+    let kpis = sw.get("/api/agents/agent1/kpis");
+    assert!(kpis["queues"][0]["windows"].as_array().is_some_and(|w| !w.is_empty()), "{kpis}");
 }

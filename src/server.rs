@@ -15,10 +15,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::acd::CallId;
 use crate::api::{self, AgentStateRequest, AgentView, ApiError, Disposition, QueueView, SharedScoring, SwitchControl};
-use crate::scoring::{ScoreChanged, Scoring, Window};
 use crate::call::{CallRef, Engine, MediaCommand, Output};
 use crate::config::{Config, SipTransport};
 use crate::media::{wav::Prompt, CallMedia, MediaEngine, MediaEvent};
+use crate::scoring::{ScoreChanged, Scoring, Window};
 use crate::sip::transport::{Inbound, SipTransports};
 use crate::store::Store;
 use crate::survey::PromptId;
@@ -541,7 +541,11 @@ async fn run_scoring(
     }
 }
 
-fn apply_scoring(scoring: &SharedScoring, batch: &[crate::events::StoredEvent], scores: &mpsc::UnboundedSender<ScoreChanged>) {
+fn apply_scoring(
+    scoring: &SharedScoring,
+    batch: &[crate::events::StoredEvent],
+    scores: &mpsc::UnboundedSender<ScoreChanged>,
+) {
     let mut s = scoring.lock().unwrap_or_else(|e| e.into_inner());
     for ev in batch {
         s.handle_event(ev);

@@ -114,6 +114,10 @@ pub struct SwitchSpec {
     pub max_wait_seconds: u32,
     /// Run the post-call CSAT survey on the queue.
     pub survey: bool,
+    /// `strategy = ...` line(s) for the queue (e.g. merit routing), empty for the default.
+    pub queue_extra: String,
+    /// TOML appended to the config (e.g. a `[scoring]` section).
+    pub extra_toml: String,
 }
 
 impl Default for SwitchSpec {
@@ -127,6 +131,8 @@ impl Default for SwitchSpec {
             ring_timeout_seconds: 15,
             max_wait_seconds: 600,
             survey: false,
+            queue_extra: String::new(),
+            extra_toml: String::new(),
         }
     }
 }
@@ -167,6 +173,7 @@ impl Switch {
             "[[queues]]\nname = \"support\"\nskills = [\"support\"]\nring_timeout_seconds = {}\nmax_wait_seconds = {}\n\n",
             spec.ring_timeout_seconds, spec.max_wait_seconds
         ));
+        toml.push_str(&spec.queue_extra);
         if spec.survey {
             toml.push_str("[queues.survey]\nquestions = [\"csat\"]\ndigit_timeout_seconds = 5\nmax_attempts = 3\n\n");
         }
@@ -176,6 +183,7 @@ impl Switch {
                 a.id, a.id, a.password, a.wrapup_seconds
             ));
         }
+        toml.push_str(&spec.extra_toml);
         let cfg = dir.path().join("meritline.toml");
         std::fs::File::create(&cfg).and_then(|mut f| f.write_all(toml.as_bytes())).expect("write config");
         let proc = spawn_meritline(&dir);

@@ -120,7 +120,8 @@ async fn start_with(options: StoreOptions, prometheus: PrometheusHandle) -> Harn
     let dir = TempDir::new("api");
     let store = Store::open_with(&dir.db(), options).unwrap();
     let scoring = crate::scoring::Scoring::new(crate::scoring::ScoringConfig::default()).expect("scoring");
-    let app = router(Arc::new(InMemorySwitch::new()), store.clone(), prometheus, Arc::new(std::sync::Mutex::new(scoring)));
+    let app =
+        router(Arc::new(InMemorySwitch::new()), store.clone(), prometheus, Arc::new(std::sync::Mutex::new(scoring)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     tokio::spawn(async move {

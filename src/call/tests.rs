@@ -44,11 +44,8 @@ fn config_with(agents: usize, ring_timeout: u32, wrapup: u32, survey: Option<Sur
     cfg.sip.digest_algorithms = vec![DigestAlgorithmName::Sha256, DigestAlgorithmName::Md5];
     cfg.trunks = vec![TrunkConfig { name: "carrier".into(), allow: vec!["127.0.0.0/8".parse().expect("cidr")] }];
     cfg.routes = vec![RouteConfig { did: DID.into(), queue: "support".into() }];
-    cfg.queues = vec![QueueConfig {
-        ring_timeout_seconds: ring_timeout,
-        survey,
-        ..QueueConfig::named("support", &["support"])
-    }];
+    cfg.queues =
+        vec![QueueConfig { ring_timeout_seconds: ring_timeout, survey, ..QueueConfig::named("support", &["support"]) }];
     cfg.agents = (0..agents)
         .map(|i| AgentConfig {
             id: format!("agent{i}"),
