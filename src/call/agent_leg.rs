@@ -340,4 +340,5 @@ pub fn reinvite(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: &Sip
     let resp = sip_util::response(msg, 200, "OK", None).body("application/sdp", body).build();
     e.respond_built(now, tx, resp);
     e.media(MediaCommand::SetAgentRemote { call, remote: RemoteMedia::from_negotiated(&neg) });
+    e.note_hold(now, call, neg.remote_hold);
 }

@@ -96,6 +96,7 @@ pub fn new_invite(e: &mut Engine, now: Instant, tx: TxId, msg: SipMessage, sourc
             attempts: 0,
             media_ports: None,
             survey: None,
+            on_hold: false,
         },
     );
     e.emit(now, call, None, EventKind::CallOffered { ani, did, trunk: trunk_name });
@@ -231,7 +232,7 @@ pub fn reinvite(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: &Sip
             if let Ok((_, neg)) =
                 sdp::answer_audio(&offer, e.media_ip, c.media_ports.map(|p| p.0).unwrap_or(0), &CALLER_CODECS, 0)
             {
-                update = Some(RemoteMedia::from_negotiated(&neg));
+                update = Some((RemoteMedia::from_negotiated(&neg), neg.remote_hold));
             }
             c.caller.offer = offer;
         }
@@ -241,8 +242,9 @@ pub fn reinvite(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: &Sip
     let resp =
         sip_util::response(msg, 200, "OK", Some(&tag)).header("Contact", contact).body("application/sdp", body).build();
     e.respond_built(now, tx, resp);
-    if let Some(remote) = update {
+    if let Some((remote, held)) = update {
         e.media(MediaCommand::SetCallerRemote { call, remote });
+        e.note_hold(now, call, held);
     }
 }
 

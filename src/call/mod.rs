@@ -194,6 +194,8 @@ struct Call {
     media_ports: Option<(u16, u16)>,
     /// The post-call survey, while `phase` is `Survey`.
     survey: Option<SurveyRun>,
+    /// A re-INVITE put the call on hold (sendonly, inactive or a null address).
+    on_hold: bool,
 }
 
 /// An agent in wrap-up after a call: the call whose log gets the wrap-up events.
@@ -374,6 +376,19 @@ impl Engine {
     pub fn handle_prompt_finished(&mut self, now: Instant, call: CallRef) {
         survey_leg::prompt_finished(self, now, call);
         self.pump(now);
+    }
+
+    /// A re-INVITE from either leg changed whether the call is on hold: log `call.hold` or
+    /// `call.unhold` (hold time counts toward the agent's handle time).
+    fn note_hold(&mut self, now: Instant, call: CallRef, held: bool) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        if c.on_hold == held || c.phase != Phase::Bridged {
+            return;
+        }
+        c.on_hold = held;
+        let agent = c.agent.as_ref().map(|a| a.agent.clone());
+        let kind = if held { EventKind::CallHold {} } else { EventKind::CallUnhold {} };
+        self.emit(now, call, agent.as_deref(), kind);
     }
 
     /// A performance score from the scoring module, for merit-weighted routing.

@@ -87,6 +87,8 @@ struct Phone {
     hangup_after: Option<Duration>,
     /// Scheduled hangups: (when, the INVITE answered).
     to_hang_up: Vec<(Instant, SipMessage)>,
+    /// The last INVITE this phone answered.
+    answered_invite: Option<SipMessage>,
 }
 
 struct CarrierCall {
@@ -149,6 +151,7 @@ impl Sim {
                 answered: 0,
                 hangup_after: None,
                 to_hang_up: Vec::new(),
+                answered_invite: None,
             })
             .collect();
         Sim {
@@ -264,6 +267,7 @@ impl Sim {
                     .expect("200");
                 if ph.txl.send_response(now, tx, resp).is_ok() {
                     ph.answered += 1;
+                    ph.answered_invite = Some(invite.clone());
                     if let Some(d) = ph.hangup_after {
                         ph.to_hang_up.push((now + d, invite));
                     }
@@ -747,4 +751,41 @@ fn silence_reprompts_then_the_survey_ends_without_an_answer() {
     let csat_prompts = sim.prompts.iter().filter(|p| p.1 == PromptId::SurveyCsat).count();
     assert_eq!(csat_prompts, 3, "asked three times");
     assert_eq!(sim.engine.active_calls(), 0);
+}
+
+#[test]
+fn a_re_invite_to_sendonly_from_the_agent_logs_hold_and_unhold() {
+    let mut sim = Sim::new(11, 0.0, 1, Answer::After(Duration::from_secs(1)), 15);
+    sim.register_all_and_ready();
+    sim.place_call("15550009191", Duration::from_secs(30));
+    let t = sim.now + Duration::from_secs(5);
+    sim.run_until(t);
+    let invite = sim.phones[0].answered_invite.clone().expect("the phone answered");
+    for (cseq, direction) in [(2, "sendonly"), (3, "sendrecv")] {
+        let branch = new_branch(&mut sim.rng);
+        let ph = &mut sim.phones[0];
+        let body = format!(
+            "v=0\r\no=- 1 {cseq} IN IP4 127.0.0.9\r\ns=-\r\nc=IN IP4 127.0.0.9\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\na={direction}\r\n"
+        );
+        let reinvite = Request::builder(Method::Invite, "sip:meritline@127.0.0.1:5060")
+            .header("Via", format!("SIP/2.0/UDP {};branch={branch};rport", ph.addr))
+            .header("Max-Forwards", "70")
+            .header("From", format!("{};tag=ph0", invite.header("To").unwrap_or("")))
+            .header("To", invite.header("From").unwrap_or(""))
+            .header("Call-ID", invite.call_id().unwrap_or(""))
+            .header("CSeq", format!("{cseq} INVITE"))
+            .header("Contact", format!("<sip:{}@{}>", ph.user, ph.addr))
+            .body("application/sdp", Bytes::from(body))
+            .build()
+            .expect("re-invite");
+        let now = sim.now;
+        let _ = ph.txl.send_request(now, reinvite, switch_addr(), Transport::Udp);
+        let t = sim.now + Duration::from_secs(2);
+        sim.run_until(t);
+    }
+    let k = kinds(&sim);
+    let hold = k.iter().position(|x| x == "call.hold").expect("call.hold");
+    let unhold = k.iter().position(|x| x == "call.unhold").expect("call.unhold");
+    assert!(hold < unhold, "{k:?}");
+    assert_logs_are_gap_free(&sim);
 }
