@@ -13,5 +13,6 @@ pub mod media;
 pub mod metrics;
 pub mod sdp;
 pub mod server;
+pub mod sim;
 pub mod sip;
 pub mod store;
