@@ -1,6 +1,19 @@
-//! Tests of the ACD engine: one unit test per rule, then a seeded randomized run (driven by
-//! proptest seeds) over hundreds of agents and thousands of calls that checks the engine's internal
-//! invariants after every step and its decisions against an independent model of the queues.
+//! Tests of the ACD engine: one unit test per rule and per strategy, then a seeded randomized run
+//! (driven by proptest seeds) over hundreds of agents and thousands of calls, mixing longest-idle,
+//! best-skill and merit-weighted queues with random levels, scores, holdout and bullseye rings. After
+//! every step it checks the engine's internal invariants and every decision against an independent
+//! model. What the model proves:
+//! - no agent is ever offered a call while reserved or on another call (one offer at a time);
+//! - every offered agent is Ready, registered and eligible at the call's recorded ring, and rings
+//!   are only widened after their wait;
+//! - ordering: when a call is offered to agent `a`, no waiting call that `a` meets the queue's own
+//!   requirement for ranks ahead of it by (priority desc, SL deadline, enqueue time). Hence FIFO by
+//!   (original) enqueue time within a queue and priority, for every strategy; a call returned after
+//!   RONA keeps its place. Not guaranteed: a lower-priority but older call of a queue whose head is
+//!   an unservable younger high-priority call is not considered, even if a relaxed ring could serve it
+//!   (only queue heads are examined);
+//! - after each input the decision loop ran to completion (no head has an available eligible agent);
+//! - the same seed and the same inputs give the same events (merit draws and holdout included).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -650,6 +663,8 @@ struct Harness {
     now: Instant,
     queue_names: Vec<String>,
     queue_skills: Vec<BTreeSet<&'static str>>,
+    /// Bullseye rings per queue: (after, the one skill the ring requires).
+    queue_rings: Vec<Vec<(Duration, &'static str)>>,
     agent_ids: Vec<String>,
     agent_skills: Vec<BTreeSet<&'static str>>,
     registered: Vec<bool>,
@@ -678,6 +693,7 @@ impl Harness {
             BTreeSet::from(["fr", "tech"]),
         ];
         let mut queue_names = Vec::new();
+        let mut queue_rings = Vec::new();
         for (q, skills) in queue_skills.iter().enumerate() {
             let name = format!("q{q}");
             let max_wait = if rng.gen_bool(0.5) { Duration::ZERO } else { secs(rng.gen_range(30..300)) };
@@ -691,7 +707,18 @@ impl Harness {
                     ramp_calls: rng.gen_range(0..10),
                 },
             };
+            let mut rings = Vec::new();
+            let mut after = Duration::ZERO;
+            for _ in 0..rng.gen_range(0..3) {
+                after += secs(rng.gen_range(1..40));
+                rings.push((after, SKILLS[rng.gen_range(0..SKILLS.len())]));
+            }
             let policy = QueuePolicy {
+                relax: rings
+                    .iter()
+                    .map(|&(after, skill)| RelaxStep { after, skills: vec![skill.to_string()] })
+                    .collect(),
+                sl_threshold: secs(20),
                 holdout: if rng.gen_bool(0.5) { 0.0 } else { rng.gen_range(0.0..0.5) },
                 floor_window: rng.gen_range(1..200),
                 ..QueuePolicy::default()
@@ -708,6 +735,7 @@ impl Harness {
             )
             .unwrap();
             queue_names.push(name);
+            queue_rings.push(rings);
         }
         let mut agent_ids = Vec::new();
         let mut agent_skills = Vec::new();
@@ -726,6 +754,7 @@ impl Harness {
             now: base,
             queue_names,
             queue_skills,
+            queue_rings,
             registered: vec![false; agents],
             states: vec![AgentState::LoggedOut; agents],
             agent_ids,
@@ -764,7 +793,14 @@ impl Harness {
                     );
                     assert_eq!(self.states[a], AgentState::Ready, "offered agent not ready");
                     assert!(self.registered[a], "offered agent not registered");
-                    assert!(self.eligible(a, offered.queue), "offered agent lacks skills");
+                    let step = decision.relax_step as usize;
+                    let rings = &self.queue_rings[offered.queue];
+                    assert!(step <= rings.len());
+                    if step > 0 {
+                        assert!(decision.waited >= rings[step - 1].0, "relaxed too early");
+                    }
+                    let relaxed_ok = rings[..step].iter().any(|(_, skill)| self.agent_skills[a].contains(skill));
+                    assert!(self.eligible(a, offered.queue) || relaxed_ok, "offered agent lacks skills");
                     assert!(decision.eligible >= 1);
                     // No better-ranked waiting call that this agent could have taken: FIFO within
                     // queue and priority, and priority across queues.
