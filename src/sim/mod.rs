@@ -55,10 +55,22 @@ struct Day {
 /// Simulation events, ordered by time then sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
-    Arrival { index: usize },
-    Abandon { call: u64 },
-    Answer { call: u64, agent: usize },
-    End { call: u64, agent: usize },
+    Arrival {
+        index: usize,
+    },
+    Abandon {
+        call: u64,
+    },
+    /// `offer` numbers the offers so a stale answer of an earlier ring-out is ignored.
+    Answer {
+        call: u64,
+        agent: usize,
+        offer: u64,
+    },
+    End {
+        call: u64,
+        agent: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,8 +86,8 @@ struct SimCall {
     queue: usize,
     arrived: Duration,
     fate: Fate,
-    /// Agent currently ringing.
-    ringing: Option<usize>,
+    /// Agent currently ringing, with the offer's number.
+    ringing: Option<(usize, u64)>,
 }
 
 /// Outcome tallies of one agent.
@@ -242,6 +254,7 @@ fn run_strategy(config: &SimConfig, day: &Day, strategy_name: &str) -> StrategyR
     let prior_csat = (config.agent_model.csat_mean_min + config.agent_model.csat_mean_max) / 2.0;
     let ring = secs(config.ring_seconds);
     let mut offer_start: HashMap<u64, Duration> = HashMap::new();
+    let mut offers_made = 0u64;
 
     // Bounded: every simulation event is popped once; arrivals are finite, and each call schedules
     // at most one answer per offer, one end and one abandon; ACD timers only move forward.
@@ -280,7 +293,7 @@ fn run_strategy(config: &SimConfig, day: &Day, strategy_name: &str) -> StrategyR
                     if let Some(c) = calls.get_mut(&call).filter(|c| c.fate == Fate::Waiting) {
                         if let Some(removed) = acd.remove_call(now, CallId(call)) {
                             c.fate = Fate::Abandoned;
-                            if let Some(a) = c.ringing.take() {
+                            if let Some((a, _)) = c.ringing.take() {
                                 if let Some(start) = offer_start.remove(&call) {
                                     tallies[a].busy += at.saturating_sub(start);
                                 }
@@ -292,9 +305,9 @@ fn run_strategy(config: &SimConfig, day: &Day, strategy_name: &str) -> StrategyR
                         }
                     }
                 }
-                Ev::Answer { call, agent } => {
+                Ev::Answer { call, agent, offer } => {
                     let Some(c) = calls.get_mut(&call) else { continue };
-                    if c.fate != Fate::Waiting || c.ringing != Some(agent) {
+                    if c.fate != Fate::Waiting || c.ringing != Some((agent, offer)) {
                         continue;
                     }
                     if acd.offer_result(now, &day.agents[agent].id, CallId(call), OfferResult::Answered).is_err() {
@@ -342,12 +355,13 @@ fn run_strategy(config: &SimConfig, day: &Day, strategy_name: &str) -> StrategyR
                         continue;
                     };
                     report.record_offer(q, a, &decision);
+                    offers_made += 1;
                     if let Some(c) = calls.get_mut(&call.0) {
-                        c.ringing = Some(a);
+                        c.ringing = Some((a, offers_made));
                         c.queue = q;
                     }
                     offer_start.insert(call.0, now_offset);
-                    push(&mut heap, now_offset + ring, Ev::Answer { call: call.0, agent: a });
+                    push(&mut heap, now_offset + ring, Ev::Answer { call: call.0, agent: a, offer: offers_made });
                 }
                 AcdEvent::CallTimedOut { call, .. } => {
                     if let Some(c) = calls.get_mut(&call.0).filter(|c| c.fate == Fate::Waiting) {
@@ -356,7 +370,14 @@ fn run_strategy(config: &SimConfig, day: &Day, strategy_name: &str) -> StrategyR
                     }
                 }
                 AcdEvent::OfferTimedOut { call, agent } => {
-                    let _ = acd.offer_result(base + now_offset, &agent, call, OfferResult::NoAnswer);
+                    // Only when ring_seconds >= the 30 s ring timeout: the agent missed it and
+                    // comes straight back (the call returns to the head of its queue).
+                    let now = base + now_offset;
+                    let _ = acd.offer_result(now, &agent, call, OfferResult::NoAnswer);
+                    let _ = acd.set_agent_state(now, &agent, Requested::Ready);
+                    if let Some(c) = calls.get_mut(&call.0) {
+                        c.ringing = None;
+                    }
                 }
                 AcdEvent::AgentStateChanged { .. } => {}
             }

@@ -69,3 +69,15 @@ fn overflow_moves_calls_and_keeps_them_answerable() {
         assert_eq!(s.answered + s.abandoned + s.timed_out, s.offered, "{} accounts for every call", s.strategy);
     }
 }
+
+#[test]
+fn ring_outs_return_agents_and_calls() {
+    // Phones ring longer than the ACD's 30 s ring timeout: every offer rings out, so no call is
+    // ever answered, and every call still ends abandoned or timed out.
+    let config = SimConfig { agents: 10, hours: 0.5, ring_seconds: 40.0, ..small_config() };
+    let report = run(&config).unwrap();
+    for s in &report.strategies {
+        assert_eq!(s.answered, 0);
+        assert_eq!(s.abandoned + s.timed_out, s.offered, "{}", s.strategy);
+    }
+}
