@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod scoring;
 pub mod sdp;
 pub mod server;
+pub mod sim;
 pub mod sip;
 pub mod store;
 pub mod survey;

@@ -1,6 +1,19 @@
-//! Tests of the ACD engine: one unit test per rule, then a seeded randomized run (driven by
-//! proptest seeds) over hundreds of agents and thousands of calls that checks the engine's internal
-//! invariants after every step and its decisions against an independent model of the queues.
+//! Tests of the ACD engine: one unit test per rule and per strategy, then a seeded randomized run
+//! (driven by proptest seeds) over hundreds of agents and thousands of calls, mixing longest-idle,
+//! best-skill and merit-weighted queues with random levels, scores, holdout and bullseye rings. After
+//! every step it checks the engine's internal invariants and every decision against an independent
+//! model. What the model proves:
+//! - no agent is ever offered a call while reserved or on another call (one offer at a time);
+//! - every offered agent is Ready, registered and eligible at the call's recorded ring, and rings
+//!   are only widened after their wait;
+//! - ordering: when a call is offered to agent `a`, no waiting call that `a` meets the queue's own
+//!   requirement for ranks ahead of it by (priority desc, SL deadline, enqueue time). Hence FIFO by
+//!   (original) enqueue time within a queue and priority, for every strategy; a call returned after
+//!   RONA keeps its place. Not guaranteed: a lower-priority but older call of a queue whose head is
+//!   an unservable younger high-priority call is not considered, even if a relaxed ring could serve it
+//!   (only queue heads are examined);
+//! - after each input the decision loop ran to completion (no head has an available eligible agent);
+//! - the same seed and the same inputs give the same events (merit draws and holdout included).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -650,6 +663,8 @@ struct Harness {
     now: Instant,
     queue_names: Vec<String>,
     queue_skills: Vec<BTreeSet<&'static str>>,
+    /// Bullseye rings per queue: (after, the one skill the ring requires).
+    queue_rings: Vec<Vec<(Duration, &'static str)>>,
     agent_ids: Vec<String>,
     agent_skills: Vec<BTreeSet<&'static str>>,
     registered: Vec<bool>,
@@ -669,7 +684,7 @@ struct Harness {
 impl Harness {
     fn new(seed: u64, agents: usize, base: Instant) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut acd = Acd::new();
+        let mut acd = Acd::with_seed(seed);
         let queue_skills: Vec<BTreeSet<&'static str>> = vec![
             BTreeSet::new(),
             BTreeSet::from(["en"]),
@@ -678,18 +693,49 @@ impl Harness {
             BTreeSet::from(["fr", "tech"]),
         ];
         let mut queue_names = Vec::new();
+        let mut queue_rings = Vec::new();
         for (q, skills) in queue_skills.iter().enumerate() {
             let name = format!("q{q}");
             let max_wait = if rng.gen_bool(0.5) { Duration::ZERO } else { secs(rng.gen_range(30..300)) };
-            acd.add_queue(QueueConfig {
-                name: name.clone(),
-                required_skills: skills.iter().map(|s| s.to_string()).collect(),
-                ring_timeout: secs(rng.gen_range(5..25)),
-                max_wait,
-                strategy: Strategy::LongestIdle,
-            })
+            let strategy = match rng.gen_range(0..3) {
+                0 => Strategy::LongestIdle,
+                1 => Strategy::BestSkill,
+                _ => Strategy::MeritWeighted {
+                    temperature: rng.gen_range(0.02..1.0),
+                    floor_share: rng.gen_range(0.0..1.0),
+                    occupancy_cap: rng.gen_range(0.5..1.0),
+                    ramp_calls: rng.gen_range(0..10),
+                },
+            };
+            let mut rings = Vec::new();
+            let mut after = Duration::ZERO;
+            for _ in 0..rng.gen_range(0..3) {
+                after += secs(rng.gen_range(1..40));
+                rings.push((after, SKILLS[rng.gen_range(0..SKILLS.len())]));
+            }
+            let policy = QueuePolicy {
+                relax: rings
+                    .iter()
+                    .map(|&(after, skill)| RelaxStep { after, skills: vec![skill.to_string()] })
+                    .collect(),
+                sl_threshold: secs(20),
+                holdout: if rng.gen_bool(0.5) { 0.0 } else { rng.gen_range(0.0..0.5) },
+                floor_window: rng.gen_range(1..200),
+                ..QueuePolicy::default()
+            };
+            acd.add_queue_with_policy(
+                QueueConfig {
+                    name: name.clone(),
+                    required_skills: skills.iter().map(|s| s.to_string()).collect(),
+                    ring_timeout: secs(rng.gen_range(5..25)),
+                    max_wait,
+                    strategy,
+                },
+                policy,
+            )
             .unwrap();
             queue_names.push(name);
+            queue_rings.push(rings);
         }
         let mut agent_ids = Vec::new();
         let mut agent_skills = Vec::new();
@@ -697,12 +743,8 @@ impl Harness {
             let skills: BTreeSet<&'static str> = SKILLS.iter().copied().filter(|_| rng.gen_bool(0.45)).collect();
             let wrapup = if rng.gen_bool(0.3) { Duration::ZERO } else { secs(rng.gen_range(1..20)) };
             let id = format!("agent{a}");
-            acd.add_agent(AgentConfig {
-                id: id.clone(),
-                skills: skills.iter().map(|s| s.to_string()).collect(),
-                wrapup,
-            })
-            .unwrap();
+            let leveled: Vec<(&str, u8)> = skills.iter().map(|s| (*s, rng.gen_range(1..=5))).collect();
+            acd.add_agent(AgentConfig::with_levels(&id, &leveled, wrapup)).unwrap();
             agent_ids.push(id);
             agent_skills.push(skills);
         }
@@ -712,6 +754,7 @@ impl Harness {
             now: base,
             queue_names,
             queue_skills,
+            queue_rings,
             registered: vec![false; agents],
             states: vec![AgentState::LoggedOut; agents],
             agent_ids,
@@ -750,7 +793,14 @@ impl Harness {
                     );
                     assert_eq!(self.states[a], AgentState::Ready, "offered agent not ready");
                     assert!(self.registered[a], "offered agent not registered");
-                    assert!(self.eligible(a, offered.queue), "offered agent lacks skills");
+                    let step = decision.relax_step as usize;
+                    let rings = &self.queue_rings[offered.queue];
+                    assert!(step <= rings.len());
+                    if step > 0 {
+                        assert!(decision.waited >= rings[step - 1].0, "relaxed too early");
+                    }
+                    let relaxed_ok = rings[..step].iter().any(|(_, skill)| self.agent_skills[a].contains(skill));
+                    assert!(self.eligible(a, offered.queue) || relaxed_ok, "offered agent lacks skills");
                     assert!(decision.eligible >= 1);
                     // No better-ranked waiting call that this agent could have taken: FIFO within
                     // queue and priority, and priority across queues.
@@ -862,7 +912,13 @@ impl Harness {
                 self.acd.call_ended(now, &self.agent_ids[a], CallId(call)).unwrap();
                 self.on_call.remove(&a);
             }
-            90..=93 => {
+            90..=91 => {
+                let a = self.random_agent();
+                let q = self.rng.gen_range(0..self.queue_names.len());
+                let score = self.rng.gen_range(0.0..1.0);
+                self.acd.set_agent_score(&self.agent_ids[a], &self.queue_names[q], score).unwrap();
+            }
+            92..=93 => {
                 // Nonsense input from a confused call layer must be refused without harm.
                 let a = self.random_agent();
                 let call = CallId(self.rng.gen_range(1..=self.next_call + 5));
@@ -978,4 +1034,334 @@ fn twenty_thousand_agents() {
     assert_eq!(offered, on_call);
     assert_eq!(offered + waiting, 20_000);
     acd.check_invariants();
+}
+
+// ------------------------------------------------------------------ routing strategies and policy
+
+/// The decisions of the Offer events among `events`.
+fn decisions(events: &[AcdEvent]) -> Vec<(u64, String, OfferDecision)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AcdEvent::Offer { call, agent, decision, .. } => Some((call.0, agent.to_string(), *decision)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn strategy_queue(name: &str, skills: &[&str], strategy: Strategy) -> QueueConfig {
+    QueueConfig { strategy, ..queue(name, skills, secs(20), Duration::ZERO) }
+}
+
+/// Answers and ends the call at once (zero wrap-up agents are Ready again immediately).
+fn complete(acd: &mut Acd, now: Instant, agent: &str, call: u64) {
+    acd.offer_result(now, agent, CallId(call), OfferResult::Answered).unwrap();
+    acd.call_ended(now, agent, CallId(call)).unwrap();
+}
+
+#[test]
+fn skill_levels_parse_and_gate_eligibility() {
+    assert_eq!(parse_skill("sales:4", 3), ("sales", 4));
+    assert_eq!(parse_skill("sales", 3), ("sales", 3));
+    assert_eq!(parse_skill("sales:9", 3), ("sales", 5));
+    assert_eq!(parse_skill("sip:uri", 3), ("sip:uri", 3));
+    let t0 = Instant::now();
+    let mut acd = Acd::new();
+    acd.add_queue(queue("expert", &["sales:4"], secs(20), Duration::ZERO)).unwrap();
+    acd.add_agent(agent("plain", &["sales"], Duration::ZERO)).unwrap(); // level 3
+    acd.add_agent(AgentConfig::with_levels("senior", &[("sales", 5)], Duration::ZERO)).unwrap();
+    assert_eq!(acd.agent("plain").unwrap().skill_levels, vec![("sales".to_string(), DEFAULT_SKILL_LEVEL)]);
+    login(&mut acd, t0, "plain");
+    acd.enqueue(t0, CallId(1), "expert", 0).unwrap();
+    assert!(offers(&drain(&mut acd)).is_empty(), "level 3 is below the queue's minimum 4");
+    login(&mut acd, t0 + secs(1), "senior");
+    assert_eq!(offers(&drain(&mut acd)), vec![(1, "senior".to_string())]);
+    acd.check_invariants();
+}
+
+#[test]
+fn best_skill_orders_by_level_then_idle() {
+    let t0 = Instant::now();
+    let mut acd = Acd::new();
+    acd.add_queue(strategy_queue("q", &["sales"], Strategy::BestSkill)).unwrap();
+    for (id, level) in [("l2", 2), ("l5a", 5), ("l4", 4), ("l5b", 5)] {
+        acd.add_agent(AgentConfig::with_levels(id, &[("sales", level)], Duration::ZERO)).unwrap();
+    }
+    login(&mut acd, t0, "l2");
+    login(&mut acd, t0 + secs(1), "l5b");
+    login(&mut acd, t0 + secs(2), "l4");
+    login(&mut acd, t0 + secs(3), "l5a");
+    drain(&mut acd);
+    for n in 1..=4 {
+        acd.enqueue(t0 + secs(10), CallId(n), "q", 0).unwrap();
+    }
+    let got = decisions(&drain(&mut acd));
+    let order: Vec<&str> = got.iter().map(|(_, a, _)| a.as_str()).collect();
+    assert_eq!(order, ["l5b", "l5a", "l4", "l2"], "highest level first, equal levels by idle time");
+    assert!(got.iter().all(|(_, _, d)| d.rule == PickRule::BestSkill && d.strategy == Strategy::BestSkill));
+    assert_eq!(got[0].2.eligible, 4);
+    acd.check_invariants();
+}
+
+#[test]
+fn merit_weighted_prefers_high_scores_and_explains() {
+    let t0 = Instant::now();
+    let mut acd = Acd::with_seed(42);
+    let strategy = Strategy::MeritWeighted { temperature: 0.1, floor_share: 0.0, occupancy_cap: 1.0, ramp_calls: 0 };
+    acd.add_queue(strategy_queue("q", &[], strategy)).unwrap();
+    for (id, score) in [("good", 0.9), ("mid", 0.5), ("poor", 0.1)] {
+        acd.add_agent(agent(id, &[], Duration::ZERO)).unwrap();
+        acd.set_agent_score(id, "q", score).unwrap();
+        login(&mut acd, t0, id);
+    }
+    drain(&mut acd);
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for n in 0..600 {
+        let now = t0 + secs(n);
+        acd.enqueue(now, CallId(n), "q", 0).unwrap();
+        let got = decisions(&drain(&mut acd));
+        let (_, agent, decision) = &got[0];
+        assert_eq!(decision.rule, PickRule::Weighted);
+        assert_eq!(decision.eligible, 3);
+        let expected_rank = match agent.as_str() {
+            "good" => 0,
+            "mid" => 1,
+            _ => 2,
+        };
+        assert_eq!(decision.rank, expected_rank);
+        assert!((decision.score - acd.agent_score(agent, "q").unwrap()).abs() < 1e-12);
+        *count.entry(agent.clone()).or_default() += 1;
+        complete(&mut acd, now, agent, n);
+    }
+    // Weights e^9 : e^5 : e^1 -> about 98 % : 1.8 % : 0.03 %.
+    assert!(count["good"] > 550, "{count:?}");
+    assert!(count.get("poor").copied().unwrap_or(0) < 5, "{count:?}");
+    acd.check_invariants();
+}
+
+#[test]
+fn merit_floor_share_offers_every_agent_early() {
+    // Property over seeded loops: with floor_share 1, every ready agent is offered within the first
+    // n + 1 offers whatever the scores, and an under-floor pick is marked FloorShare.
+    for seed in 0..20u64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let n = rng.gen_range(3..40);
+        let t0 = Instant::now();
+        let mut acd = Acd::with_seed(seed);
+        let strategy =
+            Strategy::MeritWeighted { temperature: 0.01, floor_share: 1.0, occupancy_cap: 1.0, ramp_calls: 0 };
+        acd.add_queue(strategy_queue("q", &[], strategy)).unwrap();
+        for a in 0..n {
+            let id = format!("a{a}");
+            acd.add_agent(agent(&id, &[], Duration::ZERO)).unwrap();
+            acd.set_agent_score(&id, "q", rng.gen_range(0.0..1.0)).unwrap();
+            login(&mut acd, t0 + ms(a as u64), &id);
+        }
+        drain(&mut acd);
+        let mut seen = BTreeSet::new();
+        for c in 0..=(n as u64) {
+            let now = t0 + secs(1 + c);
+            acd.enqueue(now, CallId(c), "q", 0).unwrap();
+            let got = decisions(&drain(&mut acd));
+            let (_, agent, decision) = &got[0];
+            if c > 0 && seen.len() < n {
+                assert_eq!(decision.rule, PickRule::FloorShare, "seed {seed} offer {c}");
+            }
+            seen.insert(agent.clone());
+            complete(&mut acd, now, agent, c);
+        }
+        assert_eq!(seen.len(), n, "seed {seed}: every agent offered within n + 1 offers");
+        acd.check_invariants();
+    }
+}
+
+#[test]
+fn merit_occupancy_cap_skips_busy_agents_unless_alone() {
+    let t0 = Instant::now();
+    let mut acd = Acd::with_seed(1);
+    acd.set_occupancy_window(secs(600));
+    let strategy = Strategy::MeritWeighted { temperature: 0.01, floor_share: 0.0, occupancy_cap: 0.5, ramp_calls: 0 };
+    acd.add_queue(strategy_queue("q", &["x"], strategy)).unwrap();
+    acd.add_agent(agent("star", &["x"], Duration::ZERO)).unwrap();
+    acd.add_agent(agent("other", &["x"], Duration::ZERO)).unwrap();
+    acd.set_agent_score("star", "q", 1.0).unwrap();
+    acd.set_agent_score("other", "q", 0.0).unwrap();
+    login(&mut acd, t0, "star");
+    // The star works a long call alone: its occupancy climbs above the cap.
+    acd.enqueue(t0, CallId(1), "q", 0).unwrap();
+    assert_eq!(offers(&drain(&mut acd)), vec![(1, "star".to_string())]);
+    acd.offer_result(t0, "star", CallId(1), OfferResult::Answered).unwrap();
+    acd.call_ended(t0 + secs(1200), "star", CallId(1)).unwrap();
+    assert!(acd.agent("star").unwrap().occupancy > 0.8);
+    login(&mut acd, t0 + secs(1200), "other");
+    drain(&mut acd);
+    acd.enqueue(t0 + secs(1201), CallId(2), "q", 0).unwrap();
+    let got = decisions(&drain(&mut acd));
+    assert_eq!(got[0].1, "other", "the capped star is skipped while another agent is eligible");
+    assert_eq!((got[0].2.rule, got[0].2.rank), (PickRule::Weighted, 1));
+    // Alone, the capped star still takes the call.
+    acd.enqueue(t0 + secs(1202), CallId(3), "q", 0).unwrap();
+    let got = decisions(&drain(&mut acd));
+    assert_eq!((got[0].1.as_str(), got[0].2.rule), ("star", PickRule::OverCap));
+    acd.check_invariants();
+}
+
+#[test]
+fn merit_ramp_blends_from_neutral() {
+    let t0 = Instant::now();
+    let mut acd = Acd::new();
+    let strategy = Strategy::MeritWeighted { temperature: 0.1, floor_share: 0.0, occupancy_cap: 1.0, ramp_calls: 4 };
+    acd.add_queue(strategy_queue("q", &[], strategy)).unwrap();
+    acd.add_agent(agent("new", &[], Duration::ZERO)).unwrap();
+    assert_eq!(acd.agent_score("new", "q"), Some(NEUTRAL_SCORE));
+    acd.set_agent_score("new", "q", 0.9).unwrap();
+    assert_eq!(acd.agent_score("new", "q"), Some(NEUTRAL_SCORE), "no answered call yet");
+    login(&mut acd, t0, "new");
+    for c in 0..2 {
+        acd.enqueue(t0, CallId(c), "q", 0).unwrap();
+        complete(&mut acd, t0, "new", c);
+    }
+    let half = acd.agent_score("new", "q").unwrap();
+    assert!((half - 0.7).abs() < 1e-12, "half-way through the ramp: {half}");
+    for c in 2..6 {
+        acd.enqueue(t0, CallId(c), "q", 0).unwrap();
+        complete(&mut acd, t0, "new", c);
+    }
+    assert!((acd.agent_score("new", "q").unwrap() - 0.9).abs() < 1e-12);
+    assert!(acd.set_agent_score("new", "q", f64::NAN).is_err());
+    assert_eq!(acd.set_agent_score("ghost", "q", 0.5).unwrap_err().status_code(), 404);
+}
+
+#[test]
+fn holdout_calls_are_routed_longest_idle_and_marked() {
+    let t0 = Instant::now();
+    let mut acd = Acd::with_seed(3);
+    let strategy = Strategy::MeritWeighted { temperature: 0.01, floor_share: 0.0, occupancy_cap: 1.0, ramp_calls: 0 };
+    let policy = QueuePolicy { holdout: 1.0, ..QueuePolicy::default() };
+    acd.add_queue_with_policy(strategy_queue("q", &[], strategy), policy).unwrap();
+    acd.add_agent(agent("idle_longest", &[], Duration::ZERO)).unwrap();
+    acd.add_agent(agent("best", &[], Duration::ZERO)).unwrap();
+    acd.set_agent_score("best", "q", 1.0).unwrap();
+    login(&mut acd, t0, "idle_longest");
+    login(&mut acd, t0 + secs(1), "best");
+    drain(&mut acd);
+    acd.enqueue(t0 + secs(2), CallId(1), "q", 0).unwrap();
+    let got = decisions(&drain(&mut acd));
+    assert_eq!(got[0].1, "idle_longest");
+    assert!(got[0].2.holdout);
+    assert_eq!(got[0].2.rule, PickRule::LongestIdle);
+    let bad = QueuePolicy { holdout: 1.5, ..QueuePolicy::default() };
+    assert_eq!(acd.add_queue_with_policy(queue("x", &[], secs(1), secs(1)), bad).unwrap_err().status_code(), 400);
+}
+
+#[test]
+fn calls_are_ordered_by_priority_then_service_level_urgency() {
+    let t0 = Instant::now();
+    let mut acd = Acd::new();
+    let slow = QueuePolicy { sl_threshold: secs(60), ..QueuePolicy::default() };
+    let fast = QueuePolicy { sl_threshold: secs(10), ..QueuePolicy::default() };
+    acd.add_queue_with_policy(queue("email_like", &[], secs(20), Duration::ZERO), slow).unwrap();
+    acd.add_queue_with_policy(queue("urgent", &[], secs(20), Duration::ZERO), fast).unwrap();
+    acd.add_agent(agent("a", &[], Duration::ZERO)).unwrap();
+    acd.enqueue(t0, CallId(1), "email_like", 0).unwrap(); // SL deadline t0 + 60
+    acd.enqueue(t0 + secs(5), CallId(2), "urgent", 0).unwrap(); // SL deadline t0 + 15
+    acd.enqueue(t0 + secs(6), CallId(3), "email_like", 1).unwrap(); // higher priority wins
+    let mut order = Vec::new();
+    login(&mut acd, t0 + secs(7), "a");
+    for step in 0..3 {
+        let got = offers(&drain(&mut acd));
+        order.push(got[0].0);
+        complete(&mut acd, t0 + secs(8 + step), "a", got[0].0);
+    }
+    assert_eq!(order, [3, 2, 1]);
+    acd.check_invariants();
+}
+
+#[test]
+fn bullseye_relaxation_widens_the_eligible_set_in_steps() {
+    let t0 = Instant::now();
+    let mut acd = Acd::new();
+    let policy = QueuePolicy {
+        relax: vec![
+            RelaxStep { after: secs(10), skills: vec!["billing:2".into()] },
+            RelaxStep { after: secs(15), skills: vec!["general".into()] },
+        ],
+        ..QueuePolicy::default()
+    };
+    acd.add_queue_with_policy(queue("billing", &["billing:4"], secs(20), Duration::ZERO), policy).unwrap();
+    acd.add_agent(AgentConfig::with_levels("junior", &[("billing", 2)], Duration::ZERO)).unwrap();
+    acd.add_agent(AgentConfig::with_levels("generalist", &[("general", 3)], Duration::ZERO)).unwrap();
+    login(&mut acd, t0, "generalist");
+    acd.enqueue(t0, CallId(1), "billing", 0).unwrap();
+    acd.enqueue(t0 + secs(1), CallId(2), "billing", 0).unwrap();
+    assert!(offers(&drain(&mut acd)).is_empty());
+    assert_eq!(acd.poll_timeout(), Some(t0 + secs(10)), "relax timer of the first call");
+    login(&mut acd, t0 + secs(2), "junior");
+    acd.handle_timeout(t0 + secs(10));
+    let got = decisions(&drain(&mut acd));
+    assert_eq!((got[0].0, got[0].1.as_str(), got[0].2.relax_step), (1, "junior", 1));
+    assert_eq!(got[0].2.eligible, 1, "ring 1 does not yet include the generalist");
+    // The second call reaches ring 2 at t0 + 16: the generalist becomes eligible.
+    acd.handle_timeout(t0 + secs(11));
+    assert!(offers(&drain(&mut acd)).is_empty());
+    acd.handle_timeout(t0 + secs(16));
+    let got = decisions(&drain(&mut acd));
+    assert_eq!((got[0].0, got[0].1.as_str(), got[0].2.relax_step), (2, "generalist", 2));
+    acd.check_invariants();
+}
+
+#[test]
+fn max_wait_overflows_keeping_the_enqueue_time() {
+    let t0 = Instant::now();
+    let mut acd = Acd::new();
+    let policy = QueuePolicy { overflow: Some("backup".into()), ..QueuePolicy::default() };
+    acd.add_queue_with_policy(queue("front", &["front"], secs(20), secs(30)), policy).unwrap();
+    acd.add_queue(queue("backup", &["backup"], secs(20), secs(60))).unwrap();
+    acd.add_agent(agent("b", &["backup"], Duration::ZERO)).unwrap();
+    acd.enqueue(t0, CallId(1), "front", 0).unwrap();
+    acd.handle_timeout(t0 + secs(30));
+    assert!(drain(&mut acd).is_empty(), "moved, not timed out");
+    assert_eq!(acd.call_queue(CallId(1)).as_deref(), Some("backup"));
+    assert_eq!(acd.queue_stats(t0 + secs(31))[1].longest_wait, secs(31), "original enqueue time kept");
+    login(&mut acd, t0 + secs(40), "b");
+    let got = decisions(&drain(&mut acd));
+    assert_eq!((&*got[0].1, got[0].2.waited), ("b", secs(40)));
+    acd.offer_result(t0 + secs(40), "b", CallId(1), OfferResult::Answered).unwrap();
+    drain(&mut acd);
+    // Without an agent the backup queue's own max wait ends the call.
+    acd.enqueue(t0 + secs(41), CallId(2), "front", 0).unwrap();
+    acd.handle_timeout(t0 + secs(71));
+    acd.handle_timeout(t0 + secs(131));
+    assert_eq!(
+        drain(&mut acd),
+        vec![AcdEvent::CallTimedOut { call: CallId(2), queue: "backup".into(), waited: secs(90) }]
+    );
+    acd.check_invariants();
+}
+
+#[test]
+fn position_and_estimated_wait() {
+    let t0 = Instant::now();
+    let mut acd = Acd::new();
+    let policy = QueuePolicy { initial_handle_time: secs(100), ..QueuePolicy::default() };
+    acd.add_queue_with_policy(queue("q", &[], secs(20), Duration::ZERO), policy).unwrap();
+    assert_eq!(acd.queue_stats(t0)[0].ewt, Duration::MAX, "nobody staffed");
+    for id in ["a1", "a2"] {
+        acd.add_agent(agent(id, &[], secs(20))).unwrap();
+        login(&mut acd, t0, id);
+    }
+    assert_eq!(acd.queue_stats(t0)[0].ewt, Duration::ZERO, "agents ready");
+    for c in 1..=4 {
+        acd.enqueue(t0, CallId(c), "q", 0).unwrap();
+    }
+    // Two calls offered, two waiting; 2 staffed agents, 100 s handle time.
+    assert_eq!(acd.position_and_ewt(CallId(3)), Some((1, secs(50))));
+    assert_eq!(acd.position_and_ewt(CallId(4)), Some((2, secs(100))));
+    assert_eq!(acd.position_and_ewt(CallId(1)), None, "being offered");
+    assert_eq!(acd.queue_stats(t0)[0].ewt, secs(150));
+    // A 280 s talk + 20 s wrap-up moves the average 10 % of the way: 100 + 0.1 * 200 = 120 s.
+    acd.offer_result(t0, "a1", CallId(1), OfferResult::Answered).unwrap();
+    acd.call_ended(t0 + secs(280), "a1", CallId(1)).unwrap();
+    assert_eq!(acd.queue_stats(t0 + secs(280))[0].average_handle_time, secs(120));
+    assert_eq!(acd.position_and_ewt(CallId(3)), Some((1, secs(60))));
 }

@@ -1,0 +1,202 @@
+//! Cost of one ACD routing decision at two scales (200 and 20,000 agents, 100 queues, 1,000
+//! waiting calls, every agent busy): an agent ends a call, the engine picks the best waiting call
+//! it can take and offers it, the agent answers, and a new call arrives to keep 1,000 waiting. Run
+//! for longest-idle and merit-weighted queues. A counting global allocator also prints the live
+//! heap per agent and per waiting call before the timings.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion};
+use meritline::acd::{Acd, AcdEvent, AgentConfig, CallId, OfferResult, QueueConfig, Requested, Strategy};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Wraps the system allocator and counts live bytes.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        LIVE.fetch_add(new_size, Ordering::Relaxed);
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const QUEUES: usize = 100;
+const SKILLS: usize = 50;
+const WAITING: usize = 1000;
+
+/// A loaded contact center: every agent on a call, `WAITING` calls waiting.
+struct Center {
+    acd: Acd,
+    base: Instant,
+    now: Duration,
+    agent_ids: Vec<String>,
+    /// (agent, call) of calls in progress, served round-robin.
+    on_call: std::collections::VecDeque<(String, u64)>,
+    next_call: u64,
+    rng: StdRng,
+}
+
+fn strategy(merit: bool) -> Strategy {
+    if merit {
+        Strategy::merit_weighted()
+    } else {
+        Strategy::LongestIdle
+    }
+}
+
+impl Center {
+    /// Queues and agents only, all agents Ready.
+    fn staffed(agents: usize, merit: bool) -> Center {
+        let mut rng = StdRng::seed_from_u64(7);
+        let base = Instant::now();
+        let mut acd = Acd::with_seed(7);
+        for q in 0..QUEUES {
+            let skill = if q < SKILLS { format!("s{q}") } else { format!("s{}:2", q - SKILLS) };
+            acd.add_queue(QueueConfig {
+                name: format!("q{q}"),
+                required_skills: vec![skill],
+                ring_timeout: Duration::from_secs(20),
+                max_wait: Duration::ZERO,
+                strategy: strategy(merit),
+            })
+            .expect("queue");
+        }
+        let mut agent_ids = Vec::with_capacity(agents);
+        for a in 0..agents {
+            let id = format!("agent{a}");
+            let skills: Vec<(String, u8)> =
+                (0..3).map(|_| (format!("s{}", rng.gen_range(0..SKILLS)), rng.gen_range(1..=5))).collect();
+            let refs: Vec<(&str, u8)> = skills.iter().map(|(s, l)| (s.as_str(), *l)).collect();
+            acd.add_agent(AgentConfig::with_levels(&id, &refs, Duration::ZERO)).expect("agent");
+            acd.set_registered(base, &id, true).expect("registered");
+            acd.set_agent_state(base, &id, Requested::Ready).expect("ready");
+            if merit {
+                for (s, _) in &skills {
+                    let _ = acd.set_agent_score(&id, &format!("q{}", &s[1..]), rng.gen());
+                }
+            }
+            agent_ids.push(id);
+        }
+        while acd.poll_event().is_some() {}
+        Center { acd, base, now: Duration::from_secs(1), agent_ids, on_call: Default::default(), next_call: 0, rng }
+    }
+
+    /// Answers every pending offer (agents stay on their calls).
+    fn absorb(&mut self) {
+        while let Some(event) = self.acd.poll_event() {
+            if let AcdEvent::Offer { call, agent, .. } = event {
+                let now = self.base + self.now;
+                self.acd.offer_result(now, &agent, call, OfferResult::Answered).expect("answer");
+                self.on_call.push_back((agent.to_string(), call.0));
+            }
+        }
+    }
+
+    fn arrive(&mut self) {
+        self.next_call += 1;
+        self.now += Duration::from_millis(1);
+        let queue = format!("q{}", self.rng.gen_range(0..QUEUES));
+        self.acd.enqueue(self.base + self.now, CallId(self.next_call), &queue, 0).expect("enqueue");
+        self.absorb();
+    }
+
+    /// Fills the center: calls arrive until every agent is busy and `WAITING` calls wait.
+    fn loaded(agents: usize, merit: bool) -> Center {
+        let mut center = Center::staffed(agents, merit);
+        // Bounded: each arrival either occupies an agent or adds a waiting call.
+        for _ in 0..(agents + WAITING) * 20 {
+            let busy = center.on_call.len() == center.agent_ids.len();
+            if busy && center.waiting() >= WAITING {
+                break;
+            }
+            center.arrive();
+        }
+        center
+    }
+
+    fn waiting(&self) -> usize {
+        self.acd.queue_stats(self.base + self.now).iter().map(|q| q.waiting).sum()
+    }
+
+    /// One decision: an agent frees up and is offered the best waiting call it can take (or
+    /// stays ready if none), the offer is answered, and a new call arrives.
+    fn step(&mut self) {
+        let Some((agent, call)) = self.on_call.pop_front() else {
+            return;
+        };
+        self.now += Duration::from_millis(1);
+        self.acd.call_ended(self.base + self.now, &agent, CallId(call)).expect("end");
+        self.absorb();
+        self.arrive();
+    }
+}
+
+fn memory_report() {
+    for agents in [200usize, 20_000] {
+        let before = LIVE.load(Ordering::Relaxed);
+        let center = Center::staffed(agents, true);
+        let with_agents = LIVE.load(Ordering::Relaxed);
+        let mut loaded = center;
+        // Make everybody busy first so further calls only wait.
+        for _ in 0..(agents * 20) {
+            if loaded.on_call.len() == agents {
+                break;
+            }
+            loaded.arrive();
+        }
+        let busy = LIVE.load(Ordering::Relaxed);
+        let waiting_before = loaded.waiting();
+        for _ in 0..10_000 {
+            loaded.arrive();
+        }
+        let added = loaded.waiting() - waiting_before;
+        let after = LIVE.load(Ordering::Relaxed);
+        println!(
+            "memory, {agents} agents x {QUEUES} queues (merit): {:.0} B per agent (staffed, incl. ids and pools); \
+             {:.0} B per waiting call ({added} calls)",
+            (with_agents - before) as f64 / agents as f64,
+            (after - busy) as f64 / added.max(1) as f64,
+        );
+        drop(loaded);
+    }
+}
+
+fn decision(c: &mut Criterion) {
+    let mut group = c.benchmark_group("acd_decision");
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(2));
+    for merit in [false, true] {
+        for agents in [200usize, 20_000] {
+            let mut center = Center::loaded(agents, merit);
+            assert!(center.waiting() >= WAITING, "loaded");
+            let label = if merit { "merit_weighted" } else { "longest_idle" };
+            group.bench_function(BenchmarkId::new(label, agents), |b| b.iter(|| center.step()));
+        }
+    }
+    group.finish();
+}
+
+fn main() {
+    memory_report();
+    let mut criterion = Criterion::default().configure_from_args();
+    decision(&mut criterion);
+    criterion.final_summary();
+}
