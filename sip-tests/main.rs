@@ -359,6 +359,9 @@ fn sigterm_drains_live_calls_and_flushes_the_store() {
     sw.set_ready("agent1");
     let mut caller = carrier_call(&dir, &sw, "caller_waits_for_bye.xml", "15550008888", "40022", &["-m", "1"]);
     sw.wait_for("the call to be bridged", Duration::from_secs(30), |s| !newest_call(s)["bridged_at"].is_null());
+    // An open event stream must not hold the shutdown up.
+    let _live = SseReader::connect(&sw, "/api/events");
+    std::thread::sleep(Duration::from_millis(300));
     let pid = sw.proc.child.id().to_string();
     let st = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
     assert!(st.success());

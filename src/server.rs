@@ -221,7 +221,12 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     let _ = drain_tx.send(true);
     let _ = engine_task.await;
     let _ = shutdown_tx.send(true);
-    let _ = http_task.await;
+    // Graceful HTTP shutdown waits for open connections; an event-stream (SSE) client never
+    // closes its own, so give them a moment and then cut them.
+    let http_abort = http_task.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(2), http_task).await.is_err() {
+        http_abort.abort();
+    }
     if let Err(e) = store.event_log().flush().await {
         tracing::error!(error = %e, "flushing the event log failed");
     }
