@@ -1,7 +1,9 @@
 //! Cost of one ACD routing decision at two scales (200 and 20,000 agents, 100 queues, 1,000
 //! waiting calls, every agent busy): an agent ends a call, the engine picks the best waiting call
 //! it can take and offers it, the agent answers, and a new call arrives to keep 1,000 waiting. Run
-//! for longest-idle and merit-weighted queues. A counting global allocator also prints the live
+//! for longest-idle and merit-weighted queues. A second scenario keeps ~10 % of the agents idle and
+//! no call waiting: each arriving call is matched among the idle eligible agents (merit scans them,
+//! longest idle does not). A counting global allocator also prints the live
 //! heap per agent and per waiting call before the timings.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -148,6 +150,40 @@ impl Center {
     }
 }
 
+impl Center {
+    /// A quieter center: about 90 % of the agents on calls, the rest idle, nothing waiting.
+    fn quiet(agents: usize, merit: bool) -> Center {
+        let mut center = Center::staffed(agents, merit);
+        // Bounded by the attempt count.
+        for _ in 0..agents * 20 {
+            if center.on_call.len() * 10 >= agents * 9 {
+                break;
+            }
+            center.arrive();
+        }
+        let now = center.base + center.now;
+        for c in 0..=center.next_call {
+            let _ = center.acd.remove_call(now, CallId(c));
+        }
+        center
+    }
+
+    /// One decision among the idle agents: a call arrives and is offered (the strategy chooses
+    /// among all idle eligible agents), answered and ended at once, so the idle set stays the same.
+    fn step_idle(&mut self) {
+        self.arrive();
+        let call = CallId(self.next_call);
+        let now = self.base + self.now;
+        if self.acd.remove_call(now, call).is_some() {
+            return; // nobody eligible was idle
+        }
+        if let Some((agent, c)) = self.on_call.pop_back() {
+            let _ = self.acd.call_ended(now, &agent, CallId(c));
+            self.absorb();
+        }
+    }
+}
+
 fn memory_report() {
     for agents in [200usize, 20_000] {
         let before = LIVE.load(Ordering::Relaxed);
@@ -189,6 +225,13 @@ fn decision(c: &mut Criterion) {
             assert!(center.waiting() >= WAITING, "loaded");
             let label = if merit { "merit_weighted" } else { "longest_idle" };
             group.bench_function(BenchmarkId::new(label, agents), |b| b.iter(|| center.step()));
+        }
+    }
+    for merit in [false, true] {
+        for agents in [200usize, 20_000] {
+            let mut center = Center::quiet(agents, merit);
+            let label = if merit { "idle_10pct_merit_weighted" } else { "idle_10pct_longest_idle" };
+            group.bench_function(BenchmarkId::new(label, agents), |b| b.iter(|| center.step_idle()));
         }
     }
     group.finish();
