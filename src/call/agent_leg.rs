@@ -11,8 +11,8 @@ use bytes::Bytes;
 
 use super::sip_util;
 use super::{AgentLeg, AgentLegState, CallRef, Engine, Leg, MediaCommand, Phase, RemoteMedia, TxRole};
-use crate::acd::OfferResult;
-use crate::events::{EventKind, NoAnswerReason};
+use crate::acd::{OfferDecision, OfferResult, PickRule};
+use crate::events::{EventKind, NoAnswerReason, OfferWhy};
 use crate::sdp::{self, AudioCodec, SessionDescription};
 use crate::sip::dialog::Dialog;
 use crate::sip::message::{Method, Request, SipMessage};
@@ -22,7 +22,7 @@ use crate::sip::transaction::{new_branch, Transport, TxId};
 const TE_PT: u8 = 101;
 
 /// The ACD reserved `agent` for `call`: ring its phone.
-pub fn offer(e: &mut Engine, now: Instant, call: CallRef, agent: Arc<str>) {
+pub fn offer(e: &mut Engine, now: Instant, call: CallRef, agent: Arc<str>, d: OfferDecision) {
     let Some(binding) = e.registrar.lookup(now, &agent).cloned() else {
         // Registration lapsed between the ACD's decision and now.
         report(e, now, call, &agent, OfferResult::Unreachable, NoAnswerReason::Unreachable, None);
@@ -98,7 +98,24 @@ pub fn offer(e: &mut Engine, now: Instant, call: CallRef, agent: Arc<str>) {
         answered_at: None,
     });
     tracing::info!(call = %c.id, %agent, attempt, "offering call to agent");
-    e.emit(now, call, Some(&agent), EventKind::AgentOffered { agent: agent.to_string(), attempt });
+    let why = Some(OfferWhy {
+        strategy: d.strategy.name().to_string(),
+        rule: match d.rule {
+            PickRule::LongestIdle => "longest_idle",
+            PickRule::BestSkill => "best_skill",
+            PickRule::Weighted => "weighted",
+            PickRule::FloorShare => "floor_share",
+            PickRule::OverCap => "over_cap",
+        }
+        .to_string(),
+        score: d.score,
+        rank: d.rank as u32,
+        eligible: d.eligible as u32,
+        relax_step: d.relax_step,
+        holdout: d.holdout,
+        waited_ms: d.waited.as_millis() as u64,
+    });
+    e.emit(now, call, Some(&agent), EventKind::AgentOffered { agent: agent.to_string(), attempt, why });
 }
 
 /// The agent rang for the queue's ring timeout: CANCEL; the 487 reports the miss.

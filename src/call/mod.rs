@@ -853,7 +853,7 @@ impl Engine {
 
     fn on_acd_event(&mut self, now: Instant, ev: AcdEvent) {
         match ev {
-            AcdEvent::Offer { call, agent, .. } => agent_leg::offer(self, now, call, agent),
+            AcdEvent::Offer { call, agent, decision, .. } => agent_leg::offer(self, now, call, agent, decision),
             AcdEvent::OfferTimedOut { call, agent } => agent_leg::ring_timeout(self, now, call, &agent),
             AcdEvent::CallTimedOut { call, .. } => {
                 self.hang_up(now, call, HangupSide::System, "max_wait");

@@ -579,6 +579,16 @@ fn a_call_is_queued_offered_bridged_and_ended_by_the_caller() {
         })
         .collect();
     assert_eq!(kinds, ["offered", "queued", "agent_offered", "ringing", "answered", "bridged", "ended"]);
+    // Every offer says why this agent was chosen.
+    let why = sim.events.iter().find_map(|e| match &e.kind {
+        EventKind::AgentOffered { why, .. } => why.clone(),
+        _ => None,
+    });
+    let why = why.expect("agent.offered carries its decision");
+    assert_eq!(
+        (why.strategy.as_str(), why.rule.as_str(), why.eligible, why.rank),
+        ("longest_idle", "longest_idle", 1, 0)
+    );
     match &sim.events.last().expect("events").kind {
         EventKind::CallEnded { side, .. } => assert_eq!(*side, HangupSide::Caller),
         k => panic!("last event {k:?}"),

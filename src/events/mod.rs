@@ -32,6 +32,28 @@ pub enum NoAnswerReason {
     Unreachable,
 }
 
+/// Why the ACD offered a call to an agent: the audit record of one routing decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OfferWhy {
+    /// The queue's strategy: `longest_idle`, `best_skill` or `merit_weighted`.
+    pub strategy: String,
+    /// The rule that picked the agent: `longest_idle`, `best_skill`, `weighted`, `floor_share`,
+    /// `over_cap`.
+    pub rule: String,
+    /// The agent's (ramped) performance score for the queue.
+    pub score: f64,
+    /// The agent's rank among the eligible by the strategy's key, 0 = best.
+    pub rank: u32,
+    /// How many eligible agents were available.
+    pub eligible: u32,
+    /// The bullseye ring the call had reached (0 = the queue's own skills).
+    pub relax_step: u8,
+    /// The call is in the queue's holdout group (routed longest-idle as a control).
+    pub holdout: bool,
+    /// How long the call had waited.
+    pub waited_ms: u64,
+}
+
 /// What happened. Serialized with a `type` field such as `"call.offered"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -42,9 +64,14 @@ pub enum EventKind {
     /// The switch answered the caller (200 OK) and the call waits in a queue.
     #[serde(rename = "call.queued")]
     CallQueued { queue: String },
-    /// The ACD reserved an agent and sent the agent leg an INVITE.
+    /// The ACD reserved an agent and sent the agent leg an INVITE; `why` explains the choice.
     #[serde(rename = "agent.offered")]
-    AgentOffered { agent: String, attempt: u32 },
+    AgentOffered {
+        agent: String,
+        attempt: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        why: Option<OfferWhy>,
+    },
     /// The agent's phone is ringing (180/183).
     #[serde(rename = "agent.ringing")]
     AgentRinging { agent: String },

@@ -79,7 +79,7 @@ impl Feed {
         evs.push((t, None, EventKind::CallQueued { queue: c.queue.into() }));
         for (who, reason) in &c.missed {
             t += S;
-            evs.push((t, Some(*who), EventKind::AgentOffered { agent: (*who).into(), attempt: 1 }));
+            evs.push((t, Some(*who), EventKind::AgentOffered { agent: (*who).into(), attempt: 1, why: None }));
             t += S;
             evs.push((
                 t,
@@ -88,7 +88,7 @@ impl Feed {
             ));
         }
         t += S;
-        evs.push((t, a, EventKind::AgentOffered { agent: c.agent.into(), attempt: 1 }));
+        evs.push((t, a, EventKind::AgentOffered { agent: c.agent.into(), attempt: 1, why: None }));
         evs.push((t, a, EventKind::AgentRinging { agent: c.agent.into() }));
         t += 2 * S;
         evs.push((t, a, EventKind::AgentAnswered { agent: c.agent.into() }));
@@ -174,7 +174,7 @@ fn answer_rate_ignores_unreachable_phones_and_abandoned_rings() {
         EventKind::CallOffered { ani: "+4".into(), did: "d".into(), trunk: "t".into() },
     );
     f.push("rung", at + 9_001_000, None, EventKind::CallQueued { queue: "sales".into() });
-    f.push("rung", at + 9_002_000, Some("ann"), EventKind::AgentOffered { agent: "ann".into(), attempt: 1 });
+    f.push("rung", at + 9_002_000, Some("ann"), EventKind::AgentOffered { agent: "ann".into(), attempt: 1, why: None });
     f.push("rung", at + 9_003_000, None, EventKind::CallAbandoned { queue: "sales".into(), wait_ms: 2000 });
     let kind = EventKind::CallEnded { side: HangupSide::Caller, cause: "abandoned".into(), sip_status: None };
     f.push("rung", at + 9_003_000, None, kind);
@@ -647,7 +647,7 @@ fn arbitrary_kind(kind: u8, agent: &str, n: u8) -> EventKind {
     match kind % 19 {
         0 => EventKind::CallOffered { ani: format!("+{}", n % 4), did: "d".into(), trunk: "t".into() },
         1 => EventKind::CallQueued { queue },
-        2 => EventKind::AgentOffered { agent, attempt: 1 },
+        2 => EventKind::AgentOffered { agent, attempt: 1, why: None },
         3 => EventKind::AgentRinging { agent },
         4 => {
             let reason = [NoAnswerReason::NoAnswer, NoAnswerReason::Rejected, NoAnswerReason::Unreachable];

@@ -208,9 +208,9 @@ mod tests {
         let events = [
             EventKind::CallOffered { ani: "+1555".into(), did: "+1800".into(), trunk: "t1".into() },
             EventKind::CallQueued { queue: "sales".into() },
-            EventKind::AgentOffered { agent: "a1".into(), attempt: 1 },
+            EventKind::AgentOffered { agent: "a1".into(), attempt: 1, why: None },
             EventKind::AgentNoAnswer { agent: "a1".into(), reason: NoAnswerReason::Rejected, sip_status: Some(486) },
-            EventKind::AgentOffered { agent: "a2".into(), attempt: 2 },
+            EventKind::AgentOffered { agent: "a2".into(), attempt: 2, why: None },
             EventKind::AgentRinging { agent: "a2".into() },
             EventKind::AgentAnswered { agent: "a2".into() },
             EventKind::CallBridged { agent: "a2".into() },

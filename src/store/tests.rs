@@ -133,13 +133,13 @@ async fn answered_call_record() {
     let kinds = [
         (1_000, EventKind::CallOffered { ani: "+15551".into(), did: "+1800".into(), trunk: "carrier-a".into() }),
         (1_200, EventKind::CallQueued { queue: "support".into() }),
-        (2_000, EventKind::AgentOffered { agent: "alice".into(), attempt: 1 }),
+        (2_000, EventKind::AgentOffered { agent: "alice".into(), attempt: 1, why: None }),
         (2_100, EventKind::AgentRinging { agent: "alice".into() }),
         (
             17_000,
             EventKind::AgentNoAnswer { agent: "alice".into(), reason: NoAnswerReason::NoAnswer, sip_status: None },
         ),
-        (17_100, EventKind::AgentOffered { agent: "bob".into(), attempt: 2 }),
+        (17_100, EventKind::AgentOffered { agent: "bob".into(), attempt: 2, why: None }),
         (21_200, EventKind::AgentAnswered { agent: "bob".into() }),
         (21_300, EventKind::CallBridged { agent: "bob".into() }),
         (111_200, EventKind::CallEnded { side: HangupSide::Agent, cause: "normal_clearing".into(), sip_status: None }),
@@ -190,7 +190,7 @@ async fn abandoned_call_record() {
     let kinds = [
         (10_000, EventKind::CallOffered { ani: "+1".into(), did: "+2".into(), trunk: "t".into() }),
         (10_050, EventKind::CallQueued { queue: "billing".into() }),
-        (12_000, EventKind::AgentOffered { agent: "carol".into(), attempt: 1 }),
+        (12_000, EventKind::AgentOffered { agent: "carol".into(), attempt: 1, why: None }),
         (
             14_000,
             EventKind::AgentNoAnswer { agent: "carol".into(), reason: NoAnswerReason::Rejected, sip_status: Some(486) },
