@@ -265,6 +265,15 @@ impl Engine {
                 sl_threshold: std::time::Duration::from_secs(u64::from(q.sl_threshold_seconds)),
                 sl_target: q.sl_target,
                 holdout: q.holdout,
+                overflow: q.overflow.clone(),
+                relax: q
+                    .relax
+                    .iter()
+                    .map(|r| acd::RelaxStep {
+                        after: std::time::Duration::from_secs(u64::from(r.after_seconds)),
+                        skills: r.skills.clone(),
+                    })
+                    .collect(),
                 ..acd::QueuePolicy::default()
             };
             let queue = acd::QueueConfig {

@@ -211,6 +211,23 @@ pub struct QueueConfig {
     /// Fraction of calls routed longest-idle as a holdout group, to measure merit routing's uplift.
     #[serde(default)]
     pub holdout: f64,
+    /// Queue a call moves to when it reaches `max_wait_seconds` (keeping its wait for service
+    /// level); none: the call is ended.
+    #[serde(default)]
+    pub overflow: Option<String>,
+    /// Bullseye rings: as a call waits, more agents become eligible.
+    #[serde(default)]
+    pub relax: Vec<RelaxConfig>,
+}
+
+/// `[[queues.relax]]`: from `after_seconds` of waiting on, agents with all of `skills` (each
+/// `name` or `name:min_level`) may take the call too. Rings are cumulative and may add skills the
+/// queue itself does not ask for.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelaxConfig {
+    pub after_seconds: u32,
+    pub skills: Vec<String>,
 }
 
 /// The routing strategy of a queue.
@@ -324,6 +341,8 @@ impl QueueConfig {
             sl_threshold_seconds: default_sl_threshold_seconds(),
             sl_target: default_sl_target(),
             holdout: 0.0,
+            overflow: None,
+            relax: Vec::new(),
         }
     }
 
@@ -465,6 +484,8 @@ impl Default for Config {
                 sl_threshold_seconds: default_sl_threshold_seconds(),
                 sl_target: default_sl_target(),
                 holdout: 0.0,
+                overflow: None,
+                relax: Vec::new(),
             }],
             agents: (1..=3).map(agent).collect(),
             webhooks: Vec::new(),

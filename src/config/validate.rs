@@ -113,12 +113,14 @@ pub(super) fn warnings(config: &Config) -> Vec<ConfigWarning> {
         if !config.routes.iter().any(|route| route.queue == queue.name) {
             warn(format!("queues[{q}]"), format!("no route leads to queue {:?}", queue.name));
         }
-        if !config.agents.iter().any(|agent| agent.skills.iter().any(|skill| queue.skills.contains(skill))) {
+        let shares = |a: &[String], b: &[String]| a.iter().any(|x| b.iter().any(|y| skill_name(x) == skill_name(y)));
+        if !config.agents.iter().any(|agent| shares(&agent.skills, &queue.skills)) {
             warn(format!("queues[{q}].skills"), format!("no agent has any of the skills of queue {:?}", queue.name));
         }
     }
     for (i, agent) in config.agents.iter().enumerate() {
-        if !config.queues.iter().any(|queue| agent.skills.iter().any(|skill| queue.skills.contains(skill))) {
+        let shares = |a: &[String], b: &[String]| a.iter().any(|x| b.iter().any(|y| skill_name(x) == skill_name(y)));
+        if !config.queues.iter().any(|queue| shares(&agent.skills, &queue.skills)) {
             warn(
                 format!("agents[{i}].skills"),
                 format!("agent {:?} has no skill any queue asks for and will never be offered calls", agent.id),
@@ -269,12 +271,25 @@ fn check_unique(
     }
 }
 
+/// The name part of a skill written `name` or `name:level`.
+fn skill_name(skill: &str) -> &str {
+    skill.split_once(':').map_or(skill, |(name, _)| name)
+}
+
+/// Skills are `name` or `name:level` with a level from 1 to 5 (an agent's proficiency, or a
+/// queue's minimum).
 fn check_skills(key_prefix: &str, skills: &[String], issues: &mut Vec<ConfigIssue>) {
     let mut seen = HashMap::new();
     for (s, skill) in skills.iter().enumerate() {
         let key = format!("{key_prefix}.skills[{s}]");
-        check_name(key.clone(), "skill", skill, issues);
-        check_unique(key, "skill", skill, &mut seen, issues);
+        let name = skill_name(skill);
+        if let Some((_, level)) = skill.split_once(':') {
+            if !matches!(level.parse::<u8>(), Ok(1..=5)) {
+                issues.push(ConfigIssue::new(key.clone(), format!("level {level:?} of skill {name:?} must be 1 to 5")));
+            }
+        }
+        check_name(key.clone(), "skill", name, issues);
+        check_unique(key, "skill", name, &mut seen, issues);
     }
 }
 
@@ -404,6 +419,23 @@ fn check_surveys(config: &Config, issues: &mut Vec<ConfigIssue>) {
         }
         if !(q.sl_target > 0.0 && q.sl_target <= 1.0) {
             issues.push(ConfigIssue::new(format!("queues[{i}].sl_target"), "must be above 0 and at most 1"));
+        }
+        if let Some(target) = &q.overflow {
+            if target == &q.name || !config.queues.iter().any(|o| &o.name == target) {
+                issues.push(ConfigIssue::new(
+                    format!("queues[{i}].overflow"),
+                    format!("{target:?} is not another configured queue"),
+                ));
+            }
+        }
+        for (r, ring) in q.relax.iter().enumerate() {
+            check_skills(&format!("queues[{i}].relax[{r}]"), &ring.skills, issues);
+            if r > 0 && ring.after_seconds < q.relax[r - 1].after_seconds {
+                issues.push(ConfigIssue::new(
+                    format!("queues[{i}].relax[{r}].after_seconds"),
+                    "rings must be in increasing after_seconds order",
+                ));
+            }
         }
         if q.sl_threshold_seconds == 0 {
             issues.push(ConfigIssue::new(format!("queues[{i}].sl_threshold_seconds"), "must be at least 1"));
