@@ -631,6 +631,10 @@ fn baresip_caller_answers_the_survey_with_sndcode() {
     let cdr = newest_call(&sw);
     assert_eq!(cdr["csat"], 4, "{cdr}\n{}", tail(&sw.log(), 40));
     assert_eq!(cdr["ani"], "15550006161");
+    sw.wait_for("CSAT 4 in agent1's KPIs", Duration::from_secs(20), |s| {
+        let kpis = s.get("/api/agents/agent1/kpis");
+        kpis["queues"][0]["windows"][0]["agent"]["csat_mean"].as_f64() == Some(4.0)
+    });
 }
 
 /// Calls (ended, answered) per agent among `calls`.
