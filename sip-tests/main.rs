@@ -15,6 +15,25 @@ use serde_json::Value;
 const CALLER_TAG: u32 = 0xCA11_E700;
 const AGENT_TAG: u32 = 0xA6E7_0000;
 
+/// Registers every agent of `agents` as a SIPp phone that answers and hangs up after `talk_ms`,
+/// and makes each ready.
+fn ready_agents_hanging_up(
+    dir: &TempDir,
+    sw: &Switch,
+    agents: &[AgentSpec],
+    rtp_port: &str,
+    talk_ms: &str,
+) -> Vec<SippAgent> {
+    let mut phones = Vec::new();
+    for a in agents {
+        let args = ["-key", "rtp_port", rtp_port, "-d", talk_ms];
+        phones.push(sipp_agent(dir, sw, a.id, a.password, "agent_answers_hangs_up.xml", &args));
+        wait_agent_registered(sw, a.id);
+        sw.set_ready(a.id);
+    }
+    phones
+}
+
 /// A SIPp carrier placing calls from `ani` to the demo DID with media at `rtp_port`.
 fn carrier_call(dir: &TempDir, sw: &Switch, scenario: &str, ani: &str, rtp_port: &str, extra: &[&str]) -> Proc {
     let args = [&["-s", DID, "-key", "ani", ani, "-key", "rtp_port", rtp_port][..], extra].concat();
@@ -289,21 +308,7 @@ fn two_hundred_calls_at_20_cps_against_10_agents() {
     .collect();
     let spec = SwitchSpec { agents, ..SwitchSpec::default() };
     let sw = Switch::start(&spec);
-    let mut phones = Vec::new();
-    for a in &spec.agents {
-        phones.push(sipp_agent(
-            &dir,
-            &sw,
-            a.id,
-            a.password,
-            "agent_answers_hangs_up.xml",
-            &["-key", "rtp_port", "40016", "-d", "1000"],
-        ));
-    }
-    for a in &spec.agents {
-        wait_agent_registered(&sw, a.id);
-        sw.set_ready(a.id);
-    }
+    let _phones = ready_agents_hanging_up(&dir, &sw, &spec.agents, "40016", "1000");
     let mut caller = carrier_call(
         &dir,
         &sw,
@@ -476,19 +481,7 @@ fn events_acknowledged_before_kill_9_replay_in_order_after_restart() {
             .collect();
     let spec = SwitchSpec { agents, ..SwitchSpec::default() };
     let mut sw = Switch::start(&spec);
-    let mut phones = Vec::new();
-    for a in &spec.agents {
-        phones.push(sipp_agent(
-            &dir,
-            &sw,
-            a.id,
-            a.password,
-            "agent_answers_hangs_up.xml",
-            &["-key", "rtp_port", "40040", "-d", "1000"],
-        ));
-        wait_agent_registered(&sw, a.id);
-        sw.set_ready(a.id);
-    }
+    let phones = ready_agents_hanging_up(&dir, &sw, &spec.agents, "40040", "1000");
     // A consumer reads the live stream: what it has seen is what was acknowledged.
     let live = SseReader::connect(&sw, "/api/events");
     let mut caller = carrier_call(
@@ -664,19 +657,7 @@ fn an_agent_who_sells_scores_higher_and_gets_more_calls() {
         ..SwitchSpec::default()
     };
     let sw = Switch::start(&spec);
-    let mut phones = Vec::new();
-    for a in &spec.agents {
-        phones.push(sipp_agent(
-            &dir,
-            &sw,
-            a.id,
-            a.password,
-            "agent_answers_hangs_up.xml",
-            &["-key", "rtp_port", "40070", "-d", "300"],
-        ));
-        wait_agent_registered(&sw, a.id);
-        sw.set_ready(a.id);
-    }
+    let _phones = ready_agents_hanging_up(&dir, &sw, &spec.agents, "40070", "300");
     // Round 1: agent1 sells on every call, agent2 on none.
     let mut caller = carrier_call(
         &dir,

@@ -468,10 +468,6 @@ impl Default for Config {
             }],
             routes: vec![RouteConfig { did: "5551000".to_owned(), queue: "support".to_owned() }],
             queues: vec![QueueConfig {
-                name: "support".to_owned(),
-                skills: vec!["support".to_owned()],
-                ring_timeout_seconds: default_ring_timeout_seconds(),
-                max_wait_seconds: default_max_wait_seconds(),
                 survey: Some(SurveyConfig {
                     enabled: true,
                     trigger: SurveyTrigger::AgentHangup,
@@ -479,13 +475,7 @@ impl Default for Config {
                     digit_timeout_seconds: default_digit_timeout_seconds(),
                     max_attempts: default_max_attempts(),
                 }),
-                strategy: StrategyName::LongestIdle,
-                merit: MeritConfig::default(),
-                sl_threshold_seconds: default_sl_threshold_seconds(),
-                sl_target: default_sl_target(),
-                holdout: 0.0,
-                overflow: None,
-                relax: Vec::new(),
+                ..QueueConfig::named("support", &["support"])
             }],
             agents: (1..=3).map(agent).collect(),
             webhooks: Vec::new(),
