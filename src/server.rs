@@ -482,10 +482,6 @@ async fn sleep(until: Option<tokio::time::Instant>) {
     }
 }
 
-fn wall_ms() -> i64 {
-    unix_ms()
-}
-
 /// The scoring consumer: replays the durable event log into the scoring module from where it
 /// stands, then follows it live; every score that moves is sent to the engine for the ACD, and the
 /// score distributions are exported as gauges. It only reads the store, so a slow consumer never
@@ -529,7 +525,7 @@ async fn run_scoring(
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },
             _ = tick.tick() => {
-                let now = wall_ms();
+                let now = unix_ms();
                 let mut s = scoring.lock().unwrap_or_else(|e| e.into_inner());
                 s.handle_tick(now);
                 for d in s.score_distributions(now, Window::Last7Days) {

@@ -254,10 +254,8 @@ fn finish_failed_offer(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, st
     };
     let sip_call_id = leg.sip_call_id.clone();
     c.agent = None;
-    if c.phase == Phase::Offering {
-        c.phase = Phase::Queued;
-    }
     e.by_sip_call_id.remove(&sip_call_id);
+    // `report` puts the call back to Queued.
     report(e, now, call, &agent, result, reason, status);
 }
 

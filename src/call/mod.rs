@@ -629,7 +629,7 @@ impl Engine {
             Method::Bye => self.on_bye(now, tx, &msg),
             Method::Options => {
                 let resp = sip_util::options_reply(&msg, self.sip_ip, self.sip_port);
-                self.respond_msg(now, tx, resp);
+                self.respond_built(now, tx, resp);
             }
             Method::Info | Method::Update | Method::Notify if in_dialog => {
                 let found = msg.call_id().ok().and_then(|id| self.by_sip_call_id.get(id).copied());

@@ -36,20 +36,12 @@ pub fn response(req: &SipMessage, status: u16, reason: &str, to_tag: Option<&str
 }
 
 /// The 200 to an OPTIONS ping (carriers and SBCs use them as keep-alives).
-pub fn options_reply(req: &SipMessage, ip: IpAddr, port: u16) -> SipMessage {
-    let built = response(req, 200, "OK", None)
+pub fn options_reply(req: &SipMessage, ip: IpAddr, port: u16) -> Result<SipMessage, ParseError> {
+    response(req, 200, "OK", None)
         .header("Allow", ALLOW)
         .header("Accept", "application/sdp")
         .header("Contact", format!("<sip:{}>", host_port(ip, port)))
-        .build();
-    match built {
-        Ok(m) => m,
-        // Building from a validated request cannot fail; fall back to a bare 200 anyway.
-        Err(_) => match Response::for_request(req, 200, "OK").build() {
-            Ok(m) => m,
-            Err(_) => req.clone(),
-        },
-    }
+        .build()
 }
 
 pub fn host_port(ip: IpAddr, port: u16) -> String {
