@@ -93,13 +93,40 @@ struct Ring {
     requirement: Vec<(u32, u8)>,
 }
 
-/// What a queue knows about one agent's work in it.
+/// What a queue knows about one agent's work in it. `offers`, `fair` and `fair_mark` are in the
+/// units of the queue's [`FloorLedger`] (kept only for merit-weighted queues).
 #[derive(Debug, Clone, Copy, Default)]
 struct AgentQueueStats {
     score: Option<f64>,
     answered: u32,
-    recent_offers: u32,
+    /// Decayed count of the queue's offers made to the agent.
+    offers: f64,
+    /// Decayed fair share settled so far: for every offer of the queue made while the agent was
+    /// available and eligible, 1 / (number of such agents).
+    fair: f64,
+    /// The ledger's credit of the agent's ring when the agent last became available; while it is
+    /// available its fair share is `fair + credit[ring] - fair_mark`.
+    fair_mark: f64,
 }
+
+/// The floor-share books of a merit queue. The floor compares each agent's offers with its fair
+/// share of the offers made *while it was ready*: an offer among `n` available eligible agents is
+/// worth `1/n` to each of them. That makes the floor hold for agents who also serve other queues
+/// (their busy time elsewhere earns no share here) without scanning agents: per ring, `credit`
+/// accumulates `1/n` of every offer that reached that ring, and an agent settles the difference
+/// when it leaves the pool. Both counts decay by `1 - 1/floor_window` per offer, stored multiplied
+/// by `scale` (which grows instead) so nothing is rewritten per offer.
+#[derive(Debug, Clone)]
+struct FloorLedger {
+    /// Per-offer growth of `scale`: `1 / (1 - 1/floor_window)`.
+    growth: f64,
+    scale: f64,
+    /// Per ring: the summed fair share of an agent available in that ring since the start.
+    credit: Vec<f64>,
+}
+
+/// When `FloorLedger::scale` passes this, every stored amount is divided by it.
+const FLOOR_RESCALE_AT: f64 = 1e100;
 
 #[derive(Debug)]
 struct Queue {
@@ -117,8 +144,8 @@ struct Queue {
     by_age: BTreeSet<(Instant, u64)>,
     /// Calls of this queue currently offered to an agent.
     offered: usize,
-    /// The agents of the last `policy.floor_window` offers, oldest first.
-    recent: VecDeque<usize>,
+    /// Floor-share books; `Some` for merit-weighted queues.
+    floor: Option<FloorLedger>,
     agent_stats: HashMap<usize, AgentQueueStats>,
     /// Moving average of talk + wrap-up, in seconds.
     handle_time: f64,
@@ -196,7 +223,9 @@ struct Candidate {
     idle: (Instant, u64),
     score: f64,
     capped: bool,
-    recent: u32,
+    /// Decayed offers and fair share, in ledger units.
+    offers: f64,
+    fair: f64,
 }
 
 /// The automatic call distributor. Feed it inputs with the current time, then drain
@@ -316,6 +345,11 @@ impl Acd {
         let name: Arc<str> = Arc::from(config.name.as_str());
         self.queue_by_name.insert(name.clone(), q);
         let handle_time = policy.initial_handle_time.as_secs_f64();
+        let floor = matches!(config.strategy, Strategy::MeritWeighted { .. }).then(|| FloorLedger {
+            growth: 1.0 / (1.0 - 1.0 / policy.floor_window.max(2) as f64),
+            scale: 1.0,
+            credit: vec![0.0; rings.len()],
+        });
         self.queues.push(Queue {
             name,
             skill_names: config.required_skills,
@@ -328,7 +362,7 @@ impl Acd {
             waiting: BTreeMap::new(),
             by_age: BTreeSet::new(),
             offered: 0,
-            recent: VecDeque::new(),
+            floor,
             agent_stats: HashMap::new(),
             handle_time,
         });
@@ -350,6 +384,7 @@ impl Acd {
             }
             if let Some((since, seq)) = agent.indexed {
                 pool.by_idle.insert((since, seq, a));
+                mark_fair_share(&mut self.queues[q], a, m.ring, true);
                 if self.queues[q].strategy == Strategy::BestSkill {
                     self.queues[q].pools[m.ring as usize].by_skill.insert((Reverse(m.skill_score), since, seq, a));
                 }
@@ -845,8 +880,8 @@ impl Acd {
         let mut candidates = std::mem::take(&mut self.scratch);
         candidates.clear();
         let queue = &self.queues[q];
-        let staffed: usize = queue.pools[..=step].iter().map(|p| p.staffed).sum();
-        for pool in &queue.pools[..=step] {
+        for (ring, pool) in queue.pools[..=step].iter().enumerate() {
+            let credit = queue.floor.as_ref().map_or(0.0, |f| f.credit[ring]);
             for &(since, seq, a) in &pool.by_idle {
                 let stats = queue.agent_stats.get(&a).copied().unwrap_or_default();
                 candidates.push(Candidate {
@@ -854,18 +889,14 @@ impl Acd {
                     idle: (since, seq),
                     score: ramped(stats, ramp_calls),
                     capped: occupancy_cap < 1.0 && self.occupancy_at(a, now) > occupancy_cap,
-                    recent: stats.recent_offers,
+                    offers: stats.offers,
+                    fair: stats.fair + credit - stats.fair_mark,
                 });
             }
         }
-        let floor_count = floor_share * queue.recent.len() as f64 / staffed.max(1) as f64;
         let rank_of = |chosen: &Candidate, all: &[Candidate]| all.iter().filter(|c| c.score > chosen.score).count();
-        // Floor share first: the least-offered agent below the floor, ties to the longest idle.
-        let under_floor = candidates
-            .iter()
-            .filter(|c| f64::from(c.recent) < floor_count)
-            .min_by(|x, y| x.recent.cmp(&y.recent).then(x.idle.cmp(&y.idle)))
-            .copied();
+        // Floor share first: the agent furthest below its floor, ties to the longest idle.
+        let under_floor = floor_pick(&candidates, floor_share);
         let choice = if let Some(c) = under_floor {
             Some((c, PickRule::FloorShare))
         } else {
@@ -919,14 +950,7 @@ impl Acd {
         let a = choice.agent;
         let queue = &mut self.queues[q];
         queue.offered += 1;
-        queue.agent_stats.entry(a).or_default().recent_offers += 1;
-        queue.recent.push_back(a);
-        while queue.recent.len() > queue.policy.floor_window {
-            let Some(old) = queue.recent.pop_front() else { break };
-            if let Some(stats) = queue.agent_stats.get_mut(&old) {
-                stats.recent_offers = stats.recent_offers.saturating_sub(1);
-            }
-        }
+        record_floor_offer(queue, a, choice.relax_step as usize, choice.eligible);
         let (queue_name, strategy, ring_timeout) = (queue.name.clone(), queue.strategy, queue.ring_timeout);
         let agent_idle = self.agents[a].idle_since.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
         self.events.push_back(AcdEvent::Offer {
@@ -1107,6 +1131,13 @@ impl Acd {
                         pool.by_skill.insert((Reverse(m.skill_score), since, seq, a));
                     }
                 }
+                let queue = &mut self.queues[m.queue];
+                if agent.indexed.is_some() {
+                    mark_fair_share(queue, a, m.ring, false);
+                }
+                if wanted.is_some() {
+                    mark_fair_share(queue, a, m.ring, true);
+                }
             }
             match (agent.indexed.is_some(), wanted.is_some()) {
                 (true, false) => self.available_total -= 1,
@@ -1250,6 +1281,59 @@ impl Acd {
     }
 }
 
+/// Floor-share bookkeeping when agent `a` enters (`entering`) or leaves the available pool of
+/// `ring` in a merit queue: entering marks the ring's credit, leaving settles what accrued since.
+fn mark_fair_share(queue: &mut Queue, a: usize, ring: u8, entering: bool) {
+    let Some(floor) = &queue.floor else {
+        return;
+    };
+    let credit = floor.credit[ring as usize];
+    let stats = queue.agent_stats.entry(a).or_default();
+    if entering {
+        stats.fair_mark = credit;
+    } else {
+        stats.fair += credit - stats.fair_mark;
+        stats.fair_mark = credit;
+    }
+}
+
+/// Books one offer of a merit queue to agent `a`, made at relax `step` among `eligible` available
+/// agents: everything older decays one step, and every ring up to `step` earns `1/eligible`.
+fn record_floor_offer(queue: &mut Queue, a: usize, step: usize, eligible: usize) {
+    let Some(floor) = &mut queue.floor else {
+        return;
+    };
+    floor.scale *= floor.growth;
+    let share = floor.scale / eligible.max(1) as f64;
+    for credit in floor.credit.iter_mut().take(step + 1) {
+        *credit += share;
+    }
+    queue.agent_stats.entry(a).or_default().offers += floor.scale;
+    if floor.scale > FLOOR_RESCALE_AT {
+        let k = floor.scale;
+        floor.scale = 1.0;
+        for credit in &mut floor.credit {
+            *credit /= k;
+        }
+        for stats in queue.agent_stats.values_mut() {
+            stats.offers /= k;
+            stats.fair /= k;
+            stats.fair_mark /= k;
+        }
+    }
+}
+
+/// The candidate furthest below `floor_share` of its fair share (largest shortfall), ties to the
+/// longest idle; `None` when every candidate has its floor.
+fn floor_pick(candidates: &[Candidate], floor_share: f64) -> Option<Candidate> {
+    let shortfall = |c: &Candidate| floor_share * c.fair - c.offers;
+    candidates
+        .iter()
+        .filter(|c| shortfall(c) > 0.0)
+        .min_by(|x, y| shortfall(y).total_cmp(&shortfall(x)).then(x.idle.cmp(&y.idle)))
+        .copied()
+}
+
 fn is_busy(state: &AgentState) -> bool {
     matches!(state, AgentState::Offered { .. } | AgentState::OnCall { .. } | AgentState::WrapUp { .. })
 }
@@ -1335,10 +1419,32 @@ impl Acd {
                 assert_eq!(best_idle.map(|b| b.2), Some(choice.agent), "longest idle agent")
             }
             (false, Strategy::BestSkill) => assert_eq!(best_skill.map(|b| b.3), Some(choice.agent), "best skill"),
-            (false, Strategy::MeritWeighted { .. }) => {
+            (false, Strategy::MeritWeighted { floor_share, .. }) => {
                 let skills = &self.profiles[chosen.profile].skills;
                 let ring = queue.rings.iter().position(|r| meets(&r.requirement, skills));
                 assert!(ring.is_some_and(|r| r <= step), "merit pick not eligible");
+                // Brute force over all agents: the floor rule fires exactly when some eligible
+                // available agent is short of its floor, and then picks the largest shortfall.
+                let floor = queue.floor.as_ref().unwrap_or_else(|| panic!("merit queue without ledger"));
+                let shortfall = |a: usize, agent: &Agent| {
+                    let stats = queue.agent_stats.get(&a).copied().unwrap_or_default();
+                    let r = membership(queue, q, &self.profiles[agent.profile].skills)?.ring as usize;
+                    let available = agent.state == AgentState::Ready && agent.registered && r <= step;
+                    available.then(|| floor_share * (stats.fair + floor.credit[r] - stats.fair_mark) - stats.offers)
+                };
+                let worst = self
+                    .agents
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(a, agent)| shortfall(a, agent))
+                    .fold(f64::NEG_INFINITY, f64::max);
+                if worst > 0.0 {
+                    assert_eq!(choice.rule, PickRule::FloorShare, "an agent is short of its floor");
+                    let mine = shortfall(choice.agent, chosen).unwrap_or(f64::NAN);
+                    assert!(mine >= worst - 1e-9 * worst.abs().max(1.0), "floor pick is not the largest shortfall");
+                } else {
+                    assert_ne!(choice.rule, PickRule::FloorShare, "nobody is short of the floor");
+                }
             }
         }
     }
@@ -1395,9 +1501,15 @@ impl Acd {
                     assert!(pool.by_skill.is_empty());
                 }
             }
-            let recent: u32 = queue.agent_stats.values().map(|s| s.recent_offers).sum();
-            assert_eq!(recent as usize, queue.recent.len());
-            assert!(queue.recent.len() <= queue.policy.floor_window);
+            if let Some(floor) = &queue.floor {
+                assert!(floor.scale >= 1.0 && floor.scale <= FLOOR_RESCALE_AT * floor.growth);
+                assert!(floor.credit.windows(2).all(|w| w[0] >= w[1]), "inner rings earn every outer offer");
+                for stats in queue.agent_stats.values() {
+                    assert!(stats.offers >= 0.0 && stats.fair >= 0.0 && stats.fair_mark >= 0.0);
+                }
+            } else {
+                assert!(queue.agent_stats.values().all(|s| s.offers == 0.0 && s.fair == 0.0));
+            }
         }
         let mut waiting_total = 0;
         let mut offered_per_queue = vec![0usize; self.queues.len()];

@@ -241,12 +241,13 @@ pub enum StrategyName {
 }
 
 /// `[queues.merit]`: the curve of merit-weighted routing.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MeritConfig {
     /// weight = exp(score / temperature); smaller concentrates calls on the best scores.
     pub temperature: f64,
-    /// Share of an equal split every agent is guaranteed, so new agents can be measured.
+    /// Fraction of its fair share every agent is guaranteed (an offer made while `n` eligible agents
+    /// are ready is worth `1/n` to each), so new and low-scored agents can still be measured.
     pub floor_share: f64,
     /// Occupancy above which an agent is skipped while others are free.
     pub occupancy_cap: f64,
@@ -257,6 +258,34 @@ pub struct MeritConfig {
 impl Default for MeritConfig {
     fn default() -> Self {
         MeritConfig { temperature: 0.1, floor_share: 0.5, occupancy_cap: 0.95, ramp_calls: 10 }
+    }
+}
+
+impl MeritConfig {
+    /// The ACD strategy these parameters describe.
+    pub fn strategy(&self) -> crate::acd::Strategy {
+        crate::acd::Strategy::MeritWeighted {
+            temperature: self.temperature,
+            floor_share: self.floor_share,
+            occupancy_cap: self.occupancy_cap,
+            ramp_calls: self.ramp_calls,
+        }
+    }
+
+    /// What is wrong with the parameters, as (field, problem) pairs; empty when they are usable.
+    /// Shared by the switch's config check and the simulator's.
+    pub fn problems(&self) -> Vec<(&'static str, &'static str)> {
+        let mut problems = Vec::new();
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            problems.push(("temperature", "must be a number above 0"));
+        }
+        if !(0.0..=1.0).contains(&self.floor_share) {
+            problems.push(("floor_share", "must be between 0 and 1"));
+        }
+        if !(self.occupancy_cap > 0.0 && self.occupancy_cap <= 1.0) {
+            problems.push(("occupancy_cap", "must be above 0 and at most 1"));
+        }
+        problems
     }
 }
 
@@ -351,12 +380,7 @@ impl QueueConfig {
         match self.strategy {
             StrategyName::LongestIdle => crate::acd::Strategy::LongestIdle,
             StrategyName::BestSkill => crate::acd::Strategy::BestSkill,
-            StrategyName::MeritWeighted => crate::acd::Strategy::MeritWeighted {
-                temperature: self.merit.temperature,
-                floor_share: self.merit.floor_share,
-                occupancy_cap: self.merit.occupancy_cap,
-                ramp_calls: self.merit.ramp_calls,
-            },
+            StrategyName::MeritWeighted => self.merit.strategy(),
         }
     }
 

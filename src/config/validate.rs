@@ -404,15 +404,8 @@ fn check_webhooks(config: &Config, issues: &mut Vec<ConfigIssue>) {
 
 fn check_surveys(config: &Config, issues: &mut Vec<ConfigIssue>) {
     for (i, q) in config.queues.iter().enumerate() {
-        let m = &q.merit;
-        if !(m.temperature.is_finite() && m.temperature > 0.0) {
-            issues.push(ConfigIssue::new(format!("queues[{i}].merit.temperature"), "must be a number above 0"));
-        }
-        if !(0.0..=1.0).contains(&m.floor_share) {
-            issues.push(ConfigIssue::new(format!("queues[{i}].merit.floor_share"), "must be between 0 and 1"));
-        }
-        if !(m.occupancy_cap > 0.0 && m.occupancy_cap <= 1.0) {
-            issues.push(ConfigIssue::new(format!("queues[{i}].merit.occupancy_cap"), "must be above 0 and at most 1"));
+        for (field, problem) in q.merit.problems() {
+            issues.push(ConfigIssue::new(format!("queues[{i}].merit.{field}"), problem));
         }
         if !(0.0..=1.0).contains(&q.holdout) {
             issues.push(ConfigIssue::new(format!("queues[{i}].holdout"), "must be between 0 and 1"));

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::MeritConfig;
+
 /// Errors of loading or validating a simulation configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -51,21 +53,14 @@ pub struct SimConfig {
     pub score_prior_calls: f64,
     /// Time constant of the ACD's rolling occupancy, minutes.
     pub occupancy_window_minutes: f64,
+    /// Fraction of the merit-weighted run's calls routed longest-idle as a control group (the
+    /// switch's per-queue `holdout`).
+    pub holdout: f64,
+    /// The merit-weighted strategy under test: the switch's own `[queues.merit]` section, with the
+    /// switch's defaults.
     pub merit: MeritConfig,
     pub agent_model: AgentModel,
     pub queues: Vec<SimQueue>,
-}
-
-/// Parameters of the merit-weighted strategy under test.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MeritConfig {
-    pub temperature: f64,
-    pub floor_share: f64,
-    pub occupancy_cap: f64,
-    pub ramp_calls: u32,
-    /// Fraction of calls routed longest-idle as a control group.
-    pub holdout: f64,
 }
 
 /// How the hidden agent qualities are drawn. Each agent has a hidden quality q in [0, 1]; its
@@ -126,16 +121,11 @@ impl Default for SimConfig {
             short_abandon_seconds: 5.0,
             score_prior_calls: 10.0,
             occupancy_window_minutes: 30.0,
+            holdout: 0.05,
             merit: MeritConfig::default(),
             agent_model: AgentModel::default(),
             queues: vec![queue("sales", 900.0, 1), queue("service", 700.0, 0), queue("retention", 300.0, 2)],
         }
-    }
-}
-
-impl Default for MeritConfig {
-    fn default() -> Self {
-        MeritConfig { temperature: 0.05, floor_share: 0.5, occupancy_cap: 0.95, ramp_calls: 5, holdout: 0.05 }
     }
 }
 
@@ -214,12 +204,11 @@ impl SimConfig {
         if !positive(self.occupancy_window_minutes) {
             return bad("occupancy_window_minutes must be > 0".into());
         }
-        let m = &self.merit;
-        if !positive(m.temperature) || !(0.0..=1.0).contains(&m.floor_share) || !positive(m.occupancy_cap) {
-            return bad("merit: temperature > 0, floor_share in 0..=1, occupancy_cap > 0".into());
+        if let Some((field, problem)) = self.merit.problems().first() {
+            return bad(format!("merit.{field} {problem}"));
         }
-        if !(0.0..=1.0).contains(&m.holdout) {
-            return bad("merit: holdout must be in 0..=1".into());
+        if !(0.0..=1.0).contains(&self.holdout) {
+            return bad("holdout must be in 0..=1".into());
         }
         let a = &self.agent_model;
         let ranges = [

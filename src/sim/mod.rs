@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::acd::{Acd, AcdEvent, AgentConfig, CallId, OfferResult, QueueConfig, QueuePolicy, Requested, Strategy};
+use crate::acd::{
+    Acd, AcdEvent, AgentConfig, AgentState, CallId, OfferResult, QueueConfig, QueuePolicy, Requested, Strategy,
+};
 
 pub use config::{AgentModel, MeritConfig, SimConfig, SimError, SimQueue};
 pub use report::{SimReport, StrategyReport};
@@ -111,12 +113,7 @@ pub fn run(config: &SimConfig) -> Result<SimReport, SimError> {
 fn strategy_for(config: &SimConfig, name: &str) -> Strategy {
     match name {
         "best_skill" => Strategy::BestSkill,
-        "merit_weighted" => Strategy::MeritWeighted {
-            temperature: config.merit.temperature,
-            floor_share: config.merit.floor_share,
-            occupancy_cap: config.merit.occupancy_cap,
-            ramp_calls: config.merit.ramp_calls,
-        },
+        "merit_weighted" => config.merit.strategy(),
         _ => Strategy::LongestIdle,
     }
 }
@@ -211,7 +208,7 @@ fn run_strategy(config: &SimConfig, day: &Day, strategy_name: &str) -> StrategyR
             sl_threshold: secs(queue.sl_threshold_seconds),
             sl_target: queue.sl_target,
             overflow: queue.overflow.clone(),
-            holdout: if matches!(strategy, Strategy::MeritWeighted { .. }) { config.merit.holdout } else { 0.0 },
+            holdout: if matches!(strategy, Strategy::MeritWeighted { .. }) { config.holdout } else { 0.0 },
             ..QueuePolicy::default()
         };
         let added = acd.add_queue_with_policy(
@@ -254,6 +251,9 @@ fn run_strategy(config: &SimConfig, day: &Day, strategy_name: &str) -> StrategyR
     let prior_csat = (config.agent_model.csat_mean_min + config.agent_model.csat_mean_max) / 2.0;
     let ring = secs(config.ring_seconds);
     let mut offer_start: HashMap<u64, Duration> = HashMap::new();
+    // Who is Ready, as told by the ACD's own state events; the skilled ones share each offer.
+    let mut ready = vec![false; day.agents.len()];
+    let mut ready_skilled: Vec<usize> = Vec::new();
     let mut offers_made = 0u64;
 
     // Bounded: every simulation event is popped once; arrivals are finite, and each call schedules
@@ -355,6 +355,11 @@ fn run_strategy(config: &SimConfig, day: &Day, strategy_name: &str) -> StrategyR
                         continue;
                     };
                     report.record_offer(q, a, &decision);
+                    ready_skilled.clear();
+                    ready_skilled.extend((0..day.agents.len()).filter(|&i| {
+                        ready[i] && day.agents[i].skills.iter().any(|&(skill_queue, _)| skill_queue == q)
+                    }));
+                    report.record_ready_share(q, &ready_skilled);
                     offers_made += 1;
                     if let Some(c) = calls.get_mut(&call.0) {
                         c.ringing = Some((a, offers_made));
@@ -379,7 +384,11 @@ fn run_strategy(config: &SimConfig, day: &Day, strategy_name: &str) -> StrategyR
                         c.ringing = None;
                     }
                 }
-                AcdEvent::AgentStateChanged { .. } => {}
+                AcdEvent::AgentStateChanged { agent, state } => {
+                    if let Some(&a) = agent_index.get(&*agent) {
+                        ready[a] = state == AgentState::Ready;
+                    }
+                }
             }
         }
     }

@@ -51,9 +51,16 @@ pub struct StrategyReport {
     pub occupancy_deciles: Vec<f64>,
     /// Gini coefficient of answered calls across agents (0 = perfectly even).
     pub gini_call_share: f64,
-    /// Smallest ratio, over queues and their skilled agents, of the agent's share of the queue's
-    /// offers to the equal share (1 / skilled agents).
-    pub min_share_vs_equal: f64,
+    /// The floor's measure: smallest ratio, over queues and their skilled agents, of the agent's
+    /// offers in the queue to its fair share of the offers made while it was ready (an offer made
+    /// while `n` skilled agents were ready is worth `1/n` to each). Pairs whose fair share is under
+    /// one call are left out (too few to measure).
+    pub min_share_vs_ready: f64,
+    /// (agent, queue) pairs whose ratio above is under the merit floor share.
+    pub pairs_under_floor: u64,
+    /// Static view: smallest ratio of an agent's share of a queue's offers to 1 / (agents with the
+    /// skill), ignoring that multi-skilled agents are busy in other queues part of the day.
+    pub min_share_vs_staffed: f64,
     /// Offers by the rule that chose the agent.
     pub offers_floor_share: u64,
     pub offers_weighted: u64,
@@ -64,6 +71,9 @@ pub struct StrategyReport {
     wait_sum: Duration,
     #[serde(skip)]
     offers: Vec<Vec<u64>>,
+    /// Per queue and agent: fair share of the queue's offers while ready.
+    #[serde(skip)]
+    fair: Vec<Vec<f64>>,
 }
 
 impl StrategyReport {
@@ -84,7 +94,9 @@ impl StrategyReport {
             csat: 0.0,
             occupancy_deciles: Vec::new(),
             gini_call_share: 0.0,
-            min_share_vs_equal: 0.0,
+            min_share_vs_ready: 0.0,
+            pairs_under_floor: 0,
+            min_share_vs_staffed: 0.0,
             offers_floor_share: 0,
             offers_weighted: 0,
             offers_over_cap: 0,
@@ -92,6 +104,20 @@ impl StrategyReport {
             offers_relaxed: 0,
             wait_sum: Duration::ZERO,
             offers: vec![vec![0; agents]; queues],
+            fair: vec![vec![0.0; agents]; queues],
+        }
+    }
+
+    /// Credits `1 / ready.len()` of one offer of `queue` to each agent in `ready` (the skilled
+    /// agents that were ready when it was made, the chosen one included).
+    pub(super) fn record_ready_share(&mut self, queue: usize, ready: &[usize]) {
+        let share = 1.0 / ready.len().max(1) as f64;
+        if let Some(fair) = self.fair.get_mut(queue) {
+            for &a in ready {
+                if let Some(slot) = fair.get_mut(a) {
+                    *slot += share;
+                }
+            }
         }
     }
 
@@ -158,7 +184,19 @@ impl StrategyReport {
                 }
             }
         }
-        self.min_share_vs_equal = if min_share.is_finite() { min_share } else { 0.0 };
+        self.min_share_vs_staffed = if min_share.is_finite() { min_share } else { 0.0 };
+        let mut min_ready = f64::INFINITY;
+        self.pairs_under_floor = 0;
+        for (per_agent, fair) in self.offers.iter().zip(&self.fair) {
+            for (&count, &fair) in per_agent.iter().zip(fair) {
+                if fair >= 1.0 {
+                    let ratio = count as f64 / fair;
+                    min_ready = min_ready.min(ratio);
+                    self.pairs_under_floor += u64::from(ratio < config.merit.floor_share);
+                }
+            }
+        }
+        self.min_share_vs_ready = if min_ready.is_finite() { min_ready } else { 0.0 };
     }
 }
 
@@ -219,7 +257,9 @@ impl SimReport {
             ("conversion".into(), Box::new(move |s| pct(s.conversion_rate))),
             ("CSAT".into(), Box::new(|s| format!("{:.3}", s.csat))),
             ("gini of call share".into(), Box::new(|s| format!("{:.3}", s.gini_call_share))),
-            ("min share / equal share".into(), Box::new(|s| format!("{:.2}", s.min_share_vs_equal))),
+            ("min share / fair while ready".into(), Box::new(|s| format!("{:.2}", s.min_share_vs_ready))),
+            ("pairs under the floor".into(), Box::new(|s| s.pairs_under_floor.to_string())),
+            ("min share / 1 per skilled".into(), Box::new(|s| format!("{:.2}", s.min_share_vs_staffed))),
             ("offers: floor share".into(), Box::new(|s| s.offers_floor_share.to_string())),
             ("offers: weighted draw".into(), Box::new(|s| s.offers_weighted.to_string())),
             ("offers: over occupancy cap".into(), Box::new(|s| s.offers_over_cap.to_string())),
