@@ -108,6 +108,11 @@ fn caller_abandoning_in_queue_is_recorded() {
     sw.wait_for("a waiting call", Duration::from_secs(20), |s| {
         s.get("/api/queues").as_array().map(|q| q.iter().any(|q| q["waiting_calls"] == 1)).unwrap_or(false)
     });
+    // Its place in the queue is in the API.
+    let waiting = &sw.get("/api/queues")[0]["calls"][0];
+    assert_eq!(waiting["position"], 1, "{waiting}");
+    assert!(waiting["call_id"].as_str().is_some_and(|id| !id.is_empty()), "{waiting}");
+    assert!(waiting["waited_seconds"].as_f64().is_some(), "{waiting}");
     let st = caller.wait(Duration::from_secs(60));
     assert!(st.success(), "caller SIPp failed ({st})\n{}", sipp_traces(&dir));
     sw.wait_for("the abandoned CDR", Duration::from_secs(20), |s| newest_call(s)["abandoned"] == true);

@@ -18,7 +18,8 @@ use rand::{Rng, SeedableRng};
 
 use super::types::{
     parse_skill, AcdError, AcdEvent, AgentConfig, AgentSnapshot, AgentState, CallId, OfferDecision, OfferResult,
-    PickRule, QueueConfig, QueuePolicy, QueueSnapshot, RemovedCall, Requested, Strategy, DEFAULT_SKILL_LEVEL,
+    PickRule, QueueConfig, QueuePolicy, QueueSnapshot, RemovedCall, Requested, Strategy, WaitingCall,
+    DEFAULT_SKILL_LEVEL,
 };
 
 /// Reason given to agents made NotReady by a ring-out.
@@ -764,6 +765,26 @@ impl Acd {
         let (_, position) = self.position(call)?;
         let queue = &self.queues[self.calls.get(&call)?.queue];
         Some((position, ewt(queue, position)))
+    }
+
+    /// The waiting calls of `queue` in the order they will be served, with position and estimated
+    /// wait (for queue announcements and the API); `None` for an unknown queue. O(waiting calls).
+    pub fn waiting_calls(&self, now: Instant, queue: &str) -> Option<Vec<WaitingCall>> {
+        let queue = &self.queues[*self.queue_by_name.get(queue)?];
+        Some(
+            queue
+                .waiting
+                .iter()
+                .enumerate()
+                .map(|(i, (key, &call))| WaitingCall {
+                    call,
+                    position: i + 1,
+                    priority: key.0 .0,
+                    waited: now.saturating_duration_since(key.2),
+                    estimated_wait: ewt(queue, i + 1),
+                })
+                .collect(),
+        )
     }
 
     /// The queue a call is currently in (after any overflow), waiting or offered.

@@ -1368,6 +1368,17 @@ fn position_and_estimated_wait() {
     acd.call_ended(t0 + secs(280), "a1", CallId(1)).unwrap();
     assert_eq!(acd.queue_stats(t0 + secs(280))[0].average_handle_time, secs(120));
     assert_eq!(acd.position_and_ewt(CallId(3)), Some((1, secs(60))));
+    // The list the API shows: serving order, positions, waits and the same estimates; a
+    // higher-priority call enqueued later goes first.
+    acd.enqueue(t0 + secs(290), CallId(5), "q", 3).unwrap();
+    let listed = acd.waiting_calls(t0 + secs(300), "q").unwrap();
+    let got: Vec<(u64, usize, u8, Duration)> =
+        listed.iter().map(|w| (w.call.0, w.position, w.priority, w.waited)).collect();
+    assert_eq!(got, vec![(5, 1, 3, secs(10)), (3, 2, 0, secs(300)), (4, 3, 0, secs(300))]);
+    for w in &listed {
+        assert_eq!(acd.position_and_ewt(w.call), Some((w.position, w.estimated_wait)));
+    }
+    assert!(acd.waiting_calls(t0, "nowhere").is_none());
 }
 
 /// One seeded run of two merit queues ("hi" served before "lo") whose agents hold random skill

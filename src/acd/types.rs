@@ -310,6 +310,20 @@ pub struct RemovedCall {
     pub offered_to: Option<Arc<str>>,
 }
 
+/// One waiting call of a queue, as `Acd::waiting_calls` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitingCall {
+    pub call: CallId,
+    /// 1 = the next call of the queue to be served.
+    pub position: usize,
+    pub priority: u8,
+    /// Time since the call was enqueued (in its first queue, when it overflowed).
+    pub waited: Duration,
+    /// Estimated wait from now, as `Acd::position_and_ewt` computes it; `Duration::MAX` when
+    /// nobody is staffed for the queue.
+    pub estimated_wait: Duration,
+}
+
 /// Read-only view of one agent for the API.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentSnapshot {

@@ -24,7 +24,7 @@ use serde::Deserialize;
 
 pub use error::ApiError;
 pub use sse::{sse_frame, stored_event_stream};
-pub use views::{AgentState, AgentStateRequest, AgentView, QueueView};
+pub use views::{AgentState, AgentStateRequest, AgentView, QueueView, WaitingCallView};
 
 use crate::events::StoredEvent;
 use crate::store::{Cdr, Store};

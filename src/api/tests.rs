@@ -105,6 +105,15 @@ impl SwitchControl for InMemorySwitch {
             longest_wait_seconds: 0.0,
             agents_ready: agents.values().filter(|a| a.state == AgentState::Ready).count() as u32,
             agents_staffed: agents.values().filter(|a| a.state != AgentState::LoggedOut).count() as u32,
+            average_handle_seconds: 180.0,
+            estimated_wait_seconds: Some(90.0),
+            calls: vec![WaitingCallView {
+                call_id: "c9".into(),
+                position: 1,
+                priority: 0,
+                waited_seconds: 4.5,
+                estimated_wait_seconds: Some(90.0),
+            }],
         }]
     }
 }
@@ -283,6 +292,9 @@ async fn queues_are_listed() {
             "longest_wait_seconds": 0.0,
             "agents_ready": 1,
             "agents_staffed": 2,
+            "average_handle_seconds": 180.0,
+            "estimated_wait_seconds": 90.0,
+            "calls": [{"call_id": "c9", "position": 1, "priority": 0, "waited_seconds": 4.5, "estimated_wait_seconds": 90.0}],
         }])
     );
 }

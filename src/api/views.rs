@@ -59,6 +59,25 @@ pub struct QueueView {
     pub agents_ready: u32,
     /// Agents logged in with a skill of this queue, whatever their state.
     pub agents_staffed: u32,
+    /// Moving average of talk + wrap-up of the queue's calls.
+    pub average_handle_seconds: f64,
+    /// Estimated wait of a call arriving now; `null` when nobody is staffed.
+    pub estimated_wait_seconds: Option<f64>,
+    /// The waiting calls in the order they will be served.
+    pub calls: Vec<WaitingCallView>,
+}
+
+/// One waiting call in `GET /api/queues`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaitingCallView {
+    pub call_id: String,
+    /// 1 = next to be served.
+    pub position: u32,
+    pub priority: u8,
+    pub waited_seconds: f64,
+    /// Position x average handle time / agents staffed (0 when first and an agent is ready);
+    /// `null` when nobody is staffed.
+    pub estimated_wait_seconds: Option<f64>,
 }
 
 /// Body of `PUT /api/agents/{id}/state`: `{"state":"ready"}`,

@@ -23,7 +23,7 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
 use crate::acd::{self, Acd, AcdEvent, CallId, Requested};
-use crate::api::{AgentState as ApiAgentState, AgentStateRequest, AgentView, ApiError, QueueView};
+use crate::api::{AgentState as ApiAgentState, AgentStateRequest, AgentView, ApiError, QueueView, WaitingCallView};
 use crate::config::{Config, DigestAlgorithmName};
 use crate::events::{CallEvent, EventKind, HangupSide};
 use crate::media::Codec;
@@ -486,13 +486,29 @@ impl Engine {
         self.acd
             .queue_stats(now)
             .into_iter()
-            .map(|q| QueueView {
-                name: q.name.to_string(),
-                skills: q.skills.clone(),
-                waiting_calls: q.waiting as u32,
-                longest_wait_seconds: q.longest_wait.as_secs_f64(),
-                agents_ready: q.agents_ready as u32,
-                agents_staffed: q.agents_staffed as u32,
+            .map(|q| {
+                let seconds = |d: std::time::Duration| (d != std::time::Duration::MAX).then(|| d.as_secs_f64());
+                let calls = self.acd.waiting_calls(now, &q.name).unwrap_or_default();
+                QueueView {
+                    name: q.name.to_string(),
+                    skills: q.skills.clone(),
+                    waiting_calls: q.waiting as u32,
+                    longest_wait_seconds: q.longest_wait.as_secs_f64(),
+                    agents_ready: q.agents_ready as u32,
+                    agents_staffed: q.agents_staffed as u32,
+                    average_handle_seconds: q.average_handle_time.as_secs_f64(),
+                    estimated_wait_seconds: seconds(q.ewt),
+                    calls: calls
+                        .into_iter()
+                        .map(|w| WaitingCallView {
+                            call_id: self.calls.get(&w.call).map(|c| c.id.clone()).unwrap_or_default(),
+                            position: w.position as u32,
+                            priority: w.priority,
+                            waited_seconds: w.waited.as_secs_f64(),
+                            estimated_wait_seconds: seconds(w.estimated_wait),
+                        })
+                        .collect(),
+                }
             })
             .collect()
     }
