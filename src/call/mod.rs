@@ -487,7 +487,7 @@ impl Engine {
             .queue_stats(now)
             .into_iter()
             .map(|q| {
-                let seconds = |d: std::time::Duration| (d != std::time::Duration::MAX).then(|| d.as_secs_f64());
+                let seconds = |d: std::time::Duration| (d != std::time::Duration::MAX).then_some(d.as_secs_f64());
                 let calls = self.acd.waiting_calls(now, &q.name).unwrap_or_default();
                 QueueView {
                     name: q.name.to_string(),
