@@ -646,7 +646,7 @@ impl Acd {
     }
 
     /// Fires every timer due at `now`: ring timeouts (`OfferTimedOut`), wrap-up ends, bullseye
-    /// widenings and max-wait expiries (overflow or `CallTimedOut`), then runs the decision loop.
+    /// widenings and max-wait expiries (`CallOverflowed` or `CallTimedOut`), then runs the decision loop.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.clock(now);
         // Bounded: every iteration removes one timer, and firing never adds a timer due at or
@@ -1260,7 +1260,8 @@ impl Acd {
     }
 
     /// A call (already out of the waiting set and the call table) reached its max wait: it moves to
-    /// the overflow queue with its original enqueue time, or is dropped with `CallTimedOut`.
+    /// the overflow queue with its original enqueue time (`CallOverflowed`, queued before the
+    /// dispatch that may offer it from there), or is dropped with `CallTimedOut`.
     fn expire(&mut self, now: Instant, call: CallId, entry: Call) {
         let overflow = self.queues[entry.queue].policy.overflow.as_deref().and_then(|n| self.queue_by_name.get(n));
         match overflow.copied() {
@@ -1268,6 +1269,12 @@ impl Acd {
                 let moved =
                     self.new_call_entry(now, target, entry.priority(), entry.enqueued_at(), entry.key.3, entry.holdout);
                 self.calls.insert(call, moved);
+                self.events.push_back(AcdEvent::CallOverflowed {
+                    call,
+                    from: self.queues[entry.queue].name.clone(),
+                    to: self.queues[target].name.clone(),
+                    waited: now.saturating_duration_since(entry.enqueued_at()),
+                });
                 self.wait_in_queue(now, call);
             }
             _ => {

@@ -669,6 +669,9 @@ struct Harness {
     queue_skills: Vec<BTreeSet<&'static str>>,
     /// Bullseye rings per queue: (after, the one skill the ring requires).
     queue_rings: Vec<Vec<(Duration, &'static str)>>,
+    /// Max wait and overflow queue (by index) per queue.
+    queue_max_wait: Vec<Duration>,
+    queue_overflow: Vec<Option<usize>>,
     agent_ids: Vec<String>,
     agent_skills: Vec<BTreeSet<&'static str>>,
     registered: Vec<bool>,
@@ -698,9 +701,14 @@ impl Harness {
         ];
         let mut queue_names = Vec::new();
         let mut queue_rings = Vec::new();
+        let mut queue_max_wait = Vec::new();
+        let mut queue_overflow = Vec::new();
+        let queues = queue_skills.len();
         for (q, skills) in queue_skills.iter().enumerate() {
             let name = format!("q{q}");
             let max_wait = if rng.gen_bool(0.5) { Duration::ZERO } else { secs(rng.gen_range(30..300)) };
+            // Queues are named q0..q4, so an overflow may name a queue added later.
+            let overflow = (!max_wait.is_zero() && rng.gen_bool(0.5)).then(|| (q + rng.gen_range(1..queues)) % queues);
             let strategy = match rng.gen_range(0..3) {
                 0 => Strategy::LongestIdle,
                 1 => Strategy::BestSkill,
@@ -725,6 +733,7 @@ impl Harness {
                 sl_threshold: secs(20),
                 holdout: if rng.gen_bool(0.5) { 0.0 } else { rng.gen_range(0.0..0.5) },
                 floor_window: rng.gen_range(1..200),
+                overflow: overflow.map(|o| format!("q{o}")),
                 ..QueuePolicy::default()
             };
             acd.add_queue_with_policy(
@@ -740,6 +749,8 @@ impl Harness {
             .unwrap();
             queue_names.push(name);
             queue_rings.push(rings);
+            queue_max_wait.push(max_wait);
+            queue_overflow.push(overflow);
         }
         let mut agent_ids = Vec::new();
         let mut agent_skills = Vec::new();
@@ -759,6 +770,8 @@ impl Harness {
             queue_names,
             queue_skills,
             queue_rings,
+            queue_max_wait,
+            queue_overflow,
             registered: vec![false; agents],
             states: vec![AgentState::LoggedOut; agents],
             agent_ids,
@@ -827,6 +840,19 @@ impl Harness {
                     assert!(self.waiting.remove(&call.0), "timed-out call {call} was not waiting");
                     let model = self.calls.remove(&call.0).unwrap();
                     assert_eq!(**queue, *self.queue_names[model.queue]);
+                    assert_eq!(self.queue_overflow[model.queue], None, "timed out of a queue with an overflow");
+                }
+                AcdEvent::CallOverflowed { call, from, to, waited } => {
+                    // Before any offer from the new queue: the Offer arm checks the queue it names.
+                    assert!(self.waiting.contains(&call.0), "overflowed call {call} was not waiting");
+                    let model = self.calls.get_mut(&call.0).unwrap();
+                    assert_eq!(**from, *self.queue_names[model.queue]);
+                    let target = self.queue_overflow[model.queue].expect("overflow from a queue without one");
+                    assert_eq!(**to, *self.queue_names[target]);
+                    assert!(*waited >= self.queue_max_wait[model.queue], "overflowed before the max wait");
+                    assert!(*waited <= self.now.saturating_duration_since(model.enqueued_at));
+                    model.queue = target;
+                    assert_eq!(self.acd.call_queue(*call).as_deref(), Some(&**to));
                 }
                 AcdEvent::AgentStateChanged { agent, state } => {
                     let a = self.agent_index(agent);
@@ -1324,7 +1350,11 @@ fn max_wait_overflows_keeping_the_enqueue_time() {
     acd.add_agent(agent("b", &["backup"], Duration::ZERO)).unwrap();
     acd.enqueue(t0, CallId(1), "front", 0).unwrap();
     acd.handle_timeout(t0 + secs(30));
-    assert!(drain(&mut acd).is_empty(), "moved, not timed out");
+    assert_eq!(
+        drain(&mut acd),
+        vec![AcdEvent::CallOverflowed { call: CallId(1), from: "front".into(), to: "backup".into(), waited: secs(30) }],
+        "moved, not timed out"
+    );
     assert_eq!(acd.call_queue(CallId(1)).as_deref(), Some("backup"));
     assert_eq!(acd.queue_stats(t0 + secs(31))[1].longest_wait, secs(31), "original enqueue time kept");
     login(&mut acd, t0 + secs(40), "b");
@@ -1338,8 +1368,64 @@ fn max_wait_overflows_keeping_the_enqueue_time() {
     acd.handle_timeout(t0 + secs(131));
     assert_eq!(
         drain(&mut acd),
-        vec![AcdEvent::CallTimedOut { call: CallId(2), queue: "backup".into(), waited: secs(90) }]
+        vec![
+            AcdEvent::CallOverflowed { call: CallId(2), from: "front".into(), to: "backup".into(), waited: secs(30) },
+            AcdEvent::CallTimedOut { call: CallId(2), queue: "backup".into(), waited: secs(90) },
+        ]
     );
+    acd.check_invariants();
+}
+
+#[test]
+fn overflow_is_reported_before_the_offer_from_the_new_queue() {
+    let t0 = Instant::now();
+    let mut acd = Acd::new();
+    let policy = QueuePolicy { overflow: Some("backup".into()), ..QueuePolicy::default() };
+    acd.add_queue_with_policy(queue("front", &["front"], Duration::ZERO, secs(30)), policy).unwrap();
+    acd.add_queue(queue("backup", &["backup"], Duration::ZERO, Duration::ZERO)).unwrap();
+    acd.add_agent(agent("b", &["backup"], Duration::ZERO)).unwrap();
+    acd.add_agent(agent("f", &["front"], Duration::ZERO)).unwrap();
+    login(&mut acd, t0, "b");
+    drain(&mut acd);
+    let overflowed = |call: u64, waited: Duration| AcdEvent::CallOverflowed {
+        call: CallId(call),
+        from: "front".into(),
+        to: "backup".into(),
+        waited,
+    };
+    let offer_of = |event: &AcdEvent| match event {
+        AcdEvent::Offer { call, agent, queue, decision } => {
+            Some((call.0, agent.to_string(), queue.to_string(), decision.waited))
+        }
+        _ => None,
+    };
+
+    // Max-wait timer: nobody serves "front"; the call moves, then the ready backup agent is
+    // offered it within the same step, after the overflow event.
+    acd.enqueue(t0, CallId(1), "front", 0).unwrap();
+    assert!(drain(&mut acd).is_empty());
+    acd.handle_timeout(t0 + secs(30));
+    let events = drain(&mut acd);
+    assert_eq!(events[0], overflowed(1, secs(30)));
+    assert_eq!(offer_of(&events[1]), Some((1, "b".into(), "backup".into(), secs(30))));
+    assert_eq!(events.len(), 3, "then only b's state change: {events:?}");
+    acd.offer_result(t0 + secs(31), "b", CallId(1), OfferResult::Answered).unwrap();
+    acd.call_ended(t0 + secs(40), "b", CallId(1)).unwrap();
+
+    // An offer is not interrupted by the max wait, but when it fails past it the call overflows
+    // (instead of going back to the head of "front") before the backup agent is offered it.
+    login(&mut acd, t0 + secs(41), "f");
+    acd.enqueue(t0 + secs(41), CallId(2), "front", 0).unwrap();
+    assert_eq!(offers(&drain(&mut acd)), vec![(2, "f".to_string())]);
+    acd.handle_timeout(t0 + secs(71));
+    assert!(drain(&mut acd).is_empty(), "still ringing f");
+    acd.offer_result(t0 + secs(75), "f", CallId(2), OfferResult::NoAnswer).unwrap();
+    let events = drain(&mut acd);
+    let moved = events.iter().position(|e| *e == overflowed(2, secs(34))).expect("overflow event");
+    let offered = events.iter().position(|e| offer_of(e).is_some()).expect("offer from backup");
+    assert_eq!(offer_of(&events[offered]), Some((2, "b".into(), "backup".into(), secs(34))));
+    assert!(moved < offered, "overflow before the offer: {events:?}");
+    assert_eq!(acd.call_queue(CallId(2)).as_deref(), Some("backup"));
     acd.check_invariants();
 }
 

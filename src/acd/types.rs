@@ -80,7 +80,7 @@ pub struct QueueConfig {
     /// `Duration::ZERO` means the ACD keeps no ring timer (the call layer times out on its own).
     pub ring_timeout: Duration,
     /// How long a call may wait in this queue before the ACD emits `CallTimedOut` (or moves it to
-    /// the policy's overflow queue). `Duration::ZERO` means no limit.
+    /// the policy's overflow queue with `CallOverflowed`). `Duration::ZERO` means no limit.
     pub max_wait: Duration,
     /// How an agent is chosen for this queue's calls.
     pub strategy: Strategy,
@@ -106,8 +106,8 @@ pub struct QueuePolicy {
     pub sl_threshold: Duration,
     /// Service-level target fraction (reporting only).
     pub sl_target: f64,
-    /// Queue a call moves to when it reaches `max_wait` (keeping its original enqueue time);
-    /// `None`: the call ends with `CallTimedOut`.
+    /// Queue a call moves to when it reaches `max_wait` (keeping its original enqueue time), with
+    /// `CallOverflowed`; `None`: the call ends with `CallTimedOut`.
     pub overflow: Option<String>,
     /// Bullseye rings, in increasing `after` order.
     pub relax: Vec<RelaxStep>,
@@ -290,9 +290,13 @@ pub enum AcdEvent {
     /// report `OfferResult::NoAnswer`. The agent stays reserved until that report.
     OfferTimedOut { call: CallId, agent: Arc<str> },
     /// The call waited the queue's `max_wait` and its queue has no overflow; the ACD has forgotten
-    /// it. The call layer should disconnect it. (With an overflow queue the call moves silently;
-    /// `Acd::call_queue` tells where it is.)
+    /// it. The call layer should disconnect it. (With an overflow queue the call moves instead and
+    /// the engine emits `CallOverflowed`.)
     CallTimedOut { call: CallId, queue: Arc<str>, waited: Duration },
+    /// The call waited `from`'s `max_wait` and moved to its overflow queue `to`, keeping its
+    /// original enqueue time (`waited` counts from it). Emitted before any `Offer` of the call from
+    /// `to`; the call stays in the ACD, and `Acd::call_queue` now names `to`.
+    CallOverflowed { call: CallId, from: Arc<str>, to: Arc<str>, waited: Duration },
     /// An agent entered a new state.
     AgentStateChanged { agent: Arc<str>, state: AgentState },
 }

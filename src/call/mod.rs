@@ -883,6 +883,16 @@ impl Engine {
             AcdEvent::CallTimedOut { call, .. } => {
                 self.hang_up(now, call, HangupSide::System, "max_wait");
             }
+            AcdEvent::CallOverflowed { call, from, to, waited } => {
+                // From here on the call belongs to `to`: its abandon event and survey are `to`'s.
+                let Some(c) = self.calls.get_mut(&call) else { return };
+                c.queue = to.to_string();
+                tracing::info!(call = %c.id, from = %from, to = %to, "call overflowed to another queue");
+                let waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+                let kind =
+                    EventKind::CallOverflowed { from_queue: from.to_string(), to_queue: to.to_string(), waited_ms };
+                self.emit(now, call, None, kind);
+            }
             AcdEvent::AgentStateChanged { agent, state } => {
                 if !matches!(state, acd::AgentState::WrapUp { .. }) {
                     if let Some(w) = self.wrapups.remove(&agent) {

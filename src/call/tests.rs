@@ -799,3 +799,93 @@ fn a_re_invite_to_sendonly_from_the_agent_logs_hold_and_unhold() {
     assert!(hold < unhold, "{k:?}");
     assert_logs_are_gap_free(&sim);
 }
+
+/// Calls to "support" (no agent has the skill) overflow after 10 s to "backup", served by agent0.
+fn overflow_sim(seed: u64) -> Sim {
+    let mut cfg = (*config(1, 15, 0)).clone();
+    cfg.queues = vec![
+        QueueConfig {
+            max_wait_seconds: 10,
+            overflow: Some("backup".into()),
+            ..QueueConfig::named("support", &["support"])
+        },
+        QueueConfig::named("backup", &["backup"]),
+    ];
+    cfg.agents[0].skills = vec!["backup".into()];
+    Sim::with_config(seed, 0.0, 1, Answer::After(Duration::from_secs(1)), Arc::new(cfg))
+}
+
+/// The overflow event of the log: (seq, from, to, waited_ms).
+fn overflow_of(sim: &Sim) -> (u32, String, String, u64) {
+    let found = sim.events.iter().find_map(|e| match &e.kind {
+        EventKind::CallOverflowed { from_queue, to_queue, waited_ms } => {
+            Some((e.seq, from_queue.clone(), to_queue.clone(), *waited_ms))
+        }
+        _ => None,
+    });
+    found.expect("a call.overflowed event")
+}
+
+#[test]
+fn a_call_past_max_wait_overflows_and_is_answered_by_the_overflow_queues_agent() {
+    let mut sim = overflow_sim(12);
+    sim.register_all_and_ready();
+    sim.place_call("15550007777", Duration::from_secs(30));
+    let t = sim.now + Duration::from_secs(60);
+    sim.run_until(t);
+    assert_logs_are_gap_free(&sim);
+    assert_eq!(
+        kinds(&sim),
+        [
+            "call.offered",
+            "call.queued",
+            "call.overflowed",
+            "agent.offered",
+            "agent.ringing",
+            "agent.answered",
+            "call.bridged",
+            "call.ended"
+        ]
+    );
+    let (seq, from, to, waited_ms) = overflow_of(&sim);
+    assert_eq!((seq, from.as_str(), to.as_str(), waited_ms), (3, "support", "backup", 10_000));
+    let at = |kind: &str| sim.events.iter().zip(kinds(&sim)).find(|(_, k)| k == kind).map(|(e, _)| e.at_ms);
+    assert_eq!(at("call.overflowed").zip(at("call.queued")).map(|(o, q)| o - q), Some(10_000));
+    let why = sim.events.iter().find_map(|e| match &e.kind {
+        EventKind::AgentOffered { agent, why, .. } => Some((agent.clone(), why.clone().expect("why"))),
+        _ => None,
+    });
+    let (agent, why) = why.expect("agent.offered");
+    assert_eq!(agent, "agent0");
+    assert!(why.waited_ms >= 10_000, "the wait counts from the first queue: {}", why.waited_ms);
+    let bridged = sim.events.iter().find(|e| matches!(e.kind, EventKind::CallBridged { .. })).expect("bridged");
+    assert_eq!(bridged.agent.as_deref(), Some("agent0"));
+    match &sim.events.last().expect("events").kind {
+        EventKind::CallEnded { side, cause, .. } => {
+            assert_eq!((*side, cause.as_str()), (HangupSide::Caller, "caller_hangup"))
+        }
+        k => panic!("last event {k:?}"),
+    }
+    assert_eq!(sim.engine.active_calls(), 0);
+}
+
+#[test]
+fn a_caller_hanging_up_after_an_overflow_abandons_the_overflow_queue() {
+    // agent0 never registers: the call overflows at 10 s and the caller hangs up at 15 s.
+    let mut sim = overflow_sim(13);
+    sim.place_call("15550008888", Duration::from_secs(15));
+    let t = sim.now + Duration::from_secs(30);
+    sim.run_until(t);
+    assert_logs_are_gap_free(&sim);
+    assert_eq!(kinds(&sim), ["call.offered", "call.queued", "call.overflowed", "call.abandoned", "call.ended"]);
+    let (_, from, to, _) = overflow_of(&sim);
+    assert_eq!((from.as_str(), to.as_str()), ("support", "backup"));
+    let abandoned = sim.events.iter().find_map(|e| match &e.kind {
+        EventKind::CallAbandoned { queue, wait_ms } => Some((queue.clone(), *wait_ms)),
+        _ => None,
+    });
+    let (queue, wait_ms) = abandoned.expect("call.abandoned");
+    assert_eq!(queue, "backup");
+    assert!((14_000..=16_000).contains(&wait_ms), "wait since the first queue: {wait_ms}");
+    assert_eq!(sim.engine.active_calls(), 0);
+}

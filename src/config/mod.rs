@@ -189,7 +189,8 @@ pub struct QueueConfig {
     /// How long an offered agent rings before the call is re-queued (RONA).
     #[serde(default = "default_ring_timeout_seconds")]
     pub ring_timeout_seconds: u32,
-    /// How long a caller may wait before the switch gives up on the call.
+    /// How long a caller may wait before the switch gives up on the call (or moves it to
+    /// `overflow`).
     #[serde(default = "default_max_wait_seconds")]
     pub max_wait_seconds: u32,
     /// The post-call survey; none when absent.
@@ -212,7 +213,7 @@ pub struct QueueConfig {
     #[serde(default)]
     pub holdout: f64,
     /// Queue a call moves to when it reaches `max_wait_seconds` (keeping its wait for service
-    /// level); none: the call is ended.
+    /// level), logged as `call.overflowed`; none: the call is ended.
     #[serde(default)]
     pub overflow: Option<String>,
     /// Bullseye rings: as a call waits, more agents become eligible.

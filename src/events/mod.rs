@@ -64,6 +64,10 @@ pub enum EventKind {
     /// The switch answered the caller (200 OK) and the call waits in a queue.
     #[serde(rename = "call.queued")]
     CallQueued { queue: String },
+    /// The call waited `from_queue`'s max wait and moved to its overflow queue `to_queue`, where it
+    /// keeps its place by original arrival; `waited_ms` counts from the first `call.queued`.
+    #[serde(rename = "call.overflowed")]
+    CallOverflowed { from_queue: String, to_queue: String, waited_ms: u64 },
     /// The ACD reserved an agent and sent the agent leg an INVITE; `why` explains the choice.
     #[serde(rename = "agent.offered")]
     AgentOffered {
@@ -179,6 +183,14 @@ mod tests {
         let kinds = [
             (EventKind::DispositionRecorded { outcome: "sale".into(), revenue: Some(12.5) }, "disposition.recorded"),
             (EventKind::CallTransferred { to: "billing".into() }, "call.transferred"),
+            (
+                EventKind::CallOverflowed {
+                    from_queue: "sales".into(),
+                    to_queue: "overflow".into(),
+                    waited_ms: 30_000,
+                },
+                "call.overflowed",
+            ),
             (EventKind::CallHold {}, "call.hold"),
             (EventKind::CallUnhold {}, "call.unhold"),
             (EventKind::SurveyStarted { questions: vec!["csat".into()] }, "survey.started"),

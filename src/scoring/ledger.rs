@@ -192,6 +192,15 @@ impl Ledger {
                     mark_repeats(&mut self.repeats, &mut self.queues, queue, &ani, call_id, at, horizon);
                 }
             }
+            // The call now belongs to the overflow queue: its offers, its handling and its repeat
+            // check are that queue's (no offer is pending while a call waits).
+            EventKind::CallOverflowed { to_queue, .. } => {
+                call.queue = Some(to_queue.clone());
+                if let Some(ani) = call.ani.clone() {
+                    let horizon = config.repeat_horizon_ms();
+                    mark_repeats(&mut self.repeats, &mut self.queues, to_queue, &ani, call_id, at, horizon);
+                }
+            }
             EventKind::AgentOffered { agent, .. } => {
                 call.pending_offers.push((agent.clone(), key));
             }

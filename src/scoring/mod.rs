@@ -8,7 +8,8 @@
 //! durations ending at `now_ms`. Offers count at the time of `agent.offered`, handled calls at
 //! the time of `call.bridged`.
 //!
-//! **KPIs** (per agent per queue; the queue is the call's `call.queued`):
+//! **KPIs** (per agent per queue; the queue is the call's `call.queued`, or the `to_queue` of its
+//! last `call.overflowed`):
 //! - answer rate = offers answered ÷ offers with a verdict; `agent.no_answer` with reason
 //!   `unreachable` and offers cut short by the caller hanging up are not counted.
 //! - AHT = (end of the agent's part − `call.bridged`) + wrap-up, where the agent's part ends at

@@ -184,6 +184,27 @@ fn answer_rate_ignores_unreachable_phones_and_abandoned_rings() {
 }
 
 #[test]
+fn an_overflowed_call_counts_in_the_queue_it_moved_to() {
+    let mut f = Feed::new(ScoringConfig::default());
+    let at = NOW - DAY_MS;
+    let offered = EventKind::CallOffered { ani: "+1".into(), did: "d".into(), trunk: "t".into() };
+    f.push("moved", at, None, offered);
+    f.push("moved", at + S, None, EventKind::CallQueued { queue: "sales".into() });
+    let overflowed =
+        EventKind::CallOverflowed { from_queue: "sales".into(), to_queue: "backup".into(), waited_ms: 30_000 };
+    f.push("moved", at + 31 * S, None, overflowed);
+    f.push("moved", at + 31 * S, Some("bo"), EventKind::AgentOffered { agent: "bo".into(), attempt: 1, why: None });
+    f.push("moved", at + 33 * S, Some("bo"), EventKind::AgentAnswered { agent: "bo".into() });
+    f.push("moved", at + 33 * S, Some("bo"), EventKind::CallBridged { agent: "bo".into() });
+    let ended = EventKind::CallEnded { side: HangupSide::Caller, cause: "normal".into(), sip_status: None };
+    f.push("moved", at + 133 * S, None, ended);
+    let w = f.window("bo", "backup", NOW, Window::Last7Days);
+    assert_eq!((w.agent.offers, w.agent.handled), (1, 1));
+    assert!(close(w.agent.aht_s, 100.0), "{:?}", w.agent.aht_s);
+    assert!(f.scoring.kpis("bo", NOW).queues.iter().all(|q| q.queue != "sales"), "nothing left in sales");
+}
+
+#[test]
 fn handle_time_is_talk_plus_hold_plus_wrapup_and_ends_at_transfer() {
     let mut f = Feed::new(ScoringConfig::default());
     let at = NOW - 2 * DAY_MS;

@@ -374,6 +374,15 @@ fn run_strategy(config: &SimConfig, day: &Day, strategy_name: &str) -> StrategyR
                         report.timed_out += 1;
                     }
                 }
+                AcdEvent::CallOverflowed { call, to, .. } => {
+                    // The call waits on in `to`: its answer counts against `to`'s service level.
+                    if let Some(c) = calls.get_mut(&call.0).filter(|c| c.fate == Fate::Waiting) {
+                        report.overflowed += 1;
+                        if let Some(&q) = queue_index.get(&*to) {
+                            c.queue = q;
+                        }
+                    }
+                }
                 AcdEvent::OfferTimedOut { call, agent } => {
                     // Only when ring_seconds >= the 30 s ring timeout: the agent missed it and
                     // comes straight back (the call returns to the head of its queue).

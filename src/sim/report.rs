@@ -35,6 +35,9 @@ pub struct StrategyReport {
     pub abandoned: u64,
     pub short_abandoned: u64,
     pub timed_out: u64,
+    /// Moves of a waiting call to its queue's overflow queue at max wait (a call overflowing twice
+    /// counts twice). Not an outcome: the call is then answered, abandoned or timed out.
+    pub overflowed: u64,
     /// answered within SL / (offered - abandoned within the short-abandon time).
     pub service_level: f64,
     /// answered / offered.
@@ -86,6 +89,7 @@ impl StrategyReport {
             abandoned: 0,
             short_abandoned: 0,
             timed_out: 0,
+            overflowed: 0,
             service_level: 0.0,
             answer_rate: 0.0,
             abandonment_rate: 0.0,
@@ -253,6 +257,7 @@ impl SimReport {
             ("answered / offered".into(), Box::new(move |s| pct(s.answer_rate))),
             ("abandoned / offered".into(), Box::new(move |s| pct(s.abandonment_rate))),
             ("timed out (max wait)".into(), Box::new(|s| s.timed_out.to_string())),
+            ("overflowed (max wait)".into(), Box::new(|s| s.overflowed.to_string())),
             ("ASA".into(), Box::new(|s| format!("{:.1} s", s.asa_seconds))),
             ("conversion".into(), Box::new(move |s| pct(s.conversion_rate))),
             ("CSAT".into(), Box::new(|s| format!("{:.3}", s.csat))),

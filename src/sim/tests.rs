@@ -72,7 +72,9 @@ fn overflow_moves_calls_and_keeps_them_answerable() {
     let report = run(&config).unwrap();
     for s in &report.strategies {
         assert_eq!(s.answered + s.abandoned + s.timed_out, s.offered, "{} accounts for every call", s.strategy);
+        assert!(s.overflowed > 0, "{} overflows calls at the 10 s max wait", s.strategy);
     }
+    assert!(report.table().contains("overflowed (max wait)"));
 }
 
 #[test]

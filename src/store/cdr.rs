@@ -14,7 +14,8 @@ pub struct Cdr {
     pub ani: Option<String>,
     pub did: Option<String>,
     pub trunk: Option<String>,
-    /// The queue the call waited in (the last one entered).
+    /// The queue the call waited in (the last one entered: `call.queued`, then the `to_queue` of
+    /// each `call.overflowed`).
     pub queue: Option<String>,
     /// The agent who answered the call.
     pub agent: Option<String>,
@@ -115,6 +116,9 @@ impl Cdr {
             EventKind::CallQueued { queue } => {
                 self.queue = Some(queue.clone());
                 self.queued_at.get_or_insert(at);
+            }
+            EventKind::CallOverflowed { to_queue, .. } => {
+                self.queue = Some(to_queue.clone());
             }
             EventKind::AgentOffered { .. } => {
                 self.attempts = self.attempts.saturating_add(1);
@@ -238,6 +242,27 @@ mod tests {
         assert!(!cdr.abandoned);
         assert_eq!(cdr.first_offset, 7);
         assert_eq!(cdr.last_offset, 17);
+    }
+
+    #[test]
+    fn overflowed_call_records_the_final_queue_and_the_whole_wait() {
+        let events = [
+            (1_000, EventKind::CallQueued { queue: "sales".into() }),
+            (
+                31_000,
+                EventKind::CallOverflowed { from_queue: "sales".into(), to_queue: "backup".into(), waited_ms: 30_000 },
+            ),
+            (31_000, EventKind::AgentOffered { agent: "b1".into(), attempt: 1, why: None }),
+            (36_000, EventKind::AgentAnswered { agent: "b1".into() }),
+        ];
+        let mut cdr = Cdr::new("c1", 1);
+        for (i, (at, kind)) in events.into_iter().enumerate() {
+            cdr.apply(&stored(1 + i as i64, i as u32 + 1, at, kind));
+        }
+        assert_eq!(cdr.queue.as_deref(), Some("backup"));
+        assert_eq!(cdr.queued_at, Some(1_000), "queued at the first queue entry");
+        assert_eq!(cdr.wait_seconds, Some(35.0), "the wait spans both queues");
+        assert_eq!(cdr.agent.as_deref(), Some("b1"));
     }
 
     #[test]
