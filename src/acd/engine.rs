@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::merit_index::{MeritPool, MeritSlot};
 use super::types::{
     parse_skill, AcdError, AcdEvent, AgentConfig, AgentSnapshot, AgentState, CallId, OfferDecision, OfferResult,
     PickRule, QueueConfig, QueuePolicy, QueueSnapshot, RemovedCall, Requested, Strategy, WaitingCall,
@@ -85,6 +86,8 @@ struct Pool {
     by_skill: BTreeSet<SkillKey>,
     /// Agents not logged out.
     staffed: usize,
+    /// The same agents in merit order; kept only for merit-weighted queues.
+    merit: Option<MeritPool>,
 }
 
 /// A skill requirement: every (skill, minimum level) must be met.
@@ -108,6 +111,8 @@ struct AgentQueueStats {
     /// The ledger's credit of the agent's ring when the agent last became available; while it is
     /// available its fair share is `fair + credit[ring] - fair_mark`.
     fair_mark: f64,
+    /// Where the agent sits in its ring's merit pool while available (merit queues only).
+    slot: Option<MeritSlot>,
 }
 
 /// The floor-share books of a merit queue. The floor compares each agent's offers with its fair
@@ -128,6 +133,9 @@ struct FloorLedger {
 
 /// When `FloorLedger::scale` passes this, every stored amount is divided by it.
 const FLOOR_RESCALE_AT: f64 = 1e100;
+/// An agent is below its floor when it is short by more than this fraction of one offer (so
+/// rounding in the decayed books never makes an agent that is exactly at its floor look short).
+const FLOOR_EPSILON: f64 = 1e-9;
 
 #[derive(Debug)]
 struct Queue {
@@ -217,16 +225,11 @@ struct Choice {
     relax_step: u8,
 }
 
-/// A merit candidate in the decision scratch buffer.
+/// A merit candidate of an over-cap draw, in the decision scratch buffer.
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
     agent: usize,
-    idle: (Instant, u64),
     score: f64,
-    capped: bool,
-    /// Decayed offers and fair share, in ledger units.
-    offers: f64,
-    fair: f64,
 }
 
 /// The automatic call distributor. Feed it inputs with the current time, then drain
@@ -301,6 +304,16 @@ impl Acd {
     /// Sets the time constant of the rolling occupancy average used by occupancy caps.
     pub fn set_occupancy_window(&mut self, window: Duration) {
         self.occupancy_window = window.max(Duration::from_secs(1));
+        // Available agents' cap times depend on the window: re-file them.
+        for a in 0..self.agents.len() {
+            let Some(idle) = self.agents[a].indexed else { continue };
+            let p = self.agents[a].profile;
+            for i in 0..self.profiles[p].memberships.len() {
+                let m = self.profiles[p].memberships[i];
+                self.merit_leave(m.queue, a);
+                self.merit_enter(m.queue, m.ring, a, idle);
+            }
+        }
     }
 
     // ---------------------------------------------------------------- configuration
@@ -354,7 +367,10 @@ impl Acd {
         self.queues.push(Queue {
             name,
             skill_names: config.required_skills,
-            pools: rings.iter().map(|_| Pool::default()).collect(),
+            pools: rings
+                .iter()
+                .map(|_| Pool { merit: floor.as_ref().map(|_| MeritPool::default()), ..Pool::default() })
+                .collect(),
             rings,
             ring_timeout: config.ring_timeout,
             max_wait: config.max_wait,
@@ -389,6 +405,7 @@ impl Acd {
                 if self.queues[q].strategy == Strategy::BestSkill {
                     self.queues[q].pools[m.ring as usize].by_skill.insert((Reverse(m.skill_score), since, seq, a));
                 }
+                self.merit_enter(q, m.ring, a, (since, seq));
             }
         }
         Ok(())
@@ -454,6 +471,12 @@ impl Acd {
             return Err(AcdError::InvalidConfig(format!("score {score} for {agent} is not finite")));
         }
         self.queues[q].agent_stats.entry(a).or_default().score = Some(score);
+        // An available agent is re-filed under its new score.
+        let slot = self.queues[q].agent_stats.get(&a).and_then(|s| s.slot);
+        if let (Some(slot), Some(idle)) = (slot, self.agents[a].indexed) {
+            self.merit_leave(q, a);
+            self.merit_enter(q, slot.ring, a, idle);
+        }
         Ok(())
     }
 
@@ -880,12 +903,16 @@ impl Acd {
                     relax_step,
                 })
             }
-            Strategy::MeritWeighted { temperature, floor_share, occupancy_cap, ramp_calls } => {
-                self.pick_merit(now, q, step, eligible, temperature, floor_share, occupancy_cap, ramp_calls)
+            Strategy::MeritWeighted { temperature, floor_share, occupancy_cap, .. } => {
+                self.pick_merit(now, q, step, eligible, temperature, floor_share, occupancy_cap)
             }
         }
     }
 
+    /// The merit-weighted pick among the available agents of rings `..=step`, from the indexes:
+    /// first the agent furthest below its floor share, else the winner of the exponential race
+    /// among the agents under the occupancy cap (probability proportional to
+    /// `exp(score / temperature)`), else, when everyone is over the cap, a weighted draw among them.
     #[allow(clippy::too_many_arguments)]
     fn pick_merit(
         &mut self,
@@ -896,57 +923,163 @@ impl Acd {
         temperature: f64,
         floor_share: f64,
         occupancy_cap: f64,
-        ramp_calls: u32,
     ) -> Option<Choice> {
+        self.release_uncapped(now, q, step, temperature, occupancy_cap);
+        let queue = &self.queues[q];
+        let floor = queue.floor.as_ref()?;
+        let merit = |r: usize| queue.pools[r].merit.as_ref();
+        // Floor share first: the largest shortfall, ties to the longest idle.
+        let threshold = FLOOR_EPSILON * floor.scale;
+        let mut short: Option<(f64, (Instant, u64), usize)> = None;
+        if floor_share > 0.0 {
+            for r in 0..=step {
+                let Some((key, idle, a)) = merit(r).and_then(MeritPool::floor_leader) else { continue };
+                let shortfall = floor_share * floor.credit[r] + key;
+                let better = short.is_none_or(|(s, i, _)| shortfall > s || (shortfall == s && idle < i));
+                if shortfall > threshold && better {
+                    short = Some((shortfall, idle, a));
+                }
+            }
+        }
+        let (agent, rule) = if let Some((_, _, a)) = short {
+            (a, PickRule::FloorShare)
+        } else if let Some((elapsed, a)) = (0..=step)
+            .filter_map(|r| merit(r).and_then(MeritPool::race_leader))
+            .min_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)))
+        {
+            for pool in &mut self.queues[q].pools[..=step] {
+                if let Some(m) = &mut pool.merit {
+                    m.advance(elapsed);
+                }
+            }
+            (a, PickRule::Weighted)
+        } else {
+            (self.draw_over_cap(q, step, temperature)?, PickRule::OverCap)
+        };
+        let queue = &self.queues[q];
+        let score = queue.agent_stats.get(&agent).and_then(|s| s.slot).map(|s| s.score)?;
+        let rank = queue.pools[..=step].iter().filter_map(|p| p.merit.as_ref()).map(|m| m.count_above(score)).sum();
+        Some(Choice { agent, eligible, rank, score, rule, relax_step: step as u8 })
+    }
+
+    /// Moves the agents of rings `..=step` whose occupancy fell under the cap into the race.
+    fn release_uncapped(&mut self, now: Instant, q: usize, step: usize, temperature: f64, occupancy_cap: f64) {
+        for r in 0..=step {
+            // Bounded: every iteration moves one agent out of the capped set or re-files it
+            // after `now`.
+            while let Some((at, a)) = self.queues[q].pools[r].merit.as_ref().and_then(|m| m.next_uncapped(now)) {
+                let still_capped = self.occupancy_at(a, now) > occupancy_cap;
+                let score = self.queues[q].agent_stats.get(&a).and_then(|s| s.slot).map_or(NEUTRAL_SCORE, |s| s.score);
+                let residual = if still_capped { 0.0 } else { self.race_residual(score, temperature) };
+                let queue = &mut self.queues[q];
+                let (Some(merit), Some(slot)) =
+                    (queue.pools[r].merit.as_mut(), queue.agent_stats.get_mut(&a).and_then(|s| s.slot.as_mut()))
+                else {
+                    break;
+                };
+                if still_capped {
+                    // Rounding put the computed time a hair early: look again a moment later.
+                    let later = now + Duration::from_micros(1);
+                    merit.recap(a, at, later);
+                    slot.uncap_at = Some(later);
+                } else {
+                    let key = merit.race_key(residual);
+                    merit.uncap(a, at, key);
+                    slot.uncap_at = None;
+                    slot.race = Some(key);
+                }
+            }
+        }
+    }
+
+    /// Every available agent of rings `..=step` is over the cap: a draw weighted by
+    /// `exp(score / temperature)` among them.
+    fn draw_over_cap(&mut self, q: usize, step: usize, temperature: f64) -> Option<usize> {
         let mut candidates = std::mem::take(&mut self.scratch);
         candidates.clear();
         let queue = &self.queues[q];
-        for (ring, pool) in queue.pools[..=step].iter().enumerate() {
-            let credit = queue.floor.as_ref().map_or(0.0, |f| f.credit[ring]);
-            for &(since, seq, a) in &pool.by_idle {
-                let stats = queue.agent_stats.get(&a).copied().unwrap_or_default();
-                candidates.push(Candidate {
-                    agent: a,
-                    idle: (since, seq),
-                    score: ramped(stats, ramp_calls),
-                    capped: occupancy_cap < 1.0 && self.occupancy_at(a, now) > occupancy_cap,
-                    offers: stats.offers,
-                    fair: stats.fair + credit - stats.fair_mark,
-                });
+        for pool in &queue.pools[..=step] {
+            for a in pool.merit.iter().flat_map(MeritPool::capped) {
+                let score = queue.agent_stats.get(&a).and_then(|s| s.slot).map_or(NEUTRAL_SCORE, |s| s.score);
+                candidates.push(Candidate { agent: a, score });
             }
         }
-        let rank_of = |chosen: &Candidate, all: &[Candidate]| all.iter().filter(|c| c.score > chosen.score).count();
-        // Floor share first: the agent furthest below its floor, ties to the longest idle.
-        let under_floor = floor_pick(&candidates, floor_share);
-        let choice = if let Some(c) = under_floor {
-            Some((c, PickRule::FloorShare))
-        } else {
-            let any_uncapped = candidates.iter().any(|c| !c.capped);
-            let rule = if any_uncapped { PickRule::Weighted } else { PickRule::OverCap };
-            let pool = |c: &&Candidate| !any_uncapped || !c.capped;
-            let top = candidates.iter().filter(pool).map(|c| c.score).fold(f64::NEG_INFINITY, f64::max);
-            let total: f64 = candidates.iter().filter(pool).map(|c| ((c.score - top) / temperature).exp()).sum();
-            let mut target = self.rng.gen::<f64>() * total;
-            let mut picked = None;
-            for c in candidates.iter().filter(pool) {
-                picked = Some(*c);
-                target -= ((c.score - top) / temperature).exp();
-                if target < 0.0 {
-                    break;
-                }
+        let top = candidates.iter().map(|c| c.score).fold(f64::NEG_INFINITY, f64::max);
+        let total: f64 = candidates.iter().map(|c| ((c.score - top) / temperature).exp()).sum();
+        let mut target = self.rng.gen::<f64>() * total;
+        let mut picked = None;
+        for c in &candidates {
+            picked = Some(c.agent);
+            target -= ((c.score - top) / temperature).exp();
+            if target < 0.0 {
+                break;
             }
-            picked.map(|c| (c, rule))
-        };
-        let result = choice.map(|(c, rule)| Choice {
-            agent: c.agent,
-            eligible,
-            rank: rank_of(&c, &candidates),
-            score: c.score,
-            rule,
-            relax_step: step as u8,
-        });
+        }
         self.scratch = candidates;
-        result
+        picked
+    }
+
+    /// A fresh remaining time in the race for an agent with `score`: `E / w` with
+    /// `E ~ Exp(1)` and `w = exp((score - NEUTRAL_SCORE) / temperature)`.
+    fn race_residual(&mut self, score: f64, temperature: f64) -> f64 {
+        let e = -(1.0 - self.rng.gen::<f64>()).ln();
+        let residual = e * (-(score - NEUTRAL_SCORE) / temperature).exp();
+        if residual.is_nan() {
+            f64::MAX
+        } else {
+            residual.min(f64::MAX)
+        }
+    }
+
+    /// Files available agent `a` (idle key `idle`) into ring `ring` of merit queue `q`. Its fair
+    /// share mark must already be set.
+    fn merit_enter(&mut self, q: usize, ring: u8, a: usize, idle: (Instant, u64)) {
+        let queue = &self.queues[q];
+        let Strategy::MeritWeighted { temperature, floor_share, occupancy_cap, ramp_calls } = queue.strategy else {
+            return;
+        };
+        if queue.pools[ring as usize].merit.is_none() {
+            return;
+        }
+        let stats = queue.agent_stats.get(&a).copied().unwrap_or_default();
+        let score = ramped(stats, ramp_calls);
+        let floor = floor_share * (stats.fair - stats.fair_mark) - stats.offers;
+        let capped = occupancy_cap < 1.0 && self.last_now.is_some_and(|now| self.occupancy_at(a, now) > occupancy_cap);
+        let uncap_at = capped.then(|| self.uncap_time(a, occupancy_cap));
+        let mut slot = MeritSlot { ring, score, idle, floor, race: None, uncap_at };
+        if !capped {
+            let residual = self.race_residual(score, temperature);
+            slot.race = self.queues[q].pools[ring as usize].merit.as_ref().map(|m| m.race_key(residual));
+        }
+        let queue = &mut self.queues[q];
+        queue.agent_stats.entry(a).or_default().slot = Some(slot);
+        if let Some(merit) = queue.pools[ring as usize].merit.as_mut() {
+            merit.insert(a, &slot);
+        }
+    }
+
+    /// Takes agent `a` out of queue `q`'s merit pool, if it is there.
+    fn merit_leave(&mut self, q: usize, a: usize) {
+        let queue = &mut self.queues[q];
+        let Some(slot) = queue.agent_stats.get_mut(&a).and_then(|s| s.slot.take()) else {
+            return;
+        };
+        if let Some(merit) = queue.pools[slot.ring as usize].merit.as_mut() {
+            merit.remove(a, &slot);
+        }
+    }
+
+    /// When agent `a`'s decaying occupancy (it is idle) falls to `cap`.
+    fn uncap_time(&self, a: usize, cap: f64) -> Instant {
+        let agent = &self.agents[a];
+        let (Some(at), occupancy) = (agent.occupancy_at, agent.occupancy) else {
+            return self.last_now.unwrap_or_else(Instant::now);
+        };
+        let seconds = self.occupancy_window.as_secs_f64() * (occupancy / cap).ln().max(0.0);
+        Duration::try_from_secs_f64(seconds)
+            .ok()
+            .and_then(|d| at.checked_add(d))
+            .unwrap_or(at + Duration::from_secs(86_400 * 365))
     }
 
     fn make_offer(&mut self, now: Instant, q: usize, key: CallKey, choice: Choice) {
@@ -1130,17 +1263,22 @@ impl Acd {
 
     /// Brings the agent's pools (available sets, staffed counts) in line with its state.
     fn sync_agent_indexes(&mut self, a: usize) {
-        let agent = &mut self.agents[a];
-        let profile = &self.profiles[agent.profile];
+        let agent = &self.agents[a];
+        let was = agent.indexed;
         let wanted = match (&agent.state, agent.registered, agent.idle_since) {
             (AgentState::Ready, true, Some(since)) => Some((since, agent.ready_seq)),
             _ => None,
         };
-        if agent.indexed != wanted {
-            for m in &profile.memberships {
+        let p = agent.profile;
+        if was != wanted {
+            for i in 0..self.profiles[p].memberships.len() {
+                let m = self.profiles[p].memberships[i];
+                if was.is_some() {
+                    self.merit_leave(m.queue, a);
+                }
                 let best_skill = self.queues[m.queue].strategy == Strategy::BestSkill;
                 let pool = &mut self.queues[m.queue].pools[m.ring as usize];
-                if let Some((since, seq)) = agent.indexed {
+                if let Some((since, seq)) = was {
                     pool.by_idle.remove(&(since, seq, a));
                     if best_skill {
                         pool.by_skill.remove(&(Reverse(m.skill_score), since, seq, a));
@@ -1153,23 +1291,25 @@ impl Acd {
                     }
                 }
                 let queue = &mut self.queues[m.queue];
-                if agent.indexed.is_some() {
+                if was.is_some() {
                     mark_fair_share(queue, a, m.ring, false);
                 }
-                if wanted.is_some() {
+                if let Some(idle) = wanted {
                     mark_fair_share(queue, a, m.ring, true);
+                    self.merit_enter(m.queue, m.ring, a, idle);
                 }
             }
-            match (agent.indexed.is_some(), wanted.is_some()) {
+            match (was.is_some(), wanted.is_some()) {
                 (true, false) => self.available_total -= 1,
                 (false, true) => self.available_total += 1,
                 _ => {}
             }
-            agent.indexed = wanted;
+            self.agents[a].indexed = wanted;
         }
+        let agent = &mut self.agents[a];
         let staffed = agent.state != AgentState::LoggedOut;
         if staffed != agent.staffed {
-            for m in &profile.memberships {
+            for m in &self.profiles[p].memberships {
                 let pool = &mut self.queues[m.queue].pools[m.ring as usize];
                 if staffed {
                     pool.staffed += 1;
@@ -1347,19 +1487,16 @@ fn record_floor_offer(queue: &mut Queue, a: usize, step: usize, eligible: usize)
             stats.offers /= k;
             stats.fair /= k;
             stats.fair_mark /= k;
+            if let Some(slot) = &mut stats.slot {
+                slot.floor /= k;
+            }
+        }
+        for pool in &mut queue.pools {
+            if let Some(merit) = &mut pool.merit {
+                merit.rescale_floor(k);
+            }
         }
     }
-}
-
-/// The candidate furthest below `floor_share` of its fair share (largest shortfall), ties to the
-/// longest idle; `None` when every candidate has its floor.
-fn floor_pick(candidates: &[Candidate], floor_share: f64) -> Option<Candidate> {
-    let shortfall = |c: &Candidate| floor_share * c.fair - c.offers;
-    candidates
-        .iter()
-        .filter(|c| shortfall(c) > 0.0)
-        .min_by(|x, y| shortfall(y).total_cmp(&shortfall(x)).then(x.idle.cmp(&y.idle)))
-        .copied()
 }
 
 fn is_busy(state: &AgentState) -> bool {
@@ -1447,31 +1584,53 @@ impl Acd {
                 assert_eq!(best_idle.map(|b| b.2), Some(choice.agent), "longest idle agent")
             }
             (false, Strategy::BestSkill) => assert_eq!(best_skill.map(|b| b.3), Some(choice.agent), "best skill"),
-            (false, Strategy::MeritWeighted { floor_share, .. }) => {
+            (false, Strategy::MeritWeighted { floor_share, occupancy_cap, ramp_calls, .. }) => {
                 let skills = &self.profiles[chosen.profile].skills;
                 let ring = queue.rings.iter().position(|r| meets(&r.requirement, skills));
                 assert!(ring.is_some_and(|r| r <= step), "merit pick not eligible");
-                // Brute force over all agents: the floor rule fires exactly when some eligible
-                // available agent is short of its floor, and then picks the largest shortfall.
+                // Brute force over all agents, from the books rather than the indexes.
                 let floor = queue.floor.as_ref().unwrap_or_else(|| panic!("merit queue without ledger"));
-                let shortfall = |a: usize, agent: &Agent| {
-                    let stats = queue.agent_stats.get(&a).copied().unwrap_or_default();
+                let available = |agent: &Agent| {
                     let r = membership(queue, q, &self.profiles[agent.profile].skills)?.ring as usize;
-                    let available = agent.state == AgentState::Ready && agent.registered && r <= step;
-                    available.then(|| floor_share * (stats.fair + floor.credit[r] - stats.fair_mark) - stats.offers)
+                    (agent.state == AgentState::Ready && agent.registered && r <= step).then_some(r)
                 };
-                let worst = self
-                    .agents
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(a, agent)| shortfall(a, agent))
-                    .fold(f64::NEG_INFINITY, f64::max);
-                if worst > 0.0 {
+                let stats = |a: usize| queue.agent_stats.get(&a).copied().unwrap_or_default();
+                let shortfall = |a: usize, r: usize| {
+                    let s = stats(a);
+                    floor_share * (s.fair + floor.credit[r] - s.fair_mark) - s.offers
+                };
+                let mut worst = f64::NEG_INFINITY;
+                let (mut above, mut any_uncapped) = (0, false);
+                let chosen_score = ramped(stats(choice.agent), ramp_calls);
+                assert_eq!(chosen_score, choice.score, "reported score");
+                for (a, agent) in self.agents.iter().enumerate() {
+                    let Some(r) = available(agent) else { continue };
+                    worst = worst.max(shortfall(a, r));
+                    above += usize::from(ramped(stats(a), ramp_calls) > chosen_score);
+                    any_uncapped |= occupancy_cap >= 1.0 || self.occupancy_at(a, now) <= occupancy_cap;
+                }
+                assert_eq!(choice.rank, above, "rank = available eligible agents with a higher score");
+                // The floor rule fires exactly when some eligible available agent is short of its
+                // floor (beyond rounding), and then picks the largest shortfall.
+                let threshold = FLOOR_EPSILON * floor.scale;
+                if worst > 2.0 * threshold {
                     assert_eq!(choice.rule, PickRule::FloorShare, "an agent is short of its floor");
-                    let mine = shortfall(choice.agent, chosen).unwrap_or(f64::NAN);
-                    assert!(mine >= worst - 1e-9 * worst.abs().max(1.0), "floor pick is not the largest shortfall");
-                } else {
+                    let mine = ring.map_or(f64::NAN, |r| shortfall(choice.agent, r));
+                    assert!(
+                        mine >= worst - 1e-9 * worst.abs().max(floor.scale),
+                        "floor pick is not the largest shortfall"
+                    );
+                } else if worst < 0.5 * threshold {
                     assert_ne!(choice.rule, PickRule::FloorShare, "nobody is short of the floor");
+                }
+                if choice.rule != PickRule::FloorShare {
+                    let capped = occupancy_cap < 1.0 && self.occupancy_at(choice.agent, now) > occupancy_cap;
+                    if any_uncapped {
+                        assert_eq!(choice.rule, PickRule::Weighted, "an agent under the cap is available");
+                        assert!(!capped, "weighted draw picked an agent over the cap");
+                    } else {
+                        assert_eq!(choice.rule, PickRule::OverCap, "everyone is over the cap");
+                    }
                 }
             }
         }
@@ -1528,6 +1687,22 @@ impl Acd {
                 } else {
                     assert!(pool.by_skill.is_empty());
                 }
+            }
+            if let Strategy::MeritWeighted { ramp_calls, .. } = queue.strategy {
+                for (r, pool) in queue.pools.iter().enumerate() {
+                    let merit = pool.merit.as_ref().unwrap_or_else(|| panic!("merit queue pool without index"));
+                    assert_eq!(merit.len(), pool.by_idle.len(), "queue {} ring {r} merit index", queue.name);
+                    for &(since, seq, a) in &pool.by_idle {
+                        let stats = queue.agent_stats.get(&a).copied().unwrap_or_default();
+                        let slot = stats.slot.unwrap_or_else(|| panic!("available agent without merit slot"));
+                        assert_eq!((slot.ring as usize, slot.idle), (r, (since, seq)));
+                        assert_eq!(slot.score, ramped(stats, ramp_calls), "indexed score is current");
+                        assert!(slot.race.is_some() != slot.uncap_at.is_some());
+                    }
+                }
+                let slots = queue.agent_stats.values().filter(|s| s.slot.is_some()).count();
+                let available: usize = queue.pools.iter().map(|p| p.by_idle.len()).sum();
+                assert_eq!(slots, available, "no stale merit slots");
             }
             if let Some(floor) = &queue.floor {
                 assert!(floor.scale >= 1.0 && floor.scale <= FLOOR_RESCALE_AT * floor.growth);

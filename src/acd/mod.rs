@@ -8,6 +8,7 @@
 //! time and drains [`AcdEvent`]s; it never does IO.
 
 mod engine;
+mod merit_index;
 mod types;
 
 #[cfg(test)]
