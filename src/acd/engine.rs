@@ -1044,8 +1044,10 @@ impl Acd {
         let stats = queue.agent_stats.get(&a).copied().unwrap_or_default();
         let score = ramped(stats, ramp_calls);
         let floor = floor_share * (stats.fair - stats.fair_mark) - stats.offers;
-        let capped = occupancy_cap < 1.0 && self.last_now.is_some_and(|now| self.occupancy_at(a, now) > occupancy_cap);
-        let uncap_at = capped.then(|| self.uncap_time(a, occupancy_cap));
+        let capped_since =
+            self.last_now.filter(|&now| occupancy_cap < 1.0 && self.occupancy_at(a, now) > occupancy_cap);
+        let capped = capped_since.is_some();
+        let uncap_at = capped_since.map(|now| self.uncap_time(a, occupancy_cap, now));
         let mut slot = MeritSlot { ring, score, idle, floor, race: None, uncap_at };
         if !capped {
             let residual = self.race_residual(score, temperature);
@@ -1069,17 +1071,16 @@ impl Acd {
         }
     }
 
-    /// When agent `a`'s decaying occupancy (it is idle) falls to `cap`.
-    fn uncap_time(&self, a: usize, cap: f64) -> Instant {
+    /// When agent `a`'s decaying occupancy (it is idle) falls to `cap`, from the time `now` at
+    /// which it is over it.
+    fn uncap_time(&self, a: usize, cap: f64, now: Instant) -> Instant {
         let agent = &self.agents[a];
-        let (Some(at), occupancy) = (agent.occupancy_at, agent.occupancy) else {
-            return self.last_now.unwrap_or_else(Instant::now);
-        };
-        let seconds = self.occupancy_window.as_secs_f64() * (occupancy / cap).ln().max(0.0);
+        let at = agent.occupancy_at.unwrap_or(now);
+        let seconds = self.occupancy_window.as_secs_f64() * (agent.occupancy / cap).ln().max(0.0);
         Duration::try_from_secs_f64(seconds)
             .ok()
             .and_then(|d| at.checked_add(d))
-            .unwrap_or(at + Duration::from_secs(86_400 * 365))
+            .unwrap_or(now + Duration::from_secs(86_400 * 365))
     }
 
     fn make_offer(&mut self, now: Instant, q: usize, key: CallKey, choice: Choice) {
