@@ -1,6 +1,7 @@
 //! The HTTP API, a thin shell over the switch and the store: agent and queue views and agent state
 //! changes (through the [`SwitchControl`] boundary the switch core implements), call detail
-//! records, a Server-Sent Events stream of the event log, Prometheus metrics and a health check.
+//! records, merit routing's uplift over each queue's holdout, a Server-Sent Events stream of the
+//! event log, Prometheus metrics and a health check.
 //! Nothing here holds call state; handlers translate HTTP to calls on the switch or store reads.
 
 mod error;
@@ -27,6 +28,7 @@ pub use sse::{sse_frame, stored_event_stream};
 pub use views::{AgentState, AgentStateRequest, AgentView, QueueView, WaitingCallView};
 
 use crate::events::StoredEvent;
+use crate::scoring::uplift::{CallOutcome, Uplift, UpliftTally};
 use crate::store::{Cdr, Store};
 use sse::read_store;
 
@@ -90,6 +92,7 @@ pub fn router<S: SwitchControl>(
         .route("/api/agents", get(get_agents::<S>))
         .route("/api/agents/{id}/state", put(put_agent_state::<S>))
         .route("/api/queues", get(get_queues::<S>))
+        .route("/api/queues/{name}/uplift", get(get_queue_uplift::<S>))
         .route("/api/agents/{id}/kpis", get(get_agent_kpis::<S>))
         .route("/api/leaderboard", get(get_leaderboard::<S>))
         .route("/api/calls", get(list_calls::<S>))
@@ -152,6 +155,70 @@ async fn get_leaderboard<S: SwitchControl>(
     let window = params.window.unwrap_or(crate::scoring::Window::Last7Days);
     let now = wall_ms();
     Ok(Json(read_scoring(&app.scoring, move |s| s.leaderboard(&params.queue, now, window)).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct UpliftParams {
+    since: Option<i64>,
+}
+
+/// The body of `GET /api/queues/{name}/uplift`: merit routing's uplift over the queue's holdout,
+/// over the calls of the queue (the last one each call entered) answered since `since_ms` whose
+/// call has ended. See [`crate::scoring::uplift`] for the groups and the interval methods.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct QueueUplift {
+    pub queue: String,
+    pub since_ms: Option<i64>,
+    /// The disposition outcome that counts as a conversion (the scoring `sale_outcome`).
+    pub sale_outcome: String,
+    /// Ended answered calls left out because their answered offer carried no holdout flag.
+    pub unassigned_calls: u64,
+    #[serde(flatten)]
+    pub uplift: Uplift,
+}
+
+/// What one call detail record contributes to the uplift: None while the call has not ended.
+/// Conversion is the scoring's ([`crate::scoring::ScoringConfig::is_sale`] of the last
+/// disposition), CSAT the survey's `csat` answer, handle time talk + wrap-up seconds.
+fn uplift_outcome(cdr: &Cdr, config: &crate::scoring::ScoringConfig) -> Option<CallOutcome> {
+    cdr.ended_at?;
+    Some(CallOutcome {
+        converted: cdr.disposition.as_deref().is_some_and(|outcome| config.is_sale(outcome)),
+        csat: cdr.csat.map(f64::from),
+        handle_seconds: cdr.talk_seconds.map(|talk| talk + cdr.wrapup_seconds.unwrap_or(0.0)),
+    })
+}
+
+/// `GET /api/queues/{name}/uplift[?since=MS]`: merit-routed vs holdout calls; 404 unknown queue.
+async fn get_queue_uplift<S: SwitchControl>(
+    State(app): State<AppState<S>>,
+    name: Result<Path<String>, PathRejection>,
+    params: Result<Query<UpliftParams>, QueryRejection>,
+) -> Result<Json<QueueUplift>, ApiError> {
+    let Path(name) = name.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if !app.control.queues().await.iter().any(|q| q.name == name) {
+        return Err(ApiError::NotFound(format!("queue {name} not found")));
+    }
+    let config = read_scoring(&app.scoring, |s| s.config().clone()).await?;
+    let sale_outcome = config.sale_outcome.clone();
+    let queue = name.clone();
+    let since = params.since;
+    let (tally, unassigned_calls) = read_store(&app.store, move |s| {
+        let mut tally = UpliftTally::default();
+        let mut unassigned = 0u64;
+        s.for_each_answered_call(&queue, since, |cdr| {
+            if let Some(outcome) = uplift_outcome(cdr, &config) {
+                match cdr.holdout {
+                    Some(holdout) => tally.add(holdout, &outcome),
+                    None => unassigned += 1,
+                }
+            }
+        })?;
+        Ok((tally, unassigned))
+    })
+    .await?;
+    Ok(Json(QueueUplift { queue: name, since_ms: since, sale_outcome, unassigned_calls, uplift: tally.uplift() }))
 }
 
 async fn get_agents<S: SwitchControl>(State(app): State<AppState<S>>) -> Json<Vec<AgentView>> {

@@ -444,3 +444,142 @@ async fn metrics_health_and_unknown_routes() {
     assert_eq!(status, Status::NOT_FOUND);
     assert_eq!(error["error"], "no such route");
 }
+
+/// One call of queue `queue` as the switch logs it: offered with a `why` saying `holdout` (no
+/// `why` when None), answered at `answered_at`, and when `talk_s` is given ended after that many
+/// seconds, with an optional wrap-up, disposition and CSAT answer.
+struct UpliftCall<'a> {
+    id: &'a str,
+    queue: &'a str,
+    holdout: Option<bool>,
+    answered_at: i64,
+    talk_s: Option<i64>,
+    wrapup_s: Option<u32>,
+    disposition: Option<&'a str>,
+    csat: Option<u8>,
+}
+
+impl Harness {
+    async fn uplift_call(&self, c: UpliftCall<'_>) {
+        let why = c.holdout.map(|holdout| crate::events::OfferWhy {
+            strategy: "merit_weighted".into(),
+            rule: if holdout { "longest_idle" } else { "weighted" }.into(),
+            score: 0.6,
+            rank: 0,
+            eligible: 3,
+            relax_step: 0,
+            holdout,
+            waited_ms: 2_000,
+        });
+        let mut kinds = vec![
+            (c.answered_at - 3_000, EventKind::CallQueued { queue: c.queue.into() }),
+            (c.answered_at - 1_000, EventKind::AgentOffered { agent: "carol".into(), attempt: 1, why }),
+            (c.answered_at, EventKind::AgentAnswered { agent: "carol".into() }),
+        ];
+        if let Some(talk) = c.talk_s {
+            let end = c.answered_at + talk * 1_000;
+            if let Some(digit) = c.csat {
+                kinds.push((end - 10, EventKind::SurveyAnswered { question: "csat".into(), digit }));
+            }
+            kinds.push((
+                end,
+                EventKind::CallEnded { side: HangupSide::Caller, cause: "normal".into(), sip_status: None },
+            ));
+            if let Some(seconds) = c.wrapup_s {
+                kinds.push((end, EventKind::WrapUpStarted { agent: "carol".into(), seconds }));
+            }
+            if let Some(outcome) = c.disposition {
+                kinds.push((end + 5, EventKind::DispositionRecorded { outcome: outcome.into(), revenue: None }));
+            }
+        }
+        for (seq, (at, kind)) in kinds.into_iter().enumerate() {
+            self.append(c.id, seq as u32 + 1, at, kind).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn queue_uplift_compares_merit_routed_and_holdout_calls() {
+    let h = start().await;
+    let call = |id, holdout, answered_at, talk_s, wrapup_s, disposition, csat| UpliftCall {
+        id,
+        queue: "support",
+        holdout,
+        answered_at,
+        talk_s,
+        wrapup_s,
+        disposition,
+        csat,
+    };
+    let calls = [
+        // Merit-routed: handle 60 + 30, 120, 30 + 30 s; conversions 2 of 3 (case-insensitive
+        // "sale"); CSAT 5, 4.
+        call("m1", Some(false), 100_000, Some(60), Some(30), Some("SALE"), Some(5)),
+        call("m2", Some(false), 200_000, Some(120), None, Some("callback"), Some(4)),
+        call("m3", Some(false), 300_000, Some(30), Some(30), Some("sale"), None),
+        // Holdout: handle 200, 100 s; conversions 1 of 2; CSAT 2, 3.
+        call("h1", Some(true), 400_000, Some(200), None, None, Some(2)),
+        call("h2", Some(true), 500_000, Some(100), None, Some("sale"), Some(3)),
+        // Logged before offers explained themselves: ended, answered, but in neither group.
+        call("old", None, 600_000, Some(50), None, Some("sale"), None),
+        // Still talking: outcome unknown, not counted.
+        call("live", Some(false), 700_000, None, None, None, None),
+    ];
+    for c in calls {
+        h.uplift_call(c).await;
+    }
+    // Another queue's call.
+    h.uplift_call(UpliftCall { queue: "billing", ..call("b1", Some(true), 800_000, Some(10), None, None, None) }).await;
+
+    let (status, up) = h.get("/api/queues/support/uplift").await;
+    assert_eq!(status, Status::OK, "{up}");
+    assert_eq!(up["queue"], "support");
+    assert_eq!(up["since_ms"], Value::Null);
+    assert_eq!(up["sale_outcome"], "sale");
+    assert_eq!(up["unassigned_calls"], 1);
+    assert_eq!(
+        up["merit"],
+        json!({
+            "calls": 3, "conversions": 2, "conversion_rate": 2.0 / 3.0,
+            "csat_calls": 2, "csat_mean": 4.5, "handle_calls": 3, "handle_seconds_mean": 90.0,
+        })
+    );
+    assert_eq!(
+        up["holdout"],
+        json!({
+            "calls": 2, "conversions": 1, "conversion_rate": 0.5,
+            "csat_calls": 2, "csat_mean": 2.5, "handle_calls": 2, "handle_seconds_mean": 150.0,
+        })
+    );
+    let close = |v: &Value, want: f64| assert!((v.as_f64().unwrap() - want).abs() < 1e-9, "{v} vs {want}");
+    let z = crate::scoring::uplift::Z_95;
+    close(&up["conversion"]["estimate"], 2.0 / 3.0 - 0.5);
+    assert_eq!(up["conversion"]["method"], "newcombe_hybrid_score");
+    let (low, high) =
+        (up["conversion"]["ci95"]["low"].as_f64().unwrap(), up["conversion"]["ci95"]["high"].as_f64().unwrap());
+    assert!(-1.0 < low && low < 1.0 / 6.0 && 1.0 / 6.0 < high && high < 1.0, "{low} {high}");
+    // CSAT 4.5 − 2.5, s² = 0.5 in both groups: SE = √(0.25 + 0.25).
+    close(&up["csat"]["estimate"], 2.0);
+    close(&up["csat"]["ci95"]["low"], 2.0 - z * 0.5_f64.sqrt());
+    assert_eq!(up["csat"]["method"], "welch_normal");
+    // Handle 90 − 150, s² = 900 and 5,000: SE = √(300 + 2,500).
+    close(&up["handle_seconds"]["estimate"], -60.0);
+    close(&up["handle_seconds"]["ci95"]["high"], -60.0 + z * 2_800.0_f64.sqrt());
+
+    // Since the second holdout call's answer: no merit-routed call, one holdout call.
+    let (status, recent) = h.get("/api/queues/support/uplift?since=500000").await;
+    assert_eq!(status, Status::OK);
+    assert_eq!(recent["since_ms"], 500_000);
+    assert_eq!(recent["merit"]["calls"], 0);
+    assert_eq!(recent["merit"]["conversion_rate"], Value::Null);
+    assert_eq!(recent["holdout"]["calls"], 1);
+    assert_eq!(recent["conversion"], Value::Null);
+    assert_eq!(recent["handle_seconds"], Value::Null);
+
+    let (status, error) = h.get("/api/queues/nowhere/uplift").await;
+    assert_eq!(status, Status::NOT_FOUND);
+    assert_eq!(error["error"], "queue nowhere not found");
+    let (status, error) = h.get("/api/queues/support/uplift?since=yesterday").await;
+    assert_eq!(status, Status::BAD_REQUEST);
+    assert!(error["error"].is_string());
+}

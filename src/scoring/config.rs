@@ -181,6 +181,12 @@ impl ScoringConfig {
         self.queues.get(queue).unwrap_or(&self.default)
     }
 
+    /// Whether a disposition outcome counts as a sale, i.e. a conversion: it equals
+    /// `sale_outcome`, ignoring ASCII case. The one definition used by the KPIs and the uplift.
+    pub fn is_sale(&self, outcome: &str) -> bool {
+        outcome.eq_ignore_ascii_case(&self.sale_outcome)
+    }
+
     /// The FCR horizon in milliseconds.
     pub fn repeat_horizon_ms(&self) -> i64 {
         i64::from(self.repeat_horizon_hours) * HOUR_MS

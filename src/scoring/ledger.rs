@@ -260,7 +260,7 @@ impl Ledger {
             EventKind::DispositionRecorded { outcome, revenue } => {
                 let record = handled_mut(&mut self.queues, call)?;
                 if event_agent.is_none_or(|a| a == record.agent) {
-                    record.sale = outcome.eq_ignore_ascii_case(&config.sale_outcome);
+                    record.sale = config.is_sale(outcome);
                     record.revenue = revenue.filter(|r| r.is_finite()).unwrap_or(0.0);
                 }
             }

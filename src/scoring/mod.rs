@@ -63,6 +63,7 @@
 mod config;
 mod kpi;
 mod ledger;
+pub mod uplift;
 
 #[cfg(test)]
 mod tests;

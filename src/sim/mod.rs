@@ -13,7 +13,7 @@ mod report;
 mod tests;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -255,6 +255,8 @@ fn run_strategy(config: &SimConfig, day: &Day, strategy_name: &str) -> StrategyR
     let mut ready = vec![false; day.agents.len()];
     let mut ready_skilled: Vec<usize> = Vec::new();
     let mut offers_made = 0u64;
+    // Calls in the queue's holdout (control) group, for the uplift of merit routing.
+    let mut holdout_calls: HashSet<u64> = HashSet::new();
 
     // Bounded: every simulation event is popped once; arrivals are finite, and each call schedules
     // at most one answer per offer, one end and one abandon; ACD timers only move forward.
@@ -328,6 +330,7 @@ fn run_strategy(config: &SimConfig, day: &Day, strategy_name: &str) -> StrategyR
                     tally.answered += 1;
                     tally.conversions += u64::from(converted);
                     tally.csat_sum += csat;
+                    report.record_outcome(holdout_calls.contains(&call), converted, csat, talk + wrapup);
                     push(&mut heap, at + talk, Ev::End { call, agent });
                 }
                 Ev::End { call, agent } => {
@@ -355,6 +358,9 @@ fn run_strategy(config: &SimConfig, day: &Day, strategy_name: &str) -> StrategyR
                         continue;
                     };
                     report.record_offer(q, a, &decision);
+                    if decision.holdout {
+                        holdout_calls.insert(call.0);
+                    }
                     ready_skilled.clear();
                     ready_skilled.extend((0..day.agents.len()).filter(|&i| {
                         ready[i] && day.agents[i].skills.iter().any(|&(skill_queue, _)| skill_queue == q)

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::config::SimConfig;
 use crate::acd::{OfferDecision, PickRule};
+use crate::scoring::uplift::{CallOutcome, Difference, Uplift, UpliftTally};
 
 /// Renders one strategy's cell of a table row.
 type Cell = Box<dyn Fn(&StrategyReport) -> String>;
@@ -77,6 +78,11 @@ pub struct StrategyReport {
     /// Per queue and agent: fair share of the queue's offers while ready.
     #[serde(skip)]
     fair: Vec<Vec<f64>>,
+    /// Answered holdout calls against the merit-routed ones (conversion, CSAT, handle time with
+    /// 95% CIs, see [`crate::scoring::uplift`]); None when the run had no answered holdout call.
+    pub holdout_uplift: Option<Uplift>,
+    #[serde(skip)]
+    uplift: UpliftTally,
 }
 
 impl StrategyReport {
@@ -109,7 +115,16 @@ impl StrategyReport {
             wait_sum: Duration::ZERO,
             offers: vec![vec![0; agents]; queues],
             fair: vec![vec![0.0; agents]; queues],
+            holdout_uplift: None,
+            uplift: UpliftTally::default(),
         }
+    }
+
+    /// Adds an answered call's drawn outcome to the holdout or the merit-routed group;
+    /// `handle` is talk + wrap-up.
+    pub(super) fn record_outcome(&mut self, holdout: bool, converted: bool, csat: f64, handle: Duration) {
+        let outcome = CallOutcome { converted, csat: Some(csat), handle_seconds: Some(handle.as_secs_f64()) };
+        self.uplift.add(holdout, &outcome);
     }
 
     /// Credits `1 / ready.len()` of one offer of `queue` to each agent in `ready` (the skilled
@@ -201,7 +216,36 @@ impl StrategyReport {
             }
         }
         self.min_share_vs_ready = if min_ready.is_finite() { min_ready } else { 0.0 };
+        self.holdout_uplift = (self.uplift.holdout.calls > 0).then(|| self.uplift.uplift());
     }
+}
+
+/// The uplift rows printed after the table, e.g. `holdout uplift: conversion +1.2 pts [-0.3, +2.7]`.
+fn uplift_rows(out: &mut String, strategy: &str, uplift: &Uplift) {
+    let (m, h) = (&uplift.merit, &uplift.holdout);
+    let _ = writeln!(
+        out,
+        "holdout uplift: {} run, {} merit-routed vs {} holdout answered calls, merit - holdout [95% CI]",
+        strategy, m.calls, h.calls
+    );
+    let row = |out: &mut String, label: &str, d: &Option<Difference>, scale: f64, unit: &str, digits: usize| {
+        let _ = write!(out, "holdout uplift: {label:<12}");
+        match d {
+            Some(d) => {
+                let _ = write!(out, " {:+.digits$}{unit}", d.estimate * scale);
+                match d.ci95 {
+                    Some(ci) => {
+                        let _ = writeln!(out, " [{:+.digits$}, {:+.digits$}]", ci.low * scale, ci.high * scale);
+                    }
+                    None => out.push_str(" [no CI: under 2 calls in a group]\n"),
+                }
+            }
+            None => out.push_str(" n/a\n"),
+        }
+    };
+    row(out, "conversion", &uplift.conversion, 100.0, " pts", 1);
+    row(out, "CSAT", &uplift.csat, 1.0, "", 3);
+    row(out, "handle time", &uplift.handle_seconds, 1.0, " s", 1);
 }
 
 /// Gini coefficient of non-negative values (0 when all are equal or all zero).
@@ -283,6 +327,11 @@ impl SimReport {
                 let _ = write!(out, "{:>16}", pct(s.occupancy_deciles.get(d).copied().unwrap_or(0.0)));
             }
             out.push('\n');
+        }
+        for s in &self.strategies {
+            if let Some(uplift) = &s.holdout_uplift {
+                uplift_rows(&mut out, &s.strategy, uplift);
+            }
         }
         out
     }

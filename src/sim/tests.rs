@@ -88,3 +88,32 @@ fn ring_outs_return_agents_and_calls() {
         assert_eq!(s.abandoned + s.timed_out, s.offered, "{}", s.strategy);
     }
 }
+
+#[test]
+fn holdout_uplift_is_reported_for_the_merit_run_only() {
+    let config = SimConfig { agents: 30, hours: 2.0, holdout: 0.2, ..one_queue_config() };
+    let report = run(&config).unwrap();
+    for s in &report.strategies {
+        let Some(uplift) = &s.holdout_uplift else {
+            assert_ne!(s.strategy, "merit_weighted", "the merit run has holdout calls");
+            continue;
+        };
+        assert_eq!(s.strategy, "merit_weighted");
+        let (m, h) = (&uplift.merit, &uplift.holdout);
+        assert!(h.calls > 10 && m.calls > h.calls, "{} vs {}", m.calls, h.calls);
+        assert_eq!(m.calls + h.calls, s.answered, "every answered call in one group");
+        let conversions = (s.conversion_rate * s.answered as f64).round() as u64;
+        assert_eq!(m.conversions + h.conversions, conversions, "the same outcomes as the table");
+        assert_eq!((m.csat_calls, h.handle_calls), (m.calls, h.calls), "every simulated call has both");
+        for d in [uplift.conversion, uplift.csat, uplift.handle_seconds] {
+            let ci = d.unwrap().ci95.unwrap();
+            assert!(ci.low < d.unwrap().estimate && d.unwrap().estimate < ci.high);
+        }
+    }
+    let table = report.table();
+    assert!(table.contains("holdout uplift: conversion"), "{table}");
+    assert!(table.contains("holdout uplift: handle time"), "{table}");
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert!(json["strategies"][2]["holdout_uplift"]["conversion"]["ci95"]["low"].is_f64());
+    assert!(json["strategies"][0]["holdout_uplift"].is_null());
+}

@@ -60,6 +60,13 @@ pub struct Cdr {
     /// The last recorded disposition (`sale`, `resolved`, `callback`, ...), and its revenue.
     pub disposition: Option<String>,
     pub revenue: Option<f64>,
+    /// `why.holdout` of the last `agent.offered` (None when it had no `why`); kept so the answer
+    /// can take it over.
+    pub offer_holdout: Option<bool>,
+    /// Whether the answered offer (the last `agent.offered` before `agent.answered`) was in the
+    /// queue's holdout group, routed longest-idle as a control. None when the call was not
+    /// answered or that offer had no `why`.
+    pub holdout: Option<bool>,
 }
 
 fn seconds_between(from_ms: i64, to_ms: i64) -> f64 {
@@ -99,6 +106,8 @@ impl Cdr {
             survey: None,
             disposition: None,
             revenue: None,
+            offer_holdout: None,
+            holdout: None,
         }
     }
 
@@ -120,8 +129,9 @@ impl Cdr {
             EventKind::CallOverflowed { to_queue, .. } => {
                 self.queue = Some(to_queue.clone());
             }
-            EventKind::AgentOffered { .. } => {
+            EventKind::AgentOffered { why, .. } => {
                 self.attempts = self.attempts.saturating_add(1);
+                self.offer_holdout = why.as_ref().map(|w| w.holdout);
             }
             EventKind::AgentRinging { .. } | EventKind::AgentNoAnswer { .. } => {}
             // In-call facts the CDR row has no columns for (scoring consumes them).
@@ -129,6 +139,7 @@ impl Cdr {
             EventKind::AgentAnswered { agent } => {
                 self.agent = Some(agent.clone());
                 self.answered_at = Some(at);
+                self.holdout = self.offer_holdout;
                 if let Some(entered) = self.queued_at.or(self.offered_at) {
                     self.wait_seconds = Some(seconds_between(entered, at));
                 }
@@ -242,6 +253,41 @@ mod tests {
         assert!(!cdr.abandoned);
         assert_eq!(cdr.first_offset, 7);
         assert_eq!(cdr.last_offset, 17);
+    }
+
+    fn why(holdout: bool) -> Option<crate::events::OfferWhy> {
+        Some(crate::events::OfferWhy {
+            strategy: "merit_weighted".into(),
+            rule: if holdout { "longest_idle" } else { "weighted" }.into(),
+            score: 0.5,
+            rank: 0,
+            eligible: 3,
+            relax_step: 0,
+            holdout,
+            waited_ms: 0,
+        })
+    }
+
+    #[test]
+    fn holdout_is_taken_from_the_last_offer_before_the_answer() {
+        let mut cdr = Cdr::new("c1", 1);
+        let events = [
+            EventKind::AgentOffered { agent: "a1".into(), attempt: 1, why: why(true) },
+            EventKind::AgentNoAnswer { agent: "a1".into(), reason: NoAnswerReason::NoAnswer, sip_status: None },
+        ];
+        for (i, kind) in events.into_iter().enumerate() {
+            cdr.apply(&stored(i as i64 + 1, i as u32 + 1, 0, kind));
+        }
+        assert_eq!((cdr.offer_holdout, cdr.holdout), (Some(true), None), "not answered yet");
+        cdr.apply(&stored(3, 3, 0, EventKind::AgentOffered { agent: "a2".into(), attempt: 2, why: why(false) }));
+        cdr.apply(&stored(4, 4, 0, EventKind::AgentAnswered { agent: "a2".into() }));
+        assert_eq!(cdr.holdout, Some(false));
+
+        let mut unexplained = Cdr::new("c2", 1);
+        unexplained.apply(&stored(1, 1, 0, EventKind::AgentOffered { agent: "a1".into(), attempt: 1, why: why(true) }));
+        unexplained.apply(&stored(2, 2, 0, EventKind::AgentOffered { agent: "a2".into(), attempt: 2, why: None }));
+        unexplained.apply(&stored(3, 3, 0, EventKind::AgentAnswered { agent: "a2".into() }));
+        assert_eq!(unexplained.holdout, None, "the answered offer did not say");
     }
 
     #[test]

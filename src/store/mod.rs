@@ -170,6 +170,26 @@ impl Store {
         })
     }
 
+    /// Hands `visit` the call detail record of every answered call of `queue` (the last queue the
+    /// call entered) answered at or after `since_ms` (every one when None), in no particular order,
+    /// without collecting them.
+    pub fn for_each_answered_call(
+        &self,
+        queue: &str,
+        since_ms: Option<i64>,
+        mut visit: impl FnMut(&Cdr),
+    ) -> Result<(), StoreError> {
+        self.with_reader(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!("SELECT {CDR_COLUMNS} FROM calls WHERE queue = ?1 AND answered_at >= ?2"))?;
+            let mut rows = stmt.query((queue, since_ms.unwrap_or(i64::MIN)))?;
+            while let Some(row) = rows.next()? {
+                visit(&cdr_from_row(row)?);
+            }
+            Ok(())
+        })
+    }
+
     fn with_reader<T>(&self, read: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let pooled = self.inner.idle_readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match pooled {
@@ -233,7 +253,7 @@ fn decode_event((offset, schema, body): RawEvent) -> Result<StoredEvent, StoreEr
 const CDR_COLUMNS: &str = "call_id, ani, did, trunk, queue, agent, offered_at, queued_at, \
      answered_at, bridged_at, ended_at, wait_seconds, talk_seconds, wrapup_seconds, \
      wrapup_started_at, hangup_side, cause, sip_status, abandoned, attempts, first_offset, last_offset, \
-     agent_left_at, csat, resolved, survey, disposition, revenue";
+     agent_left_at, csat, resolved, survey, disposition, revenue, offer_holdout, holdout";
 
 fn side_name(side: HangupSide) -> &'static str {
     match side {
@@ -283,6 +303,8 @@ fn cdr_from_row(row: &Row<'_>) -> rusqlite::Result<Cdr> {
         survey: row.get(25)?,
         disposition: row.get(26)?,
         revenue: row.get(27)?,
+        offer_holdout: row.get(28)?,
+        holdout: row.get(29)?,
     })
 }
 
@@ -297,7 +319,7 @@ pub(crate) fn save_cdr(conn: &Connection, cdr: &Cdr) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "INSERT OR REPLACE INTO calls ({CDR_COLUMNS}) VALUES \
          (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, \
-          ?23, ?24, ?25, ?26, ?27, ?28)"
+          ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)"
     ))?;
     stmt.execute(rusqlite::params![
         cdr.call_id,
@@ -328,6 +350,8 @@ pub(crate) fn save_cdr(conn: &Connection, cdr: &Cdr) -> Result<(), StoreError> {
         cdr.survey,
         cdr.disposition,
         cdr.revenue,
+        cdr.offer_holdout,
+        cdr.holdout,
     ])?;
     Ok(())
 }

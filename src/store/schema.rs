@@ -20,8 +20,9 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// * `busy_timeout=5000ms`.
 pub const SETTINGS: &str = "journal_mode=WAL, synchronous=FULL, busy_timeout=5000ms";
 
-/// Ordered migrations; the version of a migration is its index + 1.
-const MIGRATIONS: &[&str] = &[
+/// Ordered migrations; the version of a migration is its index + 1. Never edit a released one:
+/// append a new one.
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: the event log and the call detail records.
     "CREATE TABLE events (
         event_offset INTEGER PRIMARY KEY,
@@ -72,6 +73,24 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE calls ADD COLUMN survey TEXT;
     ALTER TABLE calls ADD COLUMN disposition TEXT;
     ALTER TABLE calls ADD COLUMN revenue REAL;",
+    // 4: the holdout flag (`agent.offered`'s `why.holdout`) of the last offer and of the answered
+    // one, for the uplift of merit routing; filled in for the calls already stored from their
+    // events, in the projection's order (the last offer before the last `agent.answered`). Calls
+    // whose offers carried no `why` stay NULL. Plus the index of the per-queue uplift query.
+    "ALTER TABLE calls ADD COLUMN offer_holdout INTEGER;
+    ALTER TABLE calls ADD COLUMN holdout INTEGER;
+    UPDATE calls SET offer_holdout = (
+        SELECT json_extract(o.body, '$.why.holdout') FROM events o
+        WHERE o.call_id = calls.call_id AND o.type = 'agent.offered'
+        ORDER BY o.event_offset DESC LIMIT 1);
+    UPDATE calls SET holdout = (
+        SELECT json_extract(o.body, '$.why.holdout') FROM events o
+        WHERE o.call_id = calls.call_id AND o.type = 'agent.offered'
+          AND o.event_offset < (SELECT MAX(a.event_offset) FROM events a
+                                WHERE a.call_id = calls.call_id AND a.type = 'agent.answered')
+        ORDER BY o.event_offset DESC LIMIT 1)
+    WHERE answered_at IS NOT NULL;
+    CREATE INDEX calls_by_queue_answered ON calls (queue, answered_at);",
 ];
 
 /// The schema version after all migrations.

@@ -265,3 +265,107 @@ async fn flush_with_nothing_queued_returns() {
     assert!(store.events_after(0, 10).unwrap().is_empty());
     assert!(store.list_calls(10).unwrap().is_empty());
 }
+
+/// Stores `event` at `offset` as the writer does, without projecting it (a database written by an
+/// older build whose calls table lacked today's columns).
+fn insert_raw(conn: &Connection, offset: i64, event: &CallEvent) {
+    let body = serde_json::to_value(event).unwrap();
+    let kind = body["type"].as_str().unwrap().to_owned();
+    conn.execute(
+        "INSERT INTO events (event_offset, call_id, seq, at_ms, agent, type, schema, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        rusqlite::params![offset, event.call_id, event.seq, event.at_ms, event.agent, kind, 1, body.to_string()],
+    )
+    .unwrap();
+}
+
+fn offered(agent: &str, attempt: u32, holdout: Option<bool>) -> EventKind {
+    let why = holdout.map(|holdout| crate::events::OfferWhy {
+        strategy: "merit_weighted".into(),
+        rule: if holdout { "longest_idle" } else { "weighted" }.into(),
+        score: 0.5,
+        rank: 0,
+        eligible: 2,
+        relax_step: 0,
+        holdout,
+        waited_ms: 1_000,
+    });
+    EventKind::AgentOffered { agent: agent.into(), attempt, why }
+}
+
+#[tokio::test]
+async fn version_3_database_upgrades_with_holdout_backfilled_from_the_events() {
+    let dir = TempDir::new("upgrade");
+    std::fs::create_dir_all(dir.db().parent().unwrap()).unwrap();
+    {
+        let conn = Connection::open(dir.db()).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL);",
+        )
+        .unwrap();
+        for (index, sql) in schema::MIGRATIONS[..3].iter().enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.execute("INSERT INTO schema_migrations VALUES (?1, 0)", [index as i64 + 1]).unwrap();
+        }
+        let answered = |agent: &str| EventKind::AgentAnswered { agent: agent.into() };
+        let no_answer = |agent: &str| EventKind::AgentNoAnswer {
+            agent: agent.into(),
+            reason: NoAnswerReason::NoAnswer,
+            sip_status: None,
+        };
+        // (call, its events in order, answered_at): interleaved offsets, as in a real log.
+        let calls: [(&str, Vec<EventKind>, Option<i64>); 4] = [
+            // Holdout offer rang out, the merit-routed retry was answered.
+            (
+                "rona",
+                vec![offered("a", 1, Some(true)), no_answer("a"), offered("b", 2, Some(false)), answered("b")],
+                Some(5),
+            ),
+            ("held", vec![offered("a", 1, Some(true)), answered("a")], Some(6)),
+            ("ringing", vec![offered("c", 1, Some(true))], None),
+            ("old", vec![offered("d", 1, None), answered("d")], Some(7)),
+        ];
+        let mut offset = 0;
+        for (call, kinds, answered_at) in &calls {
+            for (seq, kind) in kinds.iter().enumerate() {
+                offset += 1;
+                insert_raw(&conn, offset, &event(call, seq as u32 + 1, offset, kind.clone()));
+            }
+            conn.execute(
+                "INSERT INTO calls (call_id, queue, answered_at, attempts, first_offset, last_offset)
+                 VALUES (?1, 'sales', ?2, 1, ?3, ?3)",
+                rusqlite::params![call, answered_at, offset],
+            )
+            .unwrap();
+        }
+    }
+
+    let store = Store::open(&dir.db()).unwrap();
+    let holdout = |call: &str| {
+        let cdr = store.get_call(call).unwrap().unwrap();
+        (cdr.offer_holdout, cdr.holdout)
+    };
+    assert_eq!(holdout("rona"), (Some(false), Some(false)));
+    assert_eq!(holdout("held"), (Some(true), Some(true)));
+    assert_eq!(holdout("ringing"), (Some(true), None));
+    assert_eq!(holdout("old"), (None, None));
+
+    // The writer carries an upgraded row on: the ringing call is answered now.
+    store
+        .event_log()
+        .append_and_wait(event("ringing", 2, 20, EventKind::AgentAnswered { agent: "c".into() }))
+        .await
+        .unwrap();
+    assert_eq!(holdout("ringing"), (Some(true), Some(true)));
+
+    let mut seen = Vec::new();
+    store.for_each_answered_call("sales", None, |cdr| seen.push((cdr.call_id.clone(), cdr.holdout))).unwrap();
+    seen.sort();
+    let want = [("held", Some(true)), ("old", None), ("ringing", Some(true)), ("rona", Some(false))];
+    assert_eq!(seen, want.map(|(c, h)| (c.to_string(), h)));
+    let mut recent = Vec::new();
+    store.for_each_answered_call("sales", Some(7), |cdr| recent.push(cdr.call_id.clone())).unwrap();
+    recent.sort();
+    assert_eq!(recent, ["old", "ringing"]);
+    store.for_each_answered_call("billing", None, |_| panic!("no call of billing")).unwrap();
+}
