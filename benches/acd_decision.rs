@@ -2,9 +2,10 @@
 //! waiting calls, every agent busy): an agent ends a call, the engine picks the best waiting call
 //! it can take and offers it, the agent answers, and a new call arrives to keep 1,000 waiting. Run
 //! for longest-idle and merit-weighted queues. A second scenario keeps ~10 % of the agents idle and
-//! no call waiting: each arriving call is matched among the idle eligible agents (merit scans them,
-//! longest idle does not). A counting global allocator also prints the live
-//! heap per agent and per waiting call before the timings.
+//! no call waiting: each arriving call is matched among the idle eligible agents; a third does the
+//! same with one queue every agent serves, so 10 % of all agents are eligible and idle at once
+//! (the case where a scan of the idle agents would cost most). A counting global allocator also
+//! prints the live heap per agent and per waiting call before the timings.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -53,6 +54,8 @@ struct Center {
     on_call: std::collections::VecDeque<(String, u64)>,
     next_call: u64,
     rng: StdRng,
+    /// Number of queues calls arrive to.
+    queues: usize,
 }
 
 fn strategy(merit: bool) -> Strategy {
@@ -66,14 +69,19 @@ fn strategy(merit: bool) -> Strategy {
 impl Center {
     /// Queues and agents only, all agents Ready.
     fn staffed(agents: usize, merit: bool) -> Center {
+        Center::staffed_in(agents, merit, QUEUES)
+    }
+
+    /// Like `staffed`, with `queues` queues; a single queue requires no skill (everyone serves it).
+    fn staffed_in(agents: usize, merit: bool, queues: usize) -> Center {
         let mut rng = StdRng::seed_from_u64(7);
         let base = Instant::now();
         let mut acd = Acd::with_seed(7);
-        for q in 0..QUEUES {
+        for q in 0..queues {
             let skill = if q < SKILLS { format!("s{q}") } else { format!("s{}:2", q - SKILLS) };
             acd.add_queue(QueueConfig {
                 name: format!("q{q}"),
-                required_skills: vec![skill],
+                required_skills: if queues == 1 { Vec::new() } else { vec![skill] },
                 ring_timeout: Duration::from_secs(20),
                 max_wait: Duration::ZERO,
                 strategy: strategy(merit),
@@ -93,11 +101,23 @@ impl Center {
                 for (s, _) in &skills {
                     let _ = acd.set_agent_score(&id, &format!("q{}", &s[1..]), rng.gen());
                 }
+                if queues == 1 {
+                    let _ = acd.set_agent_score(&id, "q0", rng.gen());
+                }
             }
             agent_ids.push(id);
         }
         while acd.poll_event().is_some() {}
-        Center { acd, base, now: Duration::from_secs(1), agent_ids, on_call: Default::default(), next_call: 0, rng }
+        Center {
+            acd,
+            base,
+            now: Duration::from_secs(1),
+            agent_ids,
+            on_call: Default::default(),
+            next_call: 0,
+            rng,
+            queues,
+        }
     }
 
     /// Answers every pending offer (agents stay on their calls).
@@ -114,7 +134,7 @@ impl Center {
     fn arrive(&mut self) {
         self.next_call += 1;
         self.now += Duration::from_millis(1);
-        let queue = format!("q{}", self.rng.gen_range(0..QUEUES));
+        let queue = format!("q{}", self.rng.gen_range(0..self.queues));
         self.acd.enqueue(self.base + self.now, CallId(self.next_call), &queue, 0).expect("enqueue");
         self.absorb();
     }
@@ -152,8 +172,8 @@ impl Center {
 
 impl Center {
     /// A quieter center: about 90 % of the agents on calls, the rest idle, nothing waiting.
-    fn quiet(agents: usize, merit: bool) -> Center {
-        let mut center = Center::staffed(agents, merit);
+    fn quiet(agents: usize, merit: bool, queues: usize) -> Center {
+        let mut center = Center::staffed_in(agents, merit, queues);
         // Bounded by the attempt count.
         for _ in 0..agents * 20 {
             if center.on_call.len() * 10 >= agents * 9 {
@@ -229,8 +249,16 @@ fn decision(c: &mut Criterion) {
     }
     for merit in [false, true] {
         for agents in [200usize, 20_000] {
-            let mut center = Center::quiet(agents, merit);
+            let mut center = Center::quiet(agents, merit, QUEUES);
             let label = if merit { "idle_10pct_merit_weighted" } else { "idle_10pct_longest_idle" };
+            group.bench_function(BenchmarkId::new(label, agents), |b| b.iter(|| center.step_idle()));
+        }
+    }
+    // One program everybody serves: the idle eligible set is 10 % of all agents.
+    for merit in [false, true] {
+        for agents in [200usize, 20_000] {
+            let mut center = Center::quiet(agents, merit, 1);
+            let label = if merit { "one_queue_idle_10pct_merit_weighted" } else { "one_queue_idle_10pct_longest_idle" };
             group.bench_function(BenchmarkId::new(label, agents), |b| b.iter(|| center.step_idle()));
         }
     }
