@@ -1,6 +1,8 @@
 //! Results of a simulated day: per-strategy tallies while the day runs, then the derived figures
 //! (service level, answer and abandonment rates, ASA, conversion, CSAT, occupancy deciles, Gini of
-//! call share, floor-share check) rendered as a side-by-side text table or serialized as JSON.
+//! call share, the floor check against each agent's fair share of the offers made while it was
+//! ready, overflows, and the merit run's holdout uplift with 95% CIs) rendered as a side-by-side
+//! text table or serialized as JSON.
 
 use std::fmt::Write as _;
 use std::time::Duration;
