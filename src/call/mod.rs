@@ -266,6 +266,7 @@ impl Engine {
                 sl_target: q.sl_target,
                 holdout: q.holdout,
                 overflow: q.overflow.clone(),
+                floor_window: q.merit.floor_window_offers as usize,
                 relax: q
                     .relax
                     .iter()

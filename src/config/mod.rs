@@ -254,11 +254,20 @@ pub struct MeritConfig {
     pub occupancy_cap: f64,
     /// Calls over which a new agent's score ramps from neutral to measured.
     pub ramp_calls: u32,
+    /// Offers of the queue the floor share is measured over (both the agent's offers and its fair
+    /// share decay by 1 - 1/floor_window_offers per offer).
+    pub floor_window_offers: u32,
 }
 
 impl Default for MeritConfig {
     fn default() -> Self {
-        MeritConfig { temperature: 0.1, floor_share: 0.5, occupancy_cap: 0.95, ramp_calls: 10 }
+        MeritConfig {
+            temperature: 0.1,
+            floor_share: 0.5,
+            occupancy_cap: 0.95,
+            ramp_calls: 10,
+            floor_window_offers: 1000,
+        }
     }
 }
 
@@ -285,6 +294,9 @@ impl MeritConfig {
         }
         if !(self.occupancy_cap > 0.0 && self.occupancy_cap <= 1.0) {
             problems.push(("occupancy_cap", "must be above 0 and at most 1"));
+        }
+        if self.floor_window_offers < 2 {
+            problems.push(("floor_window_offers", "must be at least 2"));
         }
         problems
     }

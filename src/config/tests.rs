@@ -493,6 +493,20 @@ fn trunks_and_queues_need_content() {
     assert_eq!(keys(&issues_after(|c| c.store.path = PathBuf::new())), vec!["store.path"]);
 }
 
+#[test]
+fn merit_parameters_are_checked_by_key() {
+    let key = |edit: fn(&mut MeritConfig)| {
+        let issues = issues_after(|c| edit(&mut c.queues[0].merit));
+        keys(&issues).iter().map(|k| k.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(key(|m| m.temperature = 0.0), vec!["queues[0].merit.temperature"]);
+    assert_eq!(key(|m| m.floor_share = 1.5), vec!["queues[0].merit.floor_share"]);
+    assert_eq!(key(|m| m.occupancy_cap = 0.0), vec!["queues[0].merit.occupancy_cap"]);
+    assert_eq!(key(|m| m.floor_window_offers = 1), vec!["queues[0].merit.floor_window_offers"]);
+    let config = parse(&REFERENCE_TOML.replace("# [queues.merit]", "[queues.merit]\nfloor_window_offers = 50\n# "));
+    assert_eq!(config.queues[0].merit.floor_window_offers, 50);
+}
+
 // ----- warnings -------------------------------------------------------------------------------
 
 #[test]

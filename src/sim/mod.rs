@@ -209,6 +209,7 @@ fn run_strategy(config: &SimConfig, day: &Day, strategy_name: &str) -> StrategyR
             sl_target: queue.sl_target,
             overflow: queue.overflow.clone(),
             holdout: if matches!(strategy, Strategy::MeritWeighted { .. }) { config.holdout } else { 0.0 },
+            floor_window: config.merit.floor_window_offers as usize,
             ..QueuePolicy::default()
         };
         let added = acd.add_queue_with_policy(
