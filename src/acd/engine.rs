@@ -225,13 +225,6 @@ struct Choice {
     relax_step: u8,
 }
 
-/// A merit candidate of an over-cap draw, in the decision scratch buffer.
-#[derive(Debug, Clone, Copy)]
-struct Candidate {
-    agent: usize,
-    score: f64,
-}
-
 /// The automatic call distributor. Feed it inputs with the current time, then drain
 /// [`Acd::poll_event`] and arm a timer for [`Acd::poll_timeout`], calling [`Acd::handle_timeout`]
 /// when it passes.
@@ -256,8 +249,6 @@ pub struct Acd {
     last_now: Option<Instant>,
     rng: StdRng,
     occupancy_window: Duration,
-    /// Reused buffer of merit candidates (no allocation per decision once grown).
-    scratch: Vec<Candidate>,
     /// Test hook: skip the brute-force cross-check of every decision (for scale tests).
     #[cfg(test)]
     pub(super) skip_choice_verification: bool,
@@ -295,7 +286,6 @@ impl Acd {
             last_now: None,
             rng: StdRng::seed_from_u64(seed),
             occupancy_window: DEFAULT_OCCUPANCY_WINDOW,
-            scratch: Vec::new(),
             #[cfg(test)]
             skip_choice_verification: false,
         }
@@ -943,18 +933,19 @@ impl Acd {
         }
         let (agent, rule) = if let Some((_, _, a)) = short {
             (a, PickRule::FloorShare)
-        } else if let Some((elapsed, a)) = (0..=step)
-            .filter_map(|r| merit(r).and_then(MeritPool::race_leader))
-            .min_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)))
-        {
+        } else {
+            // The race of the agents under the cap, or when there are none, the capped agents'.
+            let capped = (0..=step).all(|r| merit(r).is_none_or(|m| m.race.leader().is_none()));
+            let race = |m: &MeritPool| if capped { m.capped_race.leader() } else { m.race.leader() };
+            let (elapsed, a) = (0..=step)
+                .filter_map(|r| merit(r).and_then(race))
+                .min_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)))?;
             for pool in &mut self.queues[q].pools[..=step] {
                 if let Some(m) = &mut pool.merit {
-                    m.advance(elapsed);
+                    if capped { &mut m.capped_race } else { &mut m.race }.advance(elapsed);
                 }
             }
-            (a, PickRule::Weighted)
-        } else {
-            (self.draw_over_cap(q, step, temperature)?, PickRule::OverCap)
+            (a, if capped { PickRule::OverCap } else { PickRule::Weighted })
         };
         let queue = &self.queues[q];
         let score = queue.agent_stats.get(&agent).and_then(|s| s.slot).map(|s| s.score)?;
@@ -977,46 +968,16 @@ impl Acd {
                 else {
                     break;
                 };
+                debug_assert_eq!(slot.uncap_at, Some(at));
                 if still_capped {
                     // Rounding put the computed time a hair early: look again a moment later.
-                    let later = now + Duration::from_micros(1);
-                    merit.recap(a, at, later);
-                    slot.uncap_at = Some(later);
+                    merit.recap(a, slot, now + Duration::from_micros(1));
                 } else {
-                    let key = merit.race_key(residual);
-                    merit.uncap(a, at, key);
-                    slot.uncap_at = None;
-                    slot.race = Some(key);
+                    let key = merit.race.key(residual);
+                    merit.uncap(a, slot, key);
                 }
             }
         }
-    }
-
-    /// Every available agent of rings `..=step` is over the cap: a draw weighted by
-    /// `exp(score / temperature)` among them.
-    fn draw_over_cap(&mut self, q: usize, step: usize, temperature: f64) -> Option<usize> {
-        let mut candidates = std::mem::take(&mut self.scratch);
-        candidates.clear();
-        let queue = &self.queues[q];
-        for pool in &queue.pools[..=step] {
-            for a in pool.merit.iter().flat_map(MeritPool::capped) {
-                let score = queue.agent_stats.get(&a).and_then(|s| s.slot).map_or(NEUTRAL_SCORE, |s| s.score);
-                candidates.push(Candidate { agent: a, score });
-            }
-        }
-        let top = candidates.iter().map(|c| c.score).fold(f64::NEG_INFINITY, f64::max);
-        let total: f64 = candidates.iter().map(|c| ((c.score - top) / temperature).exp()).sum();
-        let mut target = self.rng.gen::<f64>() * total;
-        let mut picked = None;
-        for c in &candidates {
-            picked = Some(c.agent);
-            target -= ((c.score - top) / temperature).exp();
-            if target < 0.0 {
-                break;
-            }
-        }
-        self.scratch = candidates;
-        picked
     }
 
     /// A fresh remaining time in the race for an agent with `score`: `E / w` with
@@ -1048,11 +1009,15 @@ impl Acd {
             self.last_now.filter(|&now| occupancy_cap < 1.0 && self.occupancy_at(a, now) > occupancy_cap);
         let capped = capped_since.is_some();
         let uncap_at = capped_since.map(|now| self.uncap_time(a, occupancy_cap, now));
-        let mut slot = MeritSlot { ring, score, idle, floor, race: None, uncap_at };
-        if !capped {
-            let residual = self.race_residual(score, temperature);
-            slot.race = self.queues[q].pools[ring as usize].merit.as_ref().map(|m| m.race_key(residual));
-        }
+        let residual = self.race_residual(score, temperature);
+        let race = self.queues[q].pools[ring as usize].merit.as_ref().map_or(0.0, |m| {
+            if capped {
+                m.capped_race.key(residual)
+            } else {
+                m.race.key(residual)
+            }
+        });
+        let slot = MeritSlot { ring, score, idle, floor, race, uncap_at };
         let queue = &mut self.queues[q];
         queue.agent_stats.entry(a).or_default().slot = Some(slot);
         if let Some(merit) = queue.pools[ring as usize].merit.as_mut() {
@@ -1698,7 +1663,6 @@ impl Acd {
                         let slot = stats.slot.unwrap_or_else(|| panic!("available agent without merit slot"));
                         assert_eq!((slot.ring as usize, slot.idle), (r, (since, seq)));
                         assert_eq!(slot.score, ramped(stats, ramp_calls), "indexed score is current");
-                        assert!(slot.race.is_some() != slot.uncap_at.is_some());
                     }
                 }
                 let slots = queue.agent_stats.values().filter(|s| s.slot.is_some()).count();

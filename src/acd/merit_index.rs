@@ -4,8 +4,9 @@
 //!   `clock + E / w` with `E ~ Exp(1)`; the smallest key wins, and the clock moves to the winner's
 //!   key. By memorylessness every other agent's remaining `key - clock` is again `Exp(w)`, so each
 //!   draw picks an agent with probability `w / (sum of w)` exactly as a scan would, and agents can
-//!   join and leave between draws. Agents above the occupancy cap wait in `capped`, ordered by the
-//!   time their decaying occupancy falls back under the cap, and join the race then;
+//!   join and leave between draws. Agents above the occupancy cap run in a second race of their
+//!   own (drawn from only when every available agent is over the cap) and wait in `capped`,
+//!   ordered by the time their decaying occupancy falls back under the cap, to join the first;
 //! - the floor order: largest `floor_share * (fair - mark) - offers` first (see the engine's
 //!   `FloorLedger`), constant while the agent is available, so the agent furthest below its floor
 //!   is the first entry once the ring's credit is added;
@@ -91,18 +92,56 @@ pub(super) struct MeritSlot {
     pub idle: (Instant, u64),
     /// `floor_share * (fair - mark) - offers`, in ledger units.
     pub floor: f64,
-    /// Race key while under the occupancy cap.
-    pub race: Option<f64>,
+    /// Key in the pool's race (the capped race while `uncap_at` is set).
+    pub race: f64,
     /// While over the cap: when the agent falls back under it.
     pub uncap_at: Option<Instant>,
+}
+
+/// An exponential race: keys `clock + E / w`; the smallest key wins and moves the clock.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Race {
+    keys: BTreeSet<(Key, usize)>,
+    /// The race's current time: the key of the last winner.
+    clock: f64,
+}
+
+impl Race {
+    /// The key of an agent entering now with remaining time `residual = E / w`.
+    pub fn key(&self, residual: f64) -> f64 {
+        self.clock + residual
+    }
+
+    fn insert(&mut self, a: usize, key: f64) {
+        self.keys.insert((Key(key), a));
+    }
+
+    fn remove(&mut self, a: usize, key: f64) {
+        self.keys.remove(&(Key(key), a));
+        if self.keys.is_empty() {
+            // Nothing is racing: restart the clock so keys stay small and precise.
+            self.clock = 0.0;
+        }
+    }
+
+    /// The leader: its remaining time `key - clock` and the agent.
+    pub fn leader(&self) -> Option<(f64, usize)> {
+        self.keys.first().map(|&(Key(key), a)| (key - self.clock, a))
+    }
+
+    /// Advances the clock by `elapsed` (the winning remaining time of a draw this race was part of).
+    pub fn advance(&mut self, elapsed: f64) {
+        self.clock += elapsed;
+    }
 }
 
 /// The merit indexes of one (queue, ring).
 #[derive(Debug, Clone)]
 pub(super) struct MeritPool {
-    race: BTreeSet<(Key, usize)>,
-    /// The race's current time: the key of the last winner.
-    clock: f64,
+    /// Agents under the occupancy cap.
+    pub race: Race,
+    /// Agents over the cap.
+    pub capped_race: Race,
     capped: BTreeSet<(Instant, usize)>,
     floor: BTreeSet<(Reverse<Key>, Instant, u64, usize)>,
     scores: BTreeSet<(Reverse<Key>, usize)>,
@@ -112,8 +151,8 @@ pub(super) struct MeritPool {
 impl Default for MeritPool {
     fn default() -> Self {
         MeritPool {
-            race: BTreeSet::new(),
-            clock: 0.0,
+            race: Race::default(),
+            capped_race: Race::default(),
             capped: BTreeSet::new(),
             floor: BTreeSet::new(),
             scores: BTreeSet::new(),
@@ -123,20 +162,13 @@ impl Default for MeritPool {
 }
 
 impl MeritPool {
-    /// The race key of an agent entering now with `residual = E / w`.
-    pub fn race_key(&self, residual: f64) -> f64 {
-        self.clock + residual
-    }
-
     pub fn insert(&mut self, a: usize, slot: &MeritSlot) {
-        match (slot.race, slot.uncap_at) {
-            (Some(key), _) => {
-                self.race.insert((Key(key), a));
-            }
-            (None, Some(at)) => {
+        match slot.uncap_at {
+            None => self.race.insert(a, slot.race),
+            Some(at) => {
+                self.capped_race.insert(a, slot.race);
                 self.capped.insert((at, a));
             }
-            (None, None) => {}
         }
         self.floor.insert((Reverse(Key(slot.floor)), slot.idle.0, slot.idle.1, a));
         self.scores.insert((Reverse(Key(slot.score)), a));
@@ -144,19 +176,16 @@ impl MeritPool {
     }
 
     pub fn remove(&mut self, a: usize, slot: &MeritSlot) {
-        if let Some(key) = slot.race {
-            self.race.remove(&(Key(key), a));
-        }
-        if let Some(at) = slot.uncap_at {
-            self.capped.remove(&(at, a));
+        match slot.uncap_at {
+            None => self.race.remove(a, slot.race),
+            Some(at) => {
+                self.capped_race.remove(a, slot.race);
+                self.capped.remove(&(at, a));
+            }
         }
         self.floor.remove(&(Reverse(Key(slot.floor)), slot.idle.0, slot.idle.1, a));
         if self.scores.remove(&(Reverse(Key(slot.score)), a)) {
             self.buckets.add(bucket(slot.score), -1);
-        }
-        if self.race.is_empty() {
-            // Nothing is racing: restart the clock so keys stay small and precise.
-            self.clock = 0.0;
         }
     }
 
@@ -165,37 +194,27 @@ impl MeritPool {
         self.capped.first().copied().filter(|&(at, _)| at <= now)
     }
 
-    /// Moves a capped agent (`at` as stored) into the race with `key`.
-    pub fn uncap(&mut self, a: usize, at: Instant, key: f64) {
-        self.capped.remove(&(at, a));
-        self.race.insert((Key(key), a));
+    /// Moves a capped agent (`slot` as stored) into the race with `key`; updates the slot.
+    pub fn uncap(&mut self, a: usize, slot: &mut MeritSlot, key: f64) {
+        if let Some(at) = slot.uncap_at.take() {
+            self.capped.remove(&(at, a));
+            self.capped_race.remove(a, slot.race);
+        }
+        self.race.insert(a, key);
+        slot.race = key;
     }
 
     /// Re-files a capped agent still over the cap at its computed time (rounding) to `later`.
-    pub fn recap(&mut self, a: usize, at: Instant, later: Instant) {
-        self.capped.remove(&(at, a));
+    pub fn recap(&mut self, a: usize, slot: &mut MeritSlot, later: Instant) {
+        if let Some(at) = slot.uncap_at.replace(later) {
+            self.capped.remove(&(at, a));
+        }
         self.capped.insert((later, a));
-    }
-
-    /// The race leader: its remaining time `key - clock` and the agent.
-    pub fn race_leader(&self) -> Option<(f64, usize)> {
-        self.race.first().map(|&(Key(key), a)| (key - self.clock, a))
-    }
-
-    /// Advances the race clock by `elapsed` (the winning remaining time of a draw this pool took
-    /// part in).
-    pub fn advance(&mut self, elapsed: f64) {
-        self.clock += elapsed;
     }
 
     /// The agent furthest below its floor before the ring's credit: (floor key, idle, agent).
     pub fn floor_leader(&self) -> Option<(f64, (Instant, u64), usize)> {
         self.floor.first().map(|&(Reverse(Key(f)), since, seq, a)| (f, (since, seq), a))
-    }
-
-    /// Agents over the occupancy cap, with their slots looked up by the caller.
-    pub fn capped(&self) -> impl Iterator<Item = usize> + '_ {
-        self.capped.iter().map(|&(_, a)| a)
     }
 
     /// Number of available agents with a score strictly above `score`.
@@ -251,15 +270,14 @@ mod tests {
         let mut pool = MeritPool::default();
         let scores = [0.9, 0.5, 0.5, 0.1, 0.9001, 1.7, -3.0, 0.50001];
         for (a, &score) in scores.iter().enumerate() {
-            let slot =
-                MeritSlot { ring: 0, score, idle: (t, a as u64), floor: 0.0, race: Some(a as f64), uncap_at: None };
+            let slot = MeritSlot { ring: 0, score, idle: (t, a as u64), floor: 0.0, race: a as f64, uncap_at: None };
             pool.insert(a, &slot);
         }
         for &s in &scores {
             let brute = scores.iter().filter(|&&x| x > s).count();
             assert_eq!(pool.count_above(s), brute, "score {s}");
         }
-        let slot = MeritSlot { ring: 0, score: 0.9, idle: (t, 0), floor: 0.0, race: Some(0.0), uncap_at: None };
+        let slot = MeritSlot { ring: 0, score: 0.9, idle: (t, 0), floor: 0.0, race: 0.0, uncap_at: None };
         pool.remove(0, &slot);
         assert_eq!(pool.count_above(0.5), 3);
         assert_eq!(pool.len(), 7);
@@ -269,16 +287,33 @@ mod tests {
     fn race_leader_and_clock() {
         let t = Instant::now();
         let mut pool = MeritPool::default();
+        let slot = |a: usize, race: f64, uncap_at| MeritSlot {
+            ring: 0,
+            score: 0.5,
+            idle: (t, a as u64),
+            floor: 0.0,
+            race,
+            uncap_at,
+        };
         for (a, residual) in [(0usize, 3.0), (1, 1.0), (2, 2.0)] {
-            let key = pool.race_key(residual);
-            pool.insert(
-                a,
-                &MeritSlot { ring: 0, score: 0.5, idle: (t, a as u64), floor: 0.0, race: Some(key), uncap_at: None },
-            );
+            let key = pool.race.key(residual);
+            pool.insert(a, &slot(a, key, None));
         }
-        assert_eq!(pool.race_leader(), Some((1.0, 1)));
-        pool.advance(1.0);
-        pool.remove(1, &MeritSlot { ring: 0, score: 0.5, idle: (t, 1), floor: 0.0, race: Some(1.0), uncap_at: None });
-        assert_eq!(pool.race_leader(), Some((1.0, 2)), "remaining time is measured from the clock");
+        assert_eq!(pool.race.leader(), Some((1.0, 1)));
+        pool.race.advance(1.0);
+        pool.remove(1, &slot(1, 1.0, None));
+        assert_eq!(pool.race.leader(), Some((1.0, 2)), "remaining time is measured from the clock");
+        // A capped agent races separately until its time comes, then joins with a fresh key.
+        let later = t + std::time::Duration::from_secs(60);
+        let mut capped = slot(3, pool.capped_race.key(0.5), Some(later));
+        pool.insert(3, &capped);
+        assert_eq!(pool.capped_race.leader(), Some((0.5, 3)));
+        assert_eq!(pool.next_uncapped(t), None);
+        assert_eq!(pool.next_uncapped(later), Some((later, 3)));
+        let key = pool.race.key(0.25);
+        pool.uncap(3, &mut capped, key);
+        assert_eq!((capped.uncap_at, pool.capped_race.leader()), (None, None));
+        assert_eq!(pool.race.leader(), Some((0.25, 3)));
+        assert_eq!(pool.len(), 3);
     }
 }
