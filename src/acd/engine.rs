@@ -3,7 +3,8 @@
 //! knows once for all queues in which bullseye ring of each queue it is eligible. Every (queue, ring)
 //! has a pool of its available agents ordered by idle time (and by skill level for best-skill
 //! queues), so longest-idle and best-skill picks cost O(rings) tree lookups, never an agent scan;
-//! merit-weighted picks scan only the *available* eligible agents. Waiting calls live per queue in a
+//! merit-weighted queues add the orders of [`super::merit_index`] and the floor-share ledger, so
+//! their picks cost O(rings x log n) too. Waiting calls live per queue in a
 //! `BTreeMap` ordered by (priority desc, service-level deadline, enqueue time, seq); the head of every
 //! non-empty queue sits in one global ordered set that the decision loop walks best-first once.
 

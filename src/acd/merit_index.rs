@@ -10,7 +10,7 @@
 //! - the floor order: largest `floor_share * (fair - mark) - offers` first (see the engine's
 //!   `FloorLedger`), constant while the agent is available, so the agent furthest below its floor
 //!   is the first entry once the ring's credit is added;
-//! - a score order plus a [`Fenwick`] tree of score buckets, so the rank that every offer reports
+//! - a score order plus a `Fenwick` tree of score buckets, so the rank that every offer reports
 //!   (agents with a higher score) is a logarithmic count.
 //!
 //! The engine owns the keys (in its per-agent stats) and calls these helpers; nothing here knows
