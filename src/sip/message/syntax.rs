@@ -132,25 +132,10 @@ impl<'a> Iterator for CommaSplit<'a> {
                 self.rest = "";
                 return (!item.is_empty()).then_some(item);
             }
-            let b = self.rest.as_bytes();
-            let mut i = 0;
-            let mut in_quotes = false;
-            let mut in_angle = false;
-            let mut cut = b.len();
-            while i < b.len() {
-                match b[i] {
-                    b'\\' if in_quotes => i += 1,
-                    b'"' => in_quotes = !in_quotes,
-                    b'<' if !in_quotes => in_angle = true,
-                    b'>' if !in_quotes => in_angle = false,
-                    b',' if !in_quotes && !in_angle => {
-                        cut = i;
-                        break;
-                    }
-                    _ => {}
-                }
-                i += 1;
-            }
+            let cut = match scan_to_comma(self.rest.as_bytes()) {
+                CommaScan::At(i) => i,
+                CommaScan::End { .. } => self.rest.len(),
+            };
             let item = self.rest.get(..cut).unwrap_or(self.rest);
             self.rest = self.rest.get(cut + 1..).unwrap_or("");
             let item = trim_ws(item);
@@ -161,12 +146,16 @@ impl<'a> Iterator for CommaSplit<'a> {
     }
 }
 
-/// Like [`split_commas`] but reports empty elements and unbalanced quoting as errors; used by
-/// typed list headers (Via, Contact, Route).
-pub fn split_commas_strict(s: &str) -> Result<Vec<&str>, ParseError> {
-    let mut out = Vec::new();
-    let b = s.as_bytes();
-    let mut start = 0;
+/// Where [`scan_to_comma`] stopped.
+enum CommaScan {
+    /// At the first comma outside quoted strings and `<...>`.
+    At(usize),
+    /// At the end without such a comma, possibly inside quotes or angle brackets.
+    End { in_quotes: bool, in_angle: bool },
+}
+
+/// Finds the first comma of `b` outside quoted strings (with `\` escapes) and `<...>`.
+fn scan_to_comma(b: &[u8]) -> CommaScan {
     let mut i = 0;
     let mut in_quotes = false;
     let mut in_angle = false;
@@ -176,30 +165,40 @@ pub fn split_commas_strict(s: &str) -> Result<Vec<&str>, ParseError> {
             b'"' => in_quotes = !in_quotes,
             b'<' if !in_quotes => in_angle = true,
             b'>' if !in_quotes => in_angle = false,
-            b',' if !in_quotes && !in_angle => {
-                let item = trim_ws(s.get(start..i).unwrap_or(""));
-                if item.is_empty() {
-                    return Err(bad_value("Empty list element"));
-                }
-                out.push(item);
-                start = i + 1;
-            }
+            b',' if !in_quotes && !in_angle => return CommaScan::At(i),
             _ => {}
         }
         i += 1;
     }
-    if in_quotes {
-        return Err(bad_value("Unbalanced quotes"));
+    CommaScan::End { in_quotes, in_angle }
+}
+
+/// Like [`split_commas`] but reports empty elements and unbalanced quoting as errors; used by
+/// typed list headers (Via, Contact, Route).
+pub fn split_commas_strict(s: &str) -> Result<Vec<&str>, ParseError> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    // Bounded: every element consumes at least its comma.
+    loop {
+        let (item, next, end) = match scan_to_comma(rest.as_bytes()) {
+            CommaScan::At(i) => (rest.get(..i).unwrap_or(""), rest.get(i + 1..).unwrap_or(""), None),
+            CommaScan::End { in_quotes, in_angle } => (rest, "", Some((in_quotes, in_angle))),
+        };
+        match end {
+            Some((true, _)) => return Err(bad_value("Unbalanced quotes")),
+            Some((_, true)) => return Err(bad_value("Unbalanced angle brackets")),
+            _ => {}
+        }
+        let item = trim_ws(item);
+        if item.is_empty() {
+            return Err(bad_value("Empty list element"));
+        }
+        out.push(item);
+        if end.is_some() {
+            return Ok(out);
+        }
+        rest = next;
     }
-    if in_angle {
-        return Err(bad_value("Unbalanced angle brackets"));
-    }
-    let item = trim_ws(s.get(start..).unwrap_or(""));
-    if item.is_empty() {
-        return Err(bad_value("Empty list element"));
-    }
-    out.push(item);
-    Ok(out)
 }
 
 /// Parses `*( SEMI generic-param )` where `s` is what follows the main value. LWS may surround
