@@ -297,12 +297,10 @@ impl Acd {
         self.occupancy_window = window.max(Duration::from_secs(1));
         // Available agents' cap times depend on the window: re-file them.
         for a in 0..self.agents.len() {
-            let Some(idle) = self.agents[a].indexed else { continue };
             let p = self.agents[a].profile;
             for i in 0..self.profiles[p].memberships.len() {
-                let m = self.profiles[p].memberships[i];
-                self.merit_leave(m.queue, a);
-                self.merit_enter(m.queue, m.ring, a, idle);
+                let q = self.profiles[p].memberships[i].queue;
+                self.merit_refile(q, a);
             }
         }
     }
@@ -463,11 +461,7 @@ impl Acd {
         }
         self.queues[q].agent_stats.entry(a).or_default().score = Some(score);
         // An available agent is re-filed under its new score.
-        let slot = self.queues[q].agent_stats.get(&a).and_then(|s| s.slot);
-        if let (Some(slot), Some(idle)) = (slot, self.agents[a].indexed) {
-            self.merit_leave(q, a);
-            self.merit_enter(q, slot.ring, a, idle);
-        }
+        self.merit_refile(q, a);
         Ok(())
     }
 
@@ -1023,6 +1017,16 @@ impl Acd {
         queue.agent_stats.entry(a).or_default().slot = Some(slot);
         if let Some(merit) = queue.pools[ring as usize].merit.as_mut() {
             merit.insert(a, &slot);
+        }
+    }
+
+    /// Files available agent `a` afresh in queue `q`'s merit pool (after its score or the
+    /// occupancy window changed); nothing when it is not there.
+    fn merit_refile(&mut self, q: usize, a: usize) {
+        let slot = self.queues[q].agent_stats.get(&a).and_then(|s| s.slot);
+        if let (Some(slot), Some(idle)) = (slot, self.agents[a].indexed) {
+            self.merit_leave(q, a);
+            self.merit_enter(q, slot.ring, a, idle);
         }
     }
 
