@@ -17,7 +17,7 @@ use crate::acd::CallId;
 use crate::api::{self, AgentStateRequest, AgentView, ApiError, Disposition, QueueView, SharedScoring, SwitchControl};
 use crate::call::{CallRef, Engine, MediaCommand, Output};
 use crate::config::{Config, SipTransport};
-use crate::media::{wav::Prompt, CallMedia, MediaEngine, MediaEvent};
+use crate::media::{prompts as media_prompts, wav::Prompt, CallMedia, MediaEngine, MediaEvent};
 use crate::scoring::{ScoreChanged, Scoring, Window};
 use crate::sip::transport::{Inbound, SipTransports};
 use crate::store::Store;
@@ -127,13 +127,13 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     crate::metrics::describe();
 
     let store = Store::open(&config.store.path).map_err(|e| RunError::Store(e.to_string()))?;
-    let hold = Prompt::load(&config.media.hold_prompt).map_err(|e| RunError::Prompt(e.to_string()))?;
+    let hold = media_prompts::hold(config.media.hold_prompt.as_deref()).map_err(|e| RunError::Prompt(e.to_string()))?;
     let hold = Arc::new(hold);
     let mut prompts = HashMap::new();
     if config.queues.iter().any(|q| q.survey_spec().is_some()) {
         for id in PromptId::ALL {
-            let path = config.media.survey_prompts_dir.join(id.file_name());
-            let prompt = Prompt::load(&path).map_err(|e| RunError::SurveyPrompt(e.to_string()))?;
+            let prompt = media_prompts::survey(config.media.survey_prompts_dir.as_deref(), id.file_name())
+                .map_err(|e| RunError::SurveyPrompt(e.to_string()))?;
             prompts.insert(id, Arc::new(prompt));
         }
     }

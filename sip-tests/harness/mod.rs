@@ -154,15 +154,14 @@ impl Switch {
         let sip_port = free_port();
         let http_port = free_port();
         let (rtp_min, rtp_max) = rtp_range();
-        let hold = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prompts/hold.wav");
+        // No prompt paths: the switch plays the prompts built into its binary.
         let mut toml = String::new();
         toml.push_str(&format!(
             "[sip]\nlisten = \"127.0.0.1:{sip_port}\"\ntransports = [\"udp\", \"tcp\"]\n\n\
              [http]\nlisten = \"127.0.0.1:{http_port}\"\n\n\
-             [media]\nip = \"127.0.0.1\"\nrtp_port_min = {rtp_min}\nrtp_port_max = {rtp_max}\nhold_prompt = {hold:?}\nsurvey_prompts_dir = {prompts:?}\n\n\
+             [media]\nip = \"127.0.0.1\"\nrtp_port_min = {rtp_min}\nrtp_port_max = {rtp_max}\n\n\
              [store]\npath = {db:?}\n\n",
             db = dir.path().join("meritline.db"),
-            prompts = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/prompts"),
         ));
         let allow: Vec<String> = spec.trunk_allow.iter().map(|c| format!("{c:?}")).collect();
         toml.push_str(&format!(
@@ -189,6 +188,30 @@ impl Switch {
         let proc = spawn_meritline(&dir);
         let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
         let mut sw = Switch { sip_port, http_port, dir, proc, http };
+        sw.wait_healthy();
+        sw
+    }
+
+    /// `meritline run` with no config at all, as a new user types it, with an empty folder as its
+    /// working directory (`dir/cwd`; the log is kept beside it). It listens where the embedded
+    /// defaults say: SIP on 127.0.0.1:5060, HTTP on 127.0.0.1:8080.
+    pub fn start_on_defaults_in_empty_folder() -> Switch {
+        let dir = TempDir::new("defaults");
+        let cwd = dir.path().join("cwd");
+        std::fs::create_dir_all(&cwd).expect("create cwd");
+        let log = std::fs::File::create(dir.path().join("meritline.log")).expect("log file");
+        let proc = Proc::spawn(
+            "meritline",
+            Command::new(env!("CARGO_BIN_EXE_meritline"))
+                .arg("run")
+                .current_dir(&cwd)
+                .env("RUST_LOG", "meritline=debug,info")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log),
+        );
+        let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+        let mut sw = Switch { sip_port: 5060, http_port: 8080, dir, proc, http };
         sw.wait_healthy();
         sw
     }

@@ -4,7 +4,8 @@
 //! are the single source of truth for default values; `config/meritline.toml` (embedded as
 //! [`REFERENCE_TOML`]) documents every key and is tested to describe exactly the same setup.
 //! Relative paths (`media.hold_prompt`, `store.path`) resolve against the process's working
-//! directory, whether the configuration came from a file or from the defaults.
+//! directory, whether the configuration came from a file or from the defaults. The defaults name
+//! no file but the store's: the prompts are built into the binary ([`crate::media::prompts`]).
 
 mod cidr;
 mod error;
@@ -145,11 +146,12 @@ pub struct MediaConfig {
     pub rtp_port_min: u16,
     /// Highest port the relay may use (inclusive).
     pub rtp_port_max: u16,
-    /// WAV file played to queued callers, relative to the working directory unless absolute.
-    pub hold_prompt: PathBuf,
+    /// WAV file played to queued callers, relative to the working directory unless absolute;
+    /// `None` plays the hold audio built into the binary.
+    pub hold_prompt: Option<PathBuf>,
     /// Folder of the survey prompts (survey_csat.wav, survey_resolved.wav, survey_invalid.wav,
-    /// survey_thanks.wav); read only when a queue has a survey.
-    pub survey_prompts_dir: PathBuf,
+    /// survey_thanks.wav), read only when a queue has a survey; `None` uses the built-in ones.
+    pub survey_prompts_dir: Option<PathBuf>,
 }
 
 /// `[store]`: the SQLite database.
@@ -469,8 +471,8 @@ impl Default for MediaConfig {
             ip: LOOPBACK,
             rtp_port_min: 20000,
             rtp_port_max: 20999,
-            hold_prompt: PathBuf::from("config/prompts/hold.wav"),
-            survey_prompts_dir: PathBuf::from("config/prompts"),
+            hold_prompt: None,
+            survey_prompts_dir: None,
         }
     }
 }

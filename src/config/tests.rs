@@ -115,7 +115,8 @@ fn defaults_match_the_documented_setup() {
     assert_eq!(config.media.ip, ip("127.0.0.1"));
     assert_eq!((config.media.rtp_port_min, config.media.rtp_port_max), (20000, 20999));
     assert_eq!(config.media.rtp_port_pairs(), 500);
-    assert_eq!(config.media.hold_prompt, PathBuf::from("config/prompts/hold.wav"));
+    assert_eq!(config.media.hold_prompt, None, "the built-in hold audio plays");
+    assert_eq!(config.media.survey_prompts_dir, None, "the built-in survey prompts play");
     assert_eq!(config.store.path, PathBuf::from("data/meritline.db"));
 
     let trunk = config.trunk_for_source(ip("127.0.0.1")).unwrap();
@@ -144,9 +145,18 @@ fn defaults_are_consistent_and_warning_free() {
 }
 
 #[test]
+fn defaults_need_no_file_in_the_working_directory() {
+    // Validation runs the file checks; with the defaults there is no file to check, so this
+    // passes in any folder (the prompts are built in).
+    let config = Config::default();
+    assert_eq!(validate::file_issues(&config), Vec::new());
+    config.validate().unwrap();
+}
+
+#[test]
 fn defaults_validate_with_a_readable_prompt() {
     let mut config = Config::default();
-    config.media.hold_prompt = temp_file("defaults-hold.wav", &wav_bytes());
+    config.media.hold_prompt = Some(temp_file("defaults-hold.wav", &wav_bytes()));
     config.validate().unwrap();
 }
 
@@ -156,7 +166,7 @@ fn docker_config_is_valid_apart_from_its_prompt_path() {
     assert_eq!(validate::value_issues(&config), Vec::new());
     assert!(config.sip.listen.ip().is_unspecified());
     assert!(config.http.listen.ip().is_unspecified());
-    assert_eq!(config.media.hold_prompt, PathBuf::from("/etc/meritline/prompts/hold.wav"));
+    assert_eq!(config.media.hold_prompt, Some(PathBuf::from("/etc/meritline/prompts/hold.wav")));
     assert!(config.store.path.is_absolute());
 }
 
@@ -203,7 +213,7 @@ fn load_reads_and_validates_a_file() {
     let config = Config::load(Some(&path)).unwrap();
     assert_eq!(config.trunks[0].name, "carrier");
     assert!(config.trunk_for_source(ip("192.0.2.77")).is_some());
-    assert_eq!(config.media.hold_prompt, prompt);
+    assert_eq!(config.media.hold_prompt, Some(prompt));
 }
 
 #[test]
@@ -541,28 +551,28 @@ fn other_warnings() {
 #[test]
 fn hold_prompt_must_be_a_readable_wav() {
     let mut config = Config::default();
-    config.media.hold_prompt = temp_file("good.wav", &wav_bytes());
+    config.media.hold_prompt = Some(temp_file("good.wav", &wav_bytes()));
     assert_eq!(validate::file_issues(&config), Vec::new());
 
-    config.media.hold_prompt = temp_file("text.wav", b"this is not a wav file at all");
+    config.media.hold_prompt = Some(temp_file("text.wav", b"this is not a wav file at all"));
     let issues = validate::file_issues(&config);
     assert_eq!(keys(&issues), vec!["media.hold_prompt"]);
     assert!(issues[0].message.contains("no RIFF/WAVE header"), "{}", issues[0]);
 
-    config.media.hold_prompt = temp_file("short.wav", b"RIFF");
+    config.media.hold_prompt = Some(temp_file("short.wav", b"RIFF"));
     let issues = validate::file_issues(&config);
     assert!(issues[0].message.contains("shorter than a RIFF header"), "{}", issues[0]);
 
-    config.media.hold_prompt = std::env::temp_dir().join("meritline-config-tests-no-such-dir/hold.wav");
+    config.media.hold_prompt = Some(std::env::temp_dir().join("meritline-config-tests-no-such-dir/hold.wav"));
     let issues = validate::file_issues(&config);
     assert_eq!(keys(&issues), vec!["media.hold_prompt"]);
     assert!(issues[0].message.starts_with("cannot read "), "{}", issues[0]);
 
-    config.media.hold_prompt = PathBuf::from("no-such-dir/hold.wav");
+    config.media.hold_prompt = Some(PathBuf::from("no-such-dir/hold.wav"));
     let issues = validate::file_issues(&config);
     assert!(issues[0].message.contains("relative to the working directory"), "{}", issues[0]);
 
-    config.media.hold_prompt = PathBuf::new();
+    config.media.hold_prompt = Some(PathBuf::new());
     assert_eq!(keys(&validate::file_issues(&config)), vec!["media.hold_prompt"]);
 }
 

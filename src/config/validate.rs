@@ -32,14 +32,19 @@ pub(super) fn value_issues(config: &Config) -> Vec<ConfigIssue> {
     issues
 }
 
-/// Problems with files the configuration points at: the hold prompt must be a readable WAV.
+/// Problems with files the configuration points at: a configured hold prompt must be a readable
+/// WAV, and so must each survey prompt in a configured folder (unset, the built-in ones play).
 /// Only the RIFF/WAVE header is checked here; the media module parses the format itself.
 pub(super) fn file_issues(config: &Config) -> Vec<ConfigIssue> {
-    let mut issues = wav_issues("media.hold_prompt", &config.media.hold_prompt);
-    if config.queues.iter().any(|q| q.survey_spec().is_some()) {
-        for prompt in crate::survey::PromptId::ALL {
-            let path = config.media.survey_prompts_dir.join(prompt.file_name());
-            issues.extend(wav_issues("media.survey_prompts_dir", &path));
+    let mut issues = Vec::new();
+    if let Some(path) = &config.media.hold_prompt {
+        issues.extend(wav_issues("media.hold_prompt", path));
+    }
+    if let Some(dir) = &config.media.survey_prompts_dir {
+        if config.queues.iter().any(|q| q.survey_spec().is_some()) {
+            for prompt in crate::survey::PromptId::ALL {
+                issues.extend(wav_issues("media.survey_prompts_dir", &dir.join(prompt.file_name())));
+            }
         }
     }
     issues

@@ -10,6 +10,7 @@
 
 pub mod dtmf;
 pub mod g711;
+pub mod prompts;
 pub mod rtp;
 pub mod session;
 pub mod wav;
