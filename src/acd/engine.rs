@@ -20,7 +20,7 @@ use rand::{Rng, SeedableRng};
 use super::merit_index::{MeritPool, MeritSlot};
 use super::types::{
     parse_skill, AcdError, AcdEvent, AgentConfig, AgentSnapshot, AgentState, CallId, OfferDecision, OfferResult,
-    PickRule, QueueConfig, QueuePolicy, QueueSnapshot, RemovedCall, Requested, Strategy, WaitingCall,
+    PickRule, QueueConfig, QueuePolicy, QueueSnapshot, RemovedCall, Requested, StateCause, Strategy, WaitingCall,
     DEFAULT_SKILL_LEVEL,
 };
 
@@ -262,6 +262,12 @@ impl Default for Acd {
 }
 
 impl Acd {
+    /// Entries held per call (waiting and offered calls, their timers, undelivered events):
+    /// what a memory bound is checked against. Per-agent and per-queue state is not counted.
+    pub fn retained_per_call(&self) -> usize {
+        self.calls.len() + self.heads.len() + self.timers.len() + self.events.len()
+    }
+
     /// An ACD with no queues and no agents, its random choices seeded with 0.
     pub fn new() -> Self {
         Self::default()
@@ -506,7 +512,7 @@ impl Acd {
                 self.queues[q].offered = self.queues[q].offered.saturating_sub(1);
                 offered_to = Some(self.agents[agent].id.clone());
                 // The agent did nothing wrong: it gets its place in the idle order back.
-                self.after_call(agent, now, true);
+                self.after_call(agent, now, true, StateCause::OfferWithdrawn);
             }
         }
         let removed = RemovedCall {
@@ -554,7 +560,7 @@ impl Acd {
         };
         if *current != target {
             self.agents[a].pending_not_ready = None;
-            self.enter_state(a, target, now, false);
+            self.enter_state(a, target, now, false, StateCause::Requested);
             self.dispatch(now);
         }
         Ok(())
@@ -609,7 +615,7 @@ impl Acd {
                 self.agents[a].calls_handled += 1;
                 self.agents[a].talking = Some((q, now));
                 self.queues[q].agent_stats.entry(a).or_default().answered += 1;
-                self.enter_state(a, AgentState::OnCall { call }, now, false);
+                self.enter_state(a, AgentState::OnCall { call }, now, false, StateCause::Answered);
                 return Ok(());
             }
             OfferResult::NoAnswer => REASON_RONA,
@@ -620,7 +626,7 @@ impl Acd {
             self.agents[a].missed_offers += 1;
         }
         self.agents[a].pending_not_ready = None;
-        self.enter_state(a, AgentState::NotReady { reason: reason.to_string() }, now, false);
+        self.enter_state(a, AgentState::NotReady { reason: reason.to_string() }, now, false, StateCause::OfferFailed);
         self.requeue(now, call, entry);
         self.dispatch(now);
         Ok(())
@@ -646,8 +652,10 @@ impl Acd {
             queue.handle_time += HANDLE_TIME_ALPHA * (sample - queue.handle_time);
         }
         match now.checked_add(wrapup) {
-            Some(until) if !wrapup.is_zero() => self.enter_state(a, AgentState::WrapUp { until }, now, false),
-            _ => self.after_call(a, now, false),
+            Some(until) if !wrapup.is_zero() => {
+                self.enter_state(a, AgentState::WrapUp { until }, now, false, StateCause::CallEnded)
+            }
+            _ => self.after_call(a, now, false, StateCause::CallEnded),
         }
         self.dispatch(now);
         Ok(())
@@ -673,7 +681,7 @@ impl Acd {
                 Timer::WrapUpEnd { agent } => {
                     self.agents[agent].timer = None;
                     if matches!(self.agents[agent].state, AgentState::WrapUp { .. }) {
-                        self.after_call(agent, now, false);
+                        self.after_call(agent, now, false, StateCause::WrapUpEnded);
                     }
                 }
                 Timer::Relax { call } => {
@@ -1095,7 +1103,7 @@ impl Acd {
                 agent_idle,
             },
         });
-        self.enter_state(a, AgentState::Offered { call }, now, false);
+        self.enter_state(a, AgentState::Offered { call }, now, false, StateCause::Offered);
         if let Some(deadline) = now.checked_add(ring_timeout).filter(|_| !ring_timeout.is_zero()) {
             let timer_key = (deadline, self.next_seq());
             self.timers.insert(timer_key, Timer::Ring { agent: a, call });
@@ -1197,18 +1205,18 @@ impl Acd {
     }
 
     /// Ends an offer or a call without fault: Ready (or the pending NotReady).
-    fn after_call(&mut self, a: usize, now: Instant, keep_idle: bool) {
+    fn after_call(&mut self, a: usize, now: Instant, keep_idle: bool, cause: StateCause) {
         let target = match self.agents[a].pending_not_ready.take() {
             Some(reason) => AgentState::NotReady { reason },
             None => AgentState::Ready,
         };
-        self.enter_state(a, target, now, keep_idle);
+        self.enter_state(a, target, now, keep_idle, cause);
     }
 
     /// Moves an agent to `state`: cancels the old state's timer, starts the wrap-up timer, updates
     /// idle time, occupancy and indexes, and emits `AgentStateChanged`. With `keep_idle`, an agent
     /// becoming Ready keeps its previous idle time (an offer released through no fault of the agent).
-    fn enter_state(&mut self, a: usize, state: AgentState, now: Instant, keep_idle: bool) {
+    fn enter_state(&mut self, a: usize, state: AgentState, now: Instant, keep_idle: bool, cause: StateCause) {
         if let Some(key) = self.agents[a].timer.take() {
             self.timers.remove(&key);
         }
@@ -1229,7 +1237,7 @@ impl Acd {
         }
         self.agents[a].state = state.clone();
         self.sync_agent_indexes(a);
-        self.events.push_back(AcdEvent::AgentStateChanged { agent: self.agents[a].id.clone(), state });
+        self.events.push_back(AcdEvent::AgentStateChanged { agent: self.agents[a].id.clone(), state, cause });
     }
 
     /// Brings the agent's pools (available sets, staffed counts) in line with its state.

@@ -17,6 +17,6 @@ mod tests;
 pub use engine::{Acd, DEFAULT_OCCUPANCY_WINDOW, NEUTRAL_SCORE, REASON_REJECTED, REASON_RONA, REASON_UNREACHABLE};
 pub use types::{
     parse_skill, AcdError, AcdEvent, AgentConfig, AgentSnapshot, AgentState, CallId, OfferDecision, OfferResult,
-    PickRule, QueueConfig, QueuePolicy, QueueSnapshot, RelaxStep, RemovedCall, Requested, Strategy, WaitingCall,
-    DEFAULT_SKILL_LEVEL,
+    PickRule, QueueConfig, QueuePolicy, QueueSnapshot, RelaxStep, RemovedCall, Requested, StateCause, Strategy,
+    WaitingCall, DEFAULT_SKILL_LEVEL,
 };

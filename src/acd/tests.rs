@@ -221,7 +221,10 @@ fn wrapup_timer_returns_agent_to_ready() {
     drain(&mut acd);
     acd.handle_timeout(until);
     let events = drain(&mut acd);
-    assert_eq!(events[0], AcdEvent::AgentStateChanged { agent: "a1".into(), state: AgentState::Ready });
+    assert_eq!(
+        events[0],
+        AcdEvent::AgentStateChanged { agent: "a1".into(), state: AgentState::Ready, cause: StateCause::WrapUpEnded }
+    );
     assert_eq!(offers(&events), vec![(2, "a1".to_string())]);
     acd.check_invariants();
 }
@@ -636,7 +639,11 @@ fn offer_event_precedes_the_agent_state_change() {
     assert!(matches!(events[0], AcdEvent::Offer { .. }));
     assert_eq!(
         events[1],
-        AcdEvent::AgentStateChanged { agent: "a1".into(), state: AgentState::Offered { call: CallId(1) } }
+        AcdEvent::AgentStateChanged {
+            agent: "a1".into(),
+            state: AgentState::Offered { call: CallId(1) },
+            cause: StateCause::Offered
+        }
     );
 }
 
@@ -854,7 +861,7 @@ impl Harness {
                     model.queue = target;
                     assert_eq!(self.acd.call_queue(*call).as_deref(), Some(&**to));
                 }
-                AcdEvent::AgentStateChanged { agent, state } => {
+                AcdEvent::AgentStateChanged { agent, state, .. } => {
                     let a = self.agent_index(agent);
                     self.states[a] = state.clone();
                 }
@@ -1519,7 +1526,7 @@ fn floor_run(seed: u64) -> f64 {
         });
         for event in drain(&mut acd) {
             match event {
-                AcdEvent::AgentStateChanged { agent, state } => ready[index(&agent)] = state == AgentState::Ready,
+                AcdEvent::AgentStateChanged { agent, state, .. } => ready[index(&agent)] = state == AgentState::Ready,
                 AcdEvent::Offer { call, agent, queue, .. } => {
                     let (chosen, q) = (index(&agent), names.iter().position(|n| **n == *queue).unwrap());
                     let eligible: Vec<usize> = (0..n).filter(|&a| ready[a] && skills[a].contains(&q)).collect();

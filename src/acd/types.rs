@@ -297,8 +297,42 @@ pub enum AcdEvent {
     /// original enqueue time (`waited` counts from it). Emitted before any `Offer` of the call from
     /// `to`; the call stays in the ACD, and `Acd::call_queue` now names `to`.
     CallOverflowed { call: CallId, from: Arc<str>, to: Arc<str>, waited: Duration },
-    /// An agent entered a new state.
-    AgentStateChanged { agent: Arc<str>, state: AgentState },
+    /// An agent entered a new state, and why.
+    AgentStateChanged { agent: Arc<str>, state: AgentState, cause: StateCause },
+}
+
+/// Why an agent's state changed (the `cause` of `agent.state_changed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateCause {
+    /// The agent (or a supervisor) asked for it through the API.
+    Requested,
+    /// The ACD reserved the agent for a call.
+    Offered,
+    /// The agent answered the offered call.
+    Answered,
+    /// The offer failed through the agent's phone: rang out (RONA), rejected or unreachable.
+    OfferFailed,
+    /// The offer was taken back through no fault of the agent (the caller left).
+    OfferWithdrawn,
+    /// The agent's call ended: wrap-up starts, or the agent is free again.
+    CallEnded,
+    /// The wrap-up time ran out.
+    WrapUpEnded,
+}
+
+impl StateCause {
+    /// Stable lowercase name, as written in events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateCause::Requested => "requested",
+            StateCause::Offered => "offered",
+            StateCause::Answered => "answered",
+            StateCause::OfferFailed => "offer_failed",
+            StateCause::OfferWithdrawn => "offer_withdrawn",
+            StateCause::CallEnded => "call_ended",
+            StateCause::WrapUpEnded => "wrapup_ended",
+        }
+    }
 }
 
 /// What `Acd::remove_call` found.

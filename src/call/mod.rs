@@ -198,6 +198,19 @@ struct Call {
     on_hold: bool,
 }
 
+/// Sizes of the engine's per-call structures ([`Engine::retained`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retained {
+    pub calls: usize,
+    pub sip_call_ids: usize,
+    pub client_transactions: usize,
+    pub wrapups: usize,
+    pub ended_calls: usize,
+    pub survey_calls: usize,
+    pub transaction_layer: usize,
+    pub acd: usize,
+}
+
 /// An agent in wrap-up after a call: the call whose log gets the wrap-up events.
 struct WrapUp {
     call_id: String,
@@ -224,6 +237,9 @@ pub struct Engine {
     /// Last sequence numbers of recently ended calls, and their age order for eviction.
     ended_seqs: HashMap<String, u32>,
     ended_order: VecDeque<String>,
+    /// Last sequence number of each agent's stream (state changes, registrations); one entry per
+    /// configured agent at most.
+    agent_seqs: HashMap<Arc<str>, u32>,
     /// Calls in the post-call survey (their timers are polled).
     survey_calls: std::collections::BTreeSet<CallRef>,
     outputs: VecDeque<Output>,
@@ -232,6 +248,8 @@ pub struct Engine {
     epoch_unix_ms: i64,
     next_call: u64,
     draining: bool,
+    /// The calls live when the drain began: the drain waits for their BYEs only.
+    drained_calls: std::collections::HashSet<CallRef>,
 }
 
 impl Engine {
@@ -312,12 +330,14 @@ impl Engine {
             survey_calls: std::collections::BTreeSet::new(),
             ended_seqs: HashMap::new(),
             ended_order: VecDeque::new(),
+            agent_seqs: HashMap::new(),
             outputs: VecDeque::new(),
             rng,
             epoch: now,
             epoch_unix_ms: unix_ms,
             next_call: 1,
             draining: false,
+            drained_calls: std::collections::HashSet::new(),
         }
     }
 
@@ -412,6 +432,7 @@ impl Engine {
     pub fn begin_shutdown(&mut self, now: Instant) {
         self.draining = true;
         let refs: Vec<CallRef> = self.calls.keys().copied().collect();
+        self.drained_calls.extend(refs.iter().copied());
         for call in refs {
             self.hang_up(now, call, HangupSide::System, "shutdown");
         }
@@ -447,9 +468,29 @@ impl Engine {
         self.calls.len()
     }
 
-    /// No calls left and every BYE we sent has its final answer (or timed out).
+    /// How many entries each per-call structure holds now, for memory-bound checks.
+    pub fn retained(&self) -> Retained {
+        Retained {
+            calls: self.calls.len(),
+            sip_call_ids: self.by_sip_call_id.len(),
+            client_transactions: self.by_tx.len(),
+            wrapups: self.wrapups.len(),
+            ended_calls: self.ended_seqs.len().max(self.ended_order.len()),
+            survey_calls: self.survey_calls.len(),
+            transaction_layer: self.txl.retained(),
+            acd: self.acd.retained_per_call(),
+        }
+    }
+
+    /// No calls left, and every BYE the drain sent has its final answer (or timed out). BYEs of
+    /// calls that had ended before the drain began are not waited for: with no live call at
+    /// shutdown there is nothing to drain.
     pub fn is_drained(&self) -> bool {
-        self.calls.is_empty() && !self.by_tx.values().any(|(_, role)| matches!(role, TxRole::Bye(_)))
+        self.calls.is_empty()
+            && !self
+                .by_tx
+                .values()
+                .any(|(call, role)| matches!(role, TxRole::Bye(_)) && self.drained_calls.contains(call))
     }
 
     // ------------------------------------------------------------------ API views
@@ -553,6 +594,21 @@ impl Engine {
             out.push_str(&format!("{:02x}", (self.rng.next_u32() & 0xff) as u8));
         }
         out
+    }
+
+    /// Appends an event to an agent's own stream ([`crate::events::agent_stream`]).
+    fn emit_agent(&mut self, now: Instant, agent: &Arc<str>, kind: EventKind) {
+        let at_ms = self.unix_ms(now);
+        let seq = self.agent_seqs.entry(agent.clone()).or_insert(0);
+        *seq += 1;
+        let ev = CallEvent {
+            call_id: crate::events::agent_stream(agent),
+            seq: *seq,
+            at_ms,
+            agent: Some(agent.to_string()),
+            kind,
+        };
+        self.outputs.push_back(Output::Event(ev));
     }
 
     /// Appends an event to a call's log.
@@ -871,8 +927,23 @@ impl Engine {
                 (user.clone(), *remaining > 0)
             }
         };
+        let known = self.acd.agent(&user).map(|a| (a.id.clone(), a.registered));
         if let Err(e) = self.acd.set_registered(now, &user, registered) {
             tracing::debug!(%user, error = %e, "registration for an agent the ACD does not know");
+        }
+        if let Some((agent, _)) = known.filter(|(_, was)| *was != registered) {
+            let kind = match &ev {
+                RegistrarEvent::Registered { contact, .. } | RegistrarEvent::Refreshed { contact, .. } => {
+                    EventKind::AgentRegistered { agent: user.clone(), contact: contact.clone() }
+                }
+                RegistrarEvent::Unregistered { .. } => {
+                    EventKind::AgentUnregistered { agent: user.clone(), cause: "unregistered".into() }
+                }
+                RegistrarEvent::Expired { .. } => {
+                    EventKind::AgentUnregistered { agent: user.clone(), cause: "expired".into() }
+                }
+            };
+            self.emit_agent(now, &agent, kind);
         }
         metrics::gauge!(m::REGISTRATIONS).set(self.registrar.registered_users(now).count() as f64);
     }
@@ -894,13 +965,29 @@ impl Engine {
                     EventKind::CallOverflowed { from_queue: from.to_string(), to_queue: to.to_string(), waited_ms };
                 self.emit(now, call, None, kind);
             }
-            AcdEvent::AgentStateChanged { agent, state } => {
+            AcdEvent::AgentStateChanged { agent, state, cause } => {
+                let wrapup_call = self.wrapups.get(&agent).map(|w| w.call_id.clone());
                 if !matches!(state, acd::AgentState::WrapUp { .. }) {
                     if let Some(w) = self.wrapups.remove(&agent) {
                         let kind = EventKind::WrapUpEnded { agent: agent.to_string() };
                         self.emit_after_end(now, &w.call_id, Some(&agent), kind);
                     }
                 }
+                let call_id = |c: &CallRef| self.calls.get(c).map(|c| c.id.clone());
+                let (reason, call) = match &state {
+                    acd::AgentState::NotReady { reason } => (Some(reason.clone()), None),
+                    acd::AgentState::Offered { call } | acd::AgentState::OnCall { call } => (None, call_id(call)),
+                    acd::AgentState::WrapUp { .. } => (None, wrapup_call),
+                    acd::AgentState::Ready | acd::AgentState::LoggedOut => (None, None),
+                };
+                let kind = EventKind::AgentStateChanged {
+                    agent: agent.to_string(),
+                    state: state.name().to_string(),
+                    reason,
+                    cause: cause.as_str().to_string(),
+                    call,
+                };
+                self.emit_agent(now, &agent, kind);
             }
         }
     }

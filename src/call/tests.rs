@@ -17,7 +17,7 @@ use crate::api::AgentStateRequest;
 use crate::config::{
     AgentConfig, Config, DigestAlgorithmName, QueueConfig, RouteConfig, SurveyConfig, SurveyTrigger, TrunkConfig,
 };
-use crate::events::{CallEvent, EventKind, HangupSide};
+use crate::events::{agent_stream, is_agent_stream, CallEvent, EventKind, HangupSide};
 use crate::sip::auth::{compute_response, DigestAlgorithm, DigestResponseInput};
 use crate::sip::message::{Method, Request, SipMessage};
 use crate::sip::transaction::{new_branch, TimerConfig, TransactionLayer, Transport, TxEvent, TxId};
@@ -118,11 +118,16 @@ struct Sim {
     net: Vec<Packet>,
     carrier: Carrier,
     phones: Vec<Phone>,
+    /// Events of call streams.
     events: Vec<CallEvent>,
+    /// Events of agents' own streams (state changes, registrations).
+    agent_events: Vec<CallEvent>,
     pending_media: VecDeque<super::CallRef>,
     next_port: u16,
     /// Prompts the engine asked to play: (call, prompt, after_commit).
     prompts: Vec<(super::CallRef, PromptId, bool)>,
+    /// Addresses whose packets are lost (a peer that has gone away).
+    blackholes: Vec<SocketAddr>,
 }
 
 fn sdp(port: u16) -> Bytes {
@@ -169,14 +174,16 @@ impl Sim {
             },
             phones,
             events: Vec::new(),
+            agent_events: Vec::new(),
             pending_media: VecDeque::new(),
             next_port: 20000,
             prompts: Vec::new(),
+            blackholes: Vec::new(),
         }
     }
 
     fn send(&mut self, from: SocketAddr, to: SocketAddr, payload: Bytes) {
-        if self.rng.gen_bool(self.loss) {
+        if self.rng.gen_bool(self.loss) || self.blackholes.contains(&to) {
             return;
         }
         let delay = Duration::from_millis(self.rng.gen_range(5..40));
@@ -315,6 +322,7 @@ impl Sim {
                     self.prompts.push((call, prompt, after_commit))
                 }
                 Output::Media(_) => {}
+                Output::Event(ev) if is_agent_stream(&ev.call_id) => self.agent_events.push(ev),
                 Output::Event(ev) => self.events.push(ev),
             }
         }
@@ -545,6 +553,30 @@ impl Sim {
         }
         m
     }
+
+    /// Each agent's stream of state and registration events.
+    fn events_by_agent(&self) -> BTreeMap<String, Vec<&CallEvent>> {
+        let mut m: BTreeMap<String, Vec<&CallEvent>> = BTreeMap::new();
+        for e in &self.agent_events {
+            m.entry(e.call_id.clone()).or_default().push(e);
+        }
+        m
+    }
+
+    /// `agent`'s state changes as (state, reason, cause).
+    fn agent_states(&self, agent: &str) -> Vec<(String, Option<String>, String)> {
+        self.events_by_agent()
+            .remove(&agent_stream(agent))
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::AgentStateChanged { state, reason, cause, .. } => {
+                    Some((state.clone(), reason.clone(), cause.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 fn assert_logs_are_gap_free(sim: &Sim) {
@@ -553,6 +585,11 @@ fn assert_logs_are_gap_free(sim: &Sim) {
             assert_eq!(e.seq as usize, i + 1, "call {id}: events out of sequence: {evs:?}");
         }
         assert!(matches!(evs[0].kind, EventKind::CallOffered { .. }), "call {id} starts with {:?}", evs[0].kind);
+    }
+    for (id, evs) in sim.events_by_agent() {
+        for (i, e) in evs.iter().enumerate() {
+            assert_eq!(e.seq as usize, i + 1, "{id}: events out of sequence: {evs:?}");
+        }
     }
 }
 
@@ -615,6 +652,93 @@ fn rona_cancels_and_offers_the_next_agent() {
     assert_eq!(a0.not_ready_reason.as_deref(), Some("rona"));
 }
 
+/// SIGTERM after the last call ended but while its BYE to a vanished carrier still waits for an
+/// answer: there is no live call, so the engine is drained at once (it used to wait for that BYE,
+/// and the shell gave up only after its 5 s drain limit).
+#[test]
+fn a_drain_with_no_live_call_does_not_wait_for_byes_of_ended_calls() {
+    let mut sim = Sim::new(5, 0.0, 1, Answer::After(Duration::from_millis(500)), 15);
+    sim.phones[0].hangup_after = Some(Duration::from_secs(3));
+    sim.register_all_and_ready();
+    sim.place_call("15550005555", Duration::from_secs(60));
+    let t = sim.now + Duration::from_secs(2);
+    sim.run_until(t);
+    assert!(sim.events.iter().any(|e| matches!(e.kind, EventKind::CallBridged { .. })));
+    // The carrier goes away; the agent hangs up; our BYE to the carrier is never answered.
+    let carrier = sim.carrier.addr;
+    sim.blackholes.push(carrier);
+    let t = sim.now + Duration::from_secs(3);
+    sim.run_until(t);
+    assert_eq!(sim.engine.active_calls(), 0, "the call ended on the agent's BYE");
+    sim.engine.begin_shutdown(sim.now);
+    assert!(sim.engine.is_drained(), "nothing was live at shutdown, so nothing is left to drain");
+
+    // A call live at shutdown is waited for until its BYE is answered.
+    let mut sim = Sim::new(6, 0.0, 1, Answer::After(Duration::from_millis(500)), 15);
+    sim.register_all_and_ready();
+    sim.place_call("15550005556", Duration::from_secs(60));
+    let t = sim.now + Duration::from_secs(2);
+    sim.run_until(t);
+    sim.engine.begin_shutdown(sim.now);
+    assert!(!sim.engine.is_drained(), "the BYEs of the live call are outstanding");
+    let t = sim.now + Duration::from_secs(2);
+    sim.run_until(t);
+    assert!(sim.engine.is_drained());
+}
+
+/// Every agent state change is a durable event in the agent's own stream, with its reason and
+/// cause; registration is one too.
+#[test]
+fn agent_state_changes_and_registrations_are_events_in_the_agents_stream() {
+    let mut sim = Sim::new(2, 0.0, 2, Answer::Never, 5);
+    sim.phones[1].answer = Answer::After(Duration::from_secs(1));
+    sim.register_all_and_ready();
+    sim.place_call("15550002222", Duration::from_secs(10));
+    let t = sim.now + Duration::from_secs(60);
+    sim.run_until(t);
+    sim.engine
+        .set_agent_state(sim.now, "agent0", AgentStateRequest::NotReady { reason: Some("lunch".into()) })
+        .expect("lunch");
+    sim.engine.set_agent_state(sim.now, "agent0", AgentStateRequest::LoggedOut).expect("log out");
+    let t = sim.now + Duration::from_secs(1);
+    sim.run_until(t);
+    assert_logs_are_gap_free(&sim);
+    let s = |state: &str, reason: Option<&str>, cause: &str| {
+        (state.to_string(), reason.map(str::to_string), cause.to_string())
+    };
+    assert_eq!(
+        sim.agent_states("agent0"),
+        vec![
+            s("ready", None, "requested"),
+            s("offered", None, "offered"),
+            s("not_ready", Some("rona"), "offer_failed"),
+            s("not_ready", Some("lunch"), "requested"),
+            s("logged_out", None, "requested"),
+        ]
+    );
+    assert_eq!(
+        sim.agent_states("agent1"),
+        vec![
+            s("ready", None, "requested"),
+            s("offered", None, "offered"),
+            s("on_call", None, "answered"),
+            s("ready", None, "call_ended"),
+        ]
+    );
+    let agent1 = sim.events_by_agent().remove(&agent_stream("agent1")).expect("agent1's stream");
+    assert!(
+        matches!(&agent1[0].kind, EventKind::AgentRegistered { agent, contact } if agent == "agent1" && contact.contains("agent1")),
+        "{:?}",
+        agent1[0].kind
+    );
+    // The offer names its call.
+    let offered_call = agent1.iter().find_map(|e| match &e.kind {
+        EventKind::AgentStateChanged { state, call, .. } if state == "offered" => call.clone(),
+        _ => None,
+    });
+    assert!(offered_call.is_some_and(|c| sim.events_by_call().contains_key(&c)));
+}
+
 #[test]
 fn caller_hanging_up_in_queue_is_abandoned() {
     let mut sim = Sim::new(3, 0.0, 1, Answer::After(Duration::from_secs(1)), 15);
@@ -653,6 +777,41 @@ fn thousands_of_calls_over_a_lossy_network_all_complete() {
     let bridged = sim.events.iter().filter(|e| matches!(e.kind, EventKind::CallBridged { .. })).count();
     assert!(bridged >= calls * 95 / 100, "only {bridged} of {calls} calls reached an agent");
     assert_eq!(sim.engine.active_calls(), 0);
+}
+
+/// Every per-call structure of the engine stays bounded however many calls go through it: after
+/// thousands of finished calls, only the bounded memory of ended calls (for late dispositions)
+/// grows, up to its cap, and everything else holds the live calls only.
+#[test]
+fn per_call_state_is_bounded_after_tens_of_thousands_of_calls() {
+    let mut sim = Sim::new(7, 0.0, 40, Answer::After(Duration::from_millis(300)), 15);
+    sim.register_all_and_ready();
+    let mut samples = Vec::new();
+    let batches = 4;
+    let per_batch = 5_000;
+    for b in 0..batches {
+        for i in 0..per_batch {
+            sim.place_call(&format!("1666{:07}", b * per_batch + i), Duration::from_secs(2));
+            let t = sim.now + Duration::from_millis(100);
+            sim.run_until(t);
+        }
+        // Let the batch finish and every transaction time out.
+        let t = sim.now + Duration::from_secs(120);
+        sim.run_until(t);
+        sim.events.clear();
+        sim.agent_events.clear();
+        sim.carrier.calls.iter_mut().for_each(|c| c.ended = true);
+        samples.push(sim.engine.retained());
+    }
+    let last = samples.last().copied().expect("samples");
+    assert_eq!(sim.engine.active_calls(), 0);
+    assert_eq!(last.calls, 0, "{samples:?}");
+    assert_eq!(last.sip_call_ids, 0, "{samples:?}");
+    assert_eq!(last.client_transactions, 0, "{samples:?}");
+    assert_eq!(last.survey_calls, 0, "{samples:?}");
+    assert_eq!(last.acd, 0, "{samples:?}");
+    assert!(last.transaction_layer < 100, "{samples:?}");
+    assert!(last.ended_calls <= super::ENDED_CALLS_REMEMBERED, "{samples:?}");
 }
 
 fn survey_sim() -> Sim {

@@ -125,12 +125,48 @@ pub enum EventKind {
     /// of the call ends here.
     #[serde(rename = "call.transferred")]
     CallTransferred { to: String },
+    /// The agent entered a new state (`ready`, `not_ready`, `logged_out`, `offered`, `on_call`,
+    /// `wrap_up`). `reason` is the not-ready reason (the agent's, or `rona`, `rejected`,
+    /// `unreachable`); `cause` says what moved the agent (`requested`, `offered`, `answered`,
+    /// `offer_failed`, `offer_withdrawn`, `call_ended`, `wrapup_ended`, `restart`); `call` is the
+    /// call concerned, if any. Stored in the agent's stream ([`agent_stream`]).
+    #[serde(rename = "agent.state_changed")]
+    AgentStateChanged {
+        agent: String,
+        state: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        cause: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call: Option<String>,
+    },
+    /// The agent's phone has a registration again (it had none). In the agent's stream.
+    #[serde(rename = "agent.registered")]
+    AgentRegistered { agent: String, contact: String },
+    /// The agent's last registration ended: `cause` is `unregistered` (REGISTER with expires 0)
+    /// or `expired`. In the agent's stream.
+    #[serde(rename = "agent.unregistered")]
+    AgentUnregistered { agent: String, cause: String },
     /// The agent put the caller on hold.
     #[serde(rename = "call.hold")]
     CallHold {},
     /// The agent took the caller off hold.
     #[serde(rename = "call.unhold")]
     CallUnhold {},
+}
+
+/// The prefix of an agent's own stream in the log: agent-state events are stored with
+/// `call_id = "agent:<agent id>"`, numbered per agent like a call's events.
+pub const AGENT_STREAM_PREFIX: &str = "agent:";
+
+/// The stream id of `agent`'s state events.
+pub fn agent_stream(agent: &str) -> String {
+    format!("{AGENT_STREAM_PREFIX}{agent}")
+}
+
+/// Whether a stream id names an agent's stream rather than a call.
+pub fn is_agent_stream(stream: &str) -> bool {
+    stream.starts_with(AGENT_STREAM_PREFIX)
 }
 
 /// One event of one call, as produced by the call core.

@@ -272,6 +272,10 @@ impl Ledger {
                 }
                 index_for_repeats(&mut self.repeats, &self.queues, call);
             }
+            // Agent-stream facts: no call of the ledger's (agent streams never create call state).
+            EventKind::AgentStateChanged { .. }
+            | EventKind::AgentRegistered { .. }
+            | EventKind::AgentUnregistered { .. } => {}
             EventKind::CallHold {} => {
                 let record = handled_mut(&mut self.queues, call)?;
                 if record.segment_end.is_none() && record.hold_since.is_none() {

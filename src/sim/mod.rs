@@ -400,7 +400,7 @@ fn run_strategy(config: &SimConfig, day: &Day, strategy_name: &str) -> StrategyR
                         c.ringing = None;
                     }
                 }
-                AcdEvent::AgentStateChanged { agent, state } => {
+                AcdEvent::AgentStateChanged { agent, state, .. } => {
                     if let Some(&a) = agent_index.get(&*agent) {
                         ready[a] = state == AgentState::Ready;
                     }

@@ -136,6 +136,10 @@ impl Cdr {
             EventKind::AgentRinging { .. } | EventKind::AgentNoAnswer { .. } => {}
             // In-call facts the CDR row has no columns for (scoring consumes them).
             EventKind::CallTransferred { .. } | EventKind::CallHold {} | EventKind::CallUnhold {} => {}
+            // Agent-stream events have no call record (the writer does not project them).
+            EventKind::AgentStateChanged { .. }
+            | EventKind::AgentRegistered { .. }
+            | EventKind::AgentUnregistered { .. } => {}
             EventKind::AgentAnswered { agent } => {
                 self.agent = Some(agent.clone());
                 self.answered_at = Some(at);

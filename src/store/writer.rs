@@ -21,7 +21,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use super::cdr::Cdr;
 use super::{load_cdr, save_cdr, StoreError};
-use crate::events::{CallEvent, StoredEvent, SCHEMA_VERSION};
+use crate::events::{is_agent_stream, CallEvent, StoredEvent, SCHEMA_VERSION};
 
 /// A request to the writer thread.
 enum Command {
@@ -237,6 +237,11 @@ fn write_batch(conn: &mut Connection, events: Vec<CallEvent>) -> Result<Vec<Outc
                 continue;
             }
             let stored = StoredEvent { offset: tx.last_insert_rowid(), schema: SCHEMA_VERSION, event };
+            if is_agent_stream(&stored.event.call_id) {
+                // An agent's stream: no call detail record.
+                outcomes.push(Outcome::Stored(stored));
+                continue;
+            }
             let cdr = match cdrs.get_mut(&stored.event.call_id) {
                 Some(cdr) => cdr,
                 None => {

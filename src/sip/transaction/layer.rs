@@ -157,6 +157,18 @@ impl TransactionLayer {
         self.txs.is_empty()
     }
 
+    /// Entries held in every per-transaction structure (transactions, their indexes, pending
+    /// timers): what a memory bound is checked against.
+    pub fn retained(&self) -> usize {
+        self.txs.len()
+            + self.client_index.len()
+            + self.server_index.len()
+            + self.accepted_index.len()
+            + self.timers.len()
+            + self.transmits.len()
+            + self.events.len()
+    }
+
     /// Current state of a live transaction.
     pub fn state(&self, tx: TxId) -> Option<TxState> {
         self.txs.get(&tx).map(|t| t.state)
