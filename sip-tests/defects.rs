@@ -58,3 +58,47 @@ fn sigterm_with_nothing_to_drain_exits_promptly() {
     // Generous for a loaded 2-core machine, yet far below the old fixed waits (5 s).
     assert!(took < Duration::from_millis(2500), "SIGTERM took {took:?} with no call to drain\n{}", tail(&sw.log(), 40));
 }
+
+/// `kill -9` during a bridged call, then a restart: the agent's registration (3600 s) and Ready
+/// state come back without a new REGISTER, the call the log shows unfinished is closed with
+/// cause `restart`, and both legs of its dialogs get a BYE from the new process.
+#[test]
+fn after_kill_9_registrations_come_back_and_the_live_call_is_closed() {
+    let dir = TempDir::new("restart");
+    let mut sw = Switch::start(&SwitchSpec::default());
+    let mut agent =
+        sipp_agent(&dir, &sw, "agent1", "secret1", "agent_answers.xml", &["-key", "rtp_port", "40120", "-m", "1"]);
+    super::wait_agent_registered(&sw, "agent1");
+    sw.set_ready("agent1");
+    let mut caller = super::carrier_call(&dir, &sw, "caller_waits_for_bye.xml", "15550004444", "40122", &["-m", "1"]);
+    sw.wait_for("the call to be bridged", Duration::from_secs(30), |s| {
+        s.calls(1).first().is_some_and(|c| !c["bridged_at"].is_null())
+    });
+    // Let the writer commit the dialogs (it batches within milliseconds).
+    std::thread::sleep(Duration::from_millis(500));
+    sw.kill_9();
+    sw.restart();
+
+    let a = sw.agent("agent1");
+    assert_eq!(a["registered"], true, "registration lost across the restart: {a}");
+    assert_eq!(a["state"], "ready", "{a}");
+    // Both legs are hung up by the new process: each SIPp scenario ends after its BYE.
+    let st = caller.wait(Duration::from_secs(30));
+    assert!(st.success(), "caller got no BYE ({st})\n{}\n{}", sipp_traces(&dir), tail(&sw.log(), 40));
+    let st = agent.uas.wait(Duration::from_secs(30));
+    assert!(st.success(), "agent phone got no BYE ({st})\n{}\n{}", sipp_traces(&dir), tail(&sw.log(), 40));
+    sw.wait_for("the CDR to close", Duration::from_secs(20), |s| {
+        s.calls(1).first().is_some_and(|c| !c["ended_at"].is_null())
+    });
+    let cdr = sw.calls(1).remove(0);
+    assert_eq!(cdr["cause"], "restart", "{cdr}");
+    assert_eq!(cdr["hangup_side"], "system", "{cdr}");
+    // The agent's own stream says it is ready again because of the restart.
+    let events = sw.get("/api/calls/agent:agent1/events");
+    let restored = events
+        .as_array()
+        .expect("events")
+        .iter()
+        .any(|e| e["type"] == "agent.state_changed" && e["state"] == "ready" && e["cause"] == "restart");
+    assert!(restored, "{events}");
+}

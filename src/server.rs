@@ -192,7 +192,11 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     }
 
     let seed = rand::random::<u64>();
-    let engine = Engine::new(config.clone(), Instant::now(), unix_ms(), seed);
+    let mut engine = Engine::new(config.clone(), Instant::now(), unix_ms(), seed);
+    // What the previous run left: registrations, unfinished calls and their dialogs, agent states.
+    let agent_ids: Vec<String> = config.agents.iter().map(|a| a.id.clone()).collect();
+    let recovery = store.recovery(unix_ms(), &agent_ids).map_err(|e| RunError::Store(e.to_string()))?;
+    engine.handle_recovery(Instant::now(), recovery);
     tracing::info!(
         sip = %config.sip.listen,
         http = %config.http.listen,
@@ -394,6 +398,7 @@ impl Driver {
             match out {
                 Output::Transmit(t) => self.transports.send(t),
                 Output::Event(ev) => self.store.event_log().append(ev),
+                Output::Durable(write) => self.store.event_log().write_durable(write),
                 Output::Media(cmd) => self.media_command(cmd, media_tx),
             }
         }

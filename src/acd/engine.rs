@@ -532,6 +532,22 @@ impl Acd {
     /// rejection replaces it with the system reason); Ready is accepted only to cancel such a pending
     /// NotReady; otherwise Ready and LoggedOut are refused with `InvalidTransition` (409).
     pub fn set_agent_state(&mut self, now: Instant, agent: &str, requested: Requested) -> Result<(), AcdError> {
+        self.change_agent_state(now, agent, requested, StateCause::Requested)
+    }
+
+    /// Puts an agent back in the state it had before the switch restarted (the same rules as
+    /// [`Acd::set_agent_state`], reported with cause `Restored`).
+    pub fn restore_agent_state(&mut self, now: Instant, agent: &str, requested: Requested) -> Result<(), AcdError> {
+        self.change_agent_state(now, agent, requested, StateCause::Restored)
+    }
+
+    fn change_agent_state(
+        &mut self,
+        now: Instant,
+        agent: &str,
+        requested: Requested,
+        cause: StateCause,
+    ) -> Result<(), AcdError> {
         let now = self.clock(now);
         let a = self.agent_index(agent)?;
         let current = &self.agents[a].state;
@@ -560,7 +576,7 @@ impl Acd {
         };
         if *current != target {
             self.agents[a].pending_not_ready = None;
-            self.enter_state(a, target, now, false, StateCause::Requested);
+            self.enter_state(a, target, now, false, cause);
             self.dispatch(now);
         }
         Ok(())

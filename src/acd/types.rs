@@ -318,6 +318,8 @@ pub enum StateCause {
     CallEnded,
     /// The wrap-up time ran out.
     WrapUpEnded,
+    /// Restored at start-up from the state the agent had before the switch restarted.
+    Restored,
 }
 
 impl StateCause {
@@ -331,6 +333,7 @@ impl StateCause {
             StateCause::OfferWithdrawn => "offer_withdrawn",
             StateCause::CallEnded => "call_ended",
             StateCause::WrapUpEnded => "wrapup_ended",
+            StateCause::Restored => "restart",
         }
     }
 }

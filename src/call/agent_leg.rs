@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::durable::DialogLeg;
 use super::sip_util;
 use super::{AgentLeg, AgentLegState, CallRef, Engine, Leg, MediaCommand, Phase, RemoteMedia, TxRole};
 use crate::acd::{OfferDecision, OfferResult, PickRule};
@@ -221,6 +222,11 @@ fn answered(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: SipMessa
     leg.answered_at = Some(now);
     c.phase = Phase::Bridged;
     let agent = leg.agent.clone();
+    let persisted = leg.dialog.clone().map(|d| (d, leg.dest, leg.transport));
+    if let Some((dialog, dest, transport)) = persisted {
+        e.persist_dialog(call, DialogLeg::Agent, &dialog, dest, transport);
+    }
+    let Some(c) = e.calls.get_mut(&call) else { return };
     tracing::info!(call = %c.id, %agent, "agent answered, bridging");
     e.media(MediaCommand::SetAgentRemote { call, remote: RemoteMedia::from_negotiated(&neg) });
     e.media(MediaCommand::Bridge { call });

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::durable::DialogLeg;
 use super::sip_util::{self, redact};
 use super::{Call, CallRef, CallerLeg, Engine, Leg, MediaCommand, Phase, RemoteMedia, TxRole};
 use crate::events::EventKind;
@@ -97,6 +98,7 @@ pub fn new_invite(e: &mut Engine, now: Instant, tx: TxId, msg: SipMessage, sourc
             media_ports: None,
             survey: None,
             on_hold: false,
+            persisted_dialogs: false,
         },
     );
     e.emit(now, call, None, EventKind::CallOffered { ani, did, trunk: trunk_name });
@@ -147,7 +149,11 @@ pub fn media_ready(e: &mut Engine, now: Instant, call: CallRef, caller_port: u16
     c.phase = Phase::Queued;
     let invite_tx = c.caller.invite_tx;
     let queue = c.queue.clone();
+    let persisted = c.caller.dialog.clone().map(|d| (d, c.caller.source, c.caller.transport));
     e.respond_msg(now, invite_tx, resp);
+    if let Some((dialog, dest, transport)) = persisted {
+        e.persist_dialog(call, DialogLeg::Caller, &dialog, dest, transport);
+    }
     let remote = RemoteMedia::from_negotiated(&negotiated);
     e.media(MediaCommand::SetCallerRemote { call, remote });
     e.media(MediaCommand::PlayHold { call });

@@ -7,6 +7,8 @@
 
 mod agent_leg;
 mod caller_leg;
+pub mod durable;
+mod recovery;
 mod register;
 mod sip_util;
 mod survey_leg;
@@ -110,6 +112,8 @@ pub enum Output {
     Transmit(Transmit),
     Media(MediaCommand),
     Event(CallEvent),
+    /// State to keep across a restart (registrations, live dialogs).
+    Durable(durable::DurableWrite),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +200,8 @@ struct Call {
     survey: Option<SurveyRun>,
     /// A re-INVITE put the call on hold (sendonly, inactive or a null address).
     on_hold: bool,
+    /// A dialog of this call was written for restart recovery (so its end is written too).
+    persisted_dialogs: bool,
 }
 
 /// Sizes of the engine's per-call structures ([`Engine::retained`]).
@@ -572,6 +578,17 @@ impl Engine {
 
     // ------------------------------------------------------------------ internals
 
+    /// The monotonic instant of a wall-clock time (milliseconds since the Unix epoch).
+    fn instant_at(&self, unix_ms: i64) -> Instant {
+        let delta = unix_ms - self.epoch_unix_ms;
+        let d = std::time::Duration::from_millis(delta.unsigned_abs());
+        if delta >= 0 {
+            self.epoch + d
+        } else {
+            self.epoch.checked_sub(d).unwrap_or(self.epoch)
+        }
+    }
+
     /// Wall-clock milliseconds of a monotonic instant.
     fn unix_ms(&self, t: Instant) -> i64 {
         match t.checked_duration_since(self.epoch) {
@@ -901,6 +918,9 @@ impl Engine {
 
     fn remove_call(&mut self, call: CallRef) {
         if let Some(c) = self.calls.remove(&call) {
+            if c.persisted_dialogs {
+                self.outputs.push_back(Output::Durable(durable::DurableWrite::RemoveDialogs { call_id: c.id.clone() }));
+            }
             self.remember_ended(c.id.clone(), c.seq);
             self.by_sip_call_id.remove(&c.caller.sip_call_id);
             if let Some(a) = &c.agent {
@@ -921,6 +941,7 @@ impl Engine {
     }
 
     fn on_registrar_event(&mut self, now: Instant, ev: RegistrarEvent) {
+        self.persist_binding(now, &ev);
         let (user, registered) = match &ev {
             RegistrarEvent::Registered { user, .. } | RegistrarEvent::Refreshed { user, .. } => (user.clone(), true),
             RegistrarEvent::Unregistered { user, remaining, .. } | RegistrarEvent::Expired { user, remaining, .. } => {

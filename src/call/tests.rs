@@ -128,6 +128,8 @@ struct Sim {
     prompts: Vec<(super::CallRef, PromptId, bool)>,
     /// Addresses whose packets are lost (a peer that has gone away).
     blackholes: Vec<SocketAddr>,
+    /// What the engine asked to keep across a restart, in order.
+    durable: Vec<super::durable::DurableWrite>,
 }
 
 fn sdp(port: u16) -> Bytes {
@@ -179,6 +181,7 @@ impl Sim {
             next_port: 20000,
             prompts: Vec::new(),
             blackholes: Vec::new(),
+            durable: Vec::new(),
         }
     }
 
@@ -322,6 +325,7 @@ impl Sim {
                     self.prompts.push((call, prompt, after_commit))
                 }
                 Output::Media(_) => {}
+                Output::Durable(write) => self.durable.push(write),
                 Output::Event(ev) if is_agent_stream(&ev.call_id) => self.agent_events.push(ev),
                 Output::Event(ev) => self.events.push(ev),
             }
@@ -684,6 +688,79 @@ fn a_drain_with_no_live_call_does_not_wait_for_byes_of_ended_calls() {
     let t = sim.now + Duration::from_secs(2);
     sim.run_until(t);
     assert!(sim.engine.is_drained());
+}
+
+/// What a bridged call leaves for restart recovery, and what the engine does with it at the
+/// next start: the registrations and both dialogs are written while the call is live; a new
+/// engine given them restores the binding and Ready state, closes the call with cause `restart`
+/// (continuing its sequence) and sends each leg its BYE.
+#[test]
+fn recovery_restores_bindings_and_agent_state_and_hangs_up_unfinished_calls() {
+    use super::durable::{AgentRecord, DurableWrite, Recovery, UnfinishedCall};
+    let mut sim = Sim::new(8, 0.0, 1, Answer::After(Duration::from_millis(500)), 15);
+    sim.register_all_and_ready();
+    sim.place_call("15550008080", Duration::from_secs(600));
+    let t = sim.now + Duration::from_secs(3);
+    sim.run_until(t);
+    let call_id = sim.events[0].call_id.clone();
+    let last_seq = sim.events.iter().map(|e| e.seq).max().unwrap_or(0);
+    let mut bindings = Vec::new();
+    let mut dialogs = Vec::new();
+    for w in &sim.durable {
+        match w {
+            DurableWrite::SaveBinding(b) => bindings.push(b.clone()),
+            DurableWrite::SaveDialog(d) => dialogs.push(d.clone()),
+            other => panic!("unexpected write while the call is live: {other:?}"),
+        }
+    }
+    assert_eq!(bindings.len(), 1, "{:?}", sim.durable);
+    assert_eq!(dialogs.len(), 2, "caller and agent dialogs: {:?}", sim.durable);
+    let agent_seq = sim.agent_events.iter().map(|e| e.seq).max().unwrap_or(0);
+
+    // The process dies; a new engine starts with what the store kept.
+    let now = sim.now + Duration::from_secs(5);
+    let mut engine = Engine::new(config(1, 15, 0), now, 1_700_000_100_000, 99);
+    let recovery = Recovery {
+        bindings: bindings
+            .iter()
+            .map(|b| super::durable::BindingRecord { expires_at_ms: 1_700_000_100_000 + 3_000_000, ..b.clone() })
+            .collect(),
+        dialogs: dialogs.clone(),
+        unfinished_calls: vec![UnfinishedCall { call_id: call_id.clone(), last_seq }],
+        agents: vec![AgentRecord {
+            agent: "agent0".into(),
+            last_seq: agent_seq,
+            last_state: Some(("on_call".into(), None)),
+        }],
+    };
+    engine.handle_recovery(now, recovery);
+    let mut byes = Vec::new();
+    let mut events = Vec::new();
+    while let Some(out) = engine.poll_output() {
+        match out {
+            Output::Transmit(t) => {
+                if let Ok(msg) = SipMessage::parse(t.payload) {
+                    if msg.method() == Some(Method::Bye) {
+                        byes.push(t.dest);
+                    }
+                }
+            }
+            Output::Event(ev) => events.push(ev),
+            _ => {}
+        }
+    }
+    byes.sort();
+    let mut dests: Vec<SocketAddr> = dialogs.iter().map(|d| d.dest).collect();
+    dests.sort();
+    assert_eq!(byes, dests, "a BYE to each leg of the unfinished call");
+    let ended = events.iter().find(|e| e.call_id == call_id).expect("call.ended");
+    assert_eq!(ended.seq, last_seq + 1);
+    assert!(matches!(&ended.kind, EventKind::CallEnded { cause, side: HangupSide::System, .. } if cause == "restart"));
+    let restored = events.iter().find(|e| e.call_id == agent_stream("agent0")).expect("agent event");
+    assert_eq!(restored.seq, agent_seq + 1, "the agent's stream continues its numbering");
+    let view = engine.agents(now).into_iter().next().expect("agent0");
+    assert!(view.registered, "binding restored");
+    assert_eq!(view.state, crate::api::AgentState::Ready);
 }
 
 /// Every agent state change is a durable event in the agent's own stream, with its reason and

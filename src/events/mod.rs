@@ -155,6 +155,10 @@ pub enum EventKind {
     CallUnhold {},
 }
 
+/// The `cause` of the `call.ended` the switch writes at start-up for a call the log shows
+/// unfinished (the process died during it), and of agent states restored then.
+pub const CAUSE_RESTART: &str = "restart";
+
 /// The prefix of an agent's own stream in the log: agent-state events are stored with
 /// `call_id = "agent:<agent id>"`, numbered per agent like a call's events.
 pub const AGENT_STREAM_PREFIX: &str = "agent:";

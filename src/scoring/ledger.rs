@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use crate::events::{EventKind, HangupSide, NoAnswerReason, StoredEvent};
+use crate::events::{EventKind, HangupSide, NoAnswerReason, StoredEvent, CAUSE_RESTART};
 
 use super::config::{ScoringConfig, DAY_MS};
 
@@ -244,9 +244,19 @@ impl Ledger {
                     record.wrapup_ms = at.saturating_sub(started).max(0);
                 }
             }
-            EventKind::CallEnded { side, .. } => {
+            EventKind::CallEnded { side, cause, .. } => {
                 call.pending_offers.clear();
                 let queue = call.queue.clone();
+                if cause == CAUSE_RESTART {
+                    // The switch died mid-call: how the call went is unknown, so it is not held
+                    // for or against its agent (no handled call, no repeat).
+                    if let (Some(key), Some(q)) = (call.handled.take(), queue.as_deref()) {
+                        if let Some(ledger) = self.queues.get_mut(q) {
+                            ledger.handled.remove(&key);
+                        }
+                    }
+                    return queue;
+                }
                 if let Some(record) = handled_mut(&mut self.queues, call) {
                     if !record.ended {
                         record.ended = true;

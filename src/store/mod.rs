@@ -5,6 +5,7 @@
 //! the writer. Read methods block on SQLite: from async code call them via `spawn_blocking`.
 
 mod cdr;
+mod recovery;
 mod schema;
 mod writer;
 

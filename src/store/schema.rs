@@ -91,6 +91,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
         ORDER BY o.event_offset DESC LIMIT 1)
     WHERE answered_at IS NOT NULL;
     CREATE INDEX calls_by_queue_answered ON calls (queue, answered_at);",
+    // 5: what restart recovery needs beside the log: agents' registrations with their expiry,
+    // the live dialogs of calls (as the BYE that ends each), and an index of unfinished calls.
+    "CREATE TABLE registrations (
+        agent         TEXT    NOT NULL,
+        contact       TEXT    NOT NULL,
+        source        TEXT    NOT NULL,
+        transport     TEXT    NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (agent, contact)
+    );
+    CREATE TABLE live_dialogs (
+        call_id   TEXT NOT NULL,
+        leg       TEXT NOT NULL,
+        dest      TEXT NOT NULL,
+        transport TEXT NOT NULL,
+        bye       TEXT NOT NULL,
+        PRIMARY KEY (call_id, leg)
+    );
+    CREATE INDEX calls_unfinished ON calls (call_id) WHERE ended_at IS NULL;",
 ];
 
 /// The schema version after all migrations.

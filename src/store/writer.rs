@@ -21,12 +21,20 @@ use tokio::sync::{broadcast, oneshot};
 
 use super::cdr::Cdr;
 use super::{load_cdr, save_cdr, StoreError};
+use crate::call::durable::DurableWrite;
 use crate::events::{is_agent_stream, CallEvent, StoredEvent, SCHEMA_VERSION};
 
 /// A request to the writer thread.
 enum Command {
-    Append { event: CallEvent, ack: Option<oneshot::Sender<Result<i64, StoreError>>> },
-    Flush { ack: oneshot::Sender<Result<(), StoreError>> },
+    Append {
+        event: CallEvent,
+        ack: Option<oneshot::Sender<Result<i64, StoreError>>>,
+    },
+    Flush {
+        ack: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// State for restart recovery (registrations, live dialogs), stored in order with events.
+    Durable(DurableWrite),
 }
 
 /// Handle to the event log's writer thread. Cheap to clone; every clone feeds the same writer.
@@ -75,6 +83,13 @@ impl EventLog {
         let (ack, done) = oneshot::channel();
         self.send_append(event, Some(ack));
         done.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Queues a restart-recovery write (see [`crate::call::durable`]); it never blocks.
+    pub fn write_durable(&self, write: DurableWrite) {
+        if self.commands.send(Command::Durable(write)).is_err() {
+            tracing::error!("event log writer stopped; recovery state not written");
+        }
     }
 
     /// Resolves once everything queued before this call is committed (or failed).
@@ -145,8 +160,10 @@ impl Writer {
         let mut events = Vec::with_capacity(batch.len());
         let mut acks = Vec::with_capacity(batch.len());
         let mut flushes = Vec::new();
+        let mut durables = Vec::new();
         for command in batch.drain(..) {
             match command {
+                Command::Durable(write) => durables.push(write),
                 Command::Append { event, ack } => {
                     events.push(event);
                     acks.push(ack);
@@ -156,7 +173,7 @@ impl Writer {
         }
         let depth = self.queued.fetch_sub(events.len(), Ordering::Relaxed).saturating_sub(events.len());
         metrics::gauge!("meritline_event_log_queue_depth").set(depth as f64);
-        if events.is_empty() {
+        if events.is_empty() && durables.is_empty() {
             for ack in flushes {
                 let _ = ack.send(Ok(()));
             }
@@ -165,7 +182,7 @@ impl Writer {
 
         let started = Instant::now();
         let count = events.len();
-        match write_batch(&mut self.conn, events) {
+        match write_batch(&mut self.conn, events, &durables) {
             Ok(outcomes) => {
                 metrics::histogram!("meritline_event_log_commit_seconds").record(started.elapsed().as_secs_f64());
                 metrics::histogram!("meritline_event_log_batch_events").record(count as f64);
@@ -205,8 +222,12 @@ impl Writer {
     }
 }
 
-/// Stores `events` and their call detail records in one durable transaction.
-fn write_batch(conn: &mut Connection, events: Vec<CallEvent>) -> Result<Vec<Outcome>, StoreError> {
+/// Stores `events`, their call detail records and the recovery writes in one durable transaction.
+fn write_batch(
+    conn: &mut Connection,
+    events: Vec<CallEvent>,
+    durables: &[DurableWrite],
+) -> Result<Vec<Outcome>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(events.len());
     let mut cdrs: HashMap<String, Cdr> = HashMap::new();
@@ -256,6 +277,9 @@ fn write_batch(conn: &mut Connection, events: Vec<CallEvent>) -> Result<Vec<Outc
     }
     for cdr in cdrs.values() {
         save_cdr(&tx, cdr)?;
+    }
+    for write in durables {
+        super::recovery::apply(&tx, write)?;
     }
     tx.commit()?;
     Ok(outcomes)

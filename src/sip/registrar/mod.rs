@@ -288,6 +288,24 @@ impl Registrar {
     }
 
     /// The live binding of `user` that was most recently (re-)registered.
+    /// Puts back a binding the store kept across a restart, with the time it has left; reported
+    /// as `Registered`. A binding with no time left, or beyond the per-user limit, is not restored.
+    pub fn restore(&mut self, now: Instant, user: &str, binding: Binding) -> bool {
+        if binding.expires_at <= now {
+            return false;
+        }
+        let list = self.bindings.entry(user.to_string()).or_default();
+        if list.iter().any(|b| same_contact(&b.contact_uri, &binding.contact_uri))
+            || list.len() >= self.config.max_bindings_per_user
+        {
+            return false;
+        }
+        let contact = binding.contact_uri.clone();
+        list.push(binding);
+        self.events.push_back(RegistrarEvent::Registered { user: user.to_string(), contact });
+        true
+    }
+
     pub fn lookup(&self, now: Instant, user: &str) -> Option<&Binding> {
         self.bindings.get(user)?.iter().filter(|b| b.expires_at > now).max_by_key(|b| b.refreshed_at)
     }
