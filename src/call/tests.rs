@@ -42,7 +42,8 @@ fn config_with(agents: usize, ring_timeout: u32, wrapup: u32, survey: Option<Sur
     cfg.sip.listen = switch_addr();
     // The simulated phones speak both; SHA-256 first exercises RFC 8760.
     cfg.sip.digest_algorithms = vec![DigestAlgorithmName::Sha256, DigestAlgorithmName::Md5];
-    cfg.trunks = vec![TrunkConfig { name: "carrier".into(), allow: vec!["127.0.0.0/8".parse().expect("cidr")] }];
+    cfg.trunks =
+        vec![TrunkConfig { name: "carrier".into(), allow: vec!["127.0.0.0/8".parse().expect("cidr")], answer: None }];
     cfg.routes = vec![RouteConfig { did: DID.into(), queue: "support".into() }];
     cfg.queues =
         vec![QueueConfig { ring_timeout_seconds: ring_timeout, survey, ..QueueConfig::named("support", &["support"]) }];
