@@ -2,6 +2,7 @@
 //! Assertions read Meritline's HTTP API and count RTP packets at both ends of the relay.
 //! Liveness waits are generous (a busy 2-core machine); nothing here asserts speed.
 
+mod early_media;
 mod harness;
 
 use std::io::Write;

@@ -1,7 +1,8 @@
 //! The B2BUA core: one sans-IO [`Engine`] that owns the SIP transaction layer, the registrar and
 //! digest authenticator, the ACD and every [`Call`]. A carrier INVITE from an allowed trunk is
-//! answered at once (hold audio), queued by DID, offered to the agent the ACD picks, and bridged
-//! when the agent's phone answers; a BYE from either side ends both legs. The engine never touches
+//! answered at once (or, with `answer = "early_media"`, given hold audio as early media until an
+//! agent answers), queued by DID, offered to the agent the ACD picks, and bridged when the agent's
+//! phone answers; a BYE from either side ends both legs. The engine never touches
 //! a socket or a clock: the shell feeds it input with `handle_*(now, ..)`, and carries out what it
 //! polls from [`Engine::poll_output`] (datagrams, media commands, events for the durable log).
 
@@ -155,6 +156,8 @@ struct CallerLeg {
     answer: Option<Bytes>,
     dialog: Option<Dialog>,
     sip_call_id: String,
+    mode: crate::config::AnswerMode,
+    state: caller_leg::CallerState,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -753,8 +756,7 @@ impl Engine {
                 }
             }
         }
-        caller_leg::send_bye(self, now, call);
-        let sip_status = None;
+        let sip_status = caller_leg::disconnect(self, now, call, side);
         self.emit(now, call, None, EventKind::CallEnded { side, cause: cause.to_string(), sip_status });
         self.remove_call(call);
     }
