@@ -1,9 +1,10 @@
 //! The caller (carrier) leg of a call: admission of a new INVITE (trunk ACL, DID route, SDP
 //! offer) and its answer mode, then, once RTP ports are bound, either the `immediate` answer (200
-//! OK and hold audio) or `early_media` (183 with SDP and hold audio as early media; the 200 goes
-//! out when an agent answers), and queueing. Also CANCEL while the INVITE is open, re-INVITEs,
-//! and how the leg ends on our side (BYE once answered, a final response to the INVITE while
-//! still early).
+//! OK and hold audio; the call goes to the ACD when the caller ACKs, so a caller that never ACKs
+//! is never offered to an agent) or `early_media` (183 with SDP and hold audio as early media;
+//! the call is queued at once and the 200 goes out when an agent answers). Also CANCEL while the
+//! INVITE is open, the ACK of our 200, re-INVITEs, and how the leg ends on our side (BYE once
+//! answered, a final response to the INVITE while still early).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,8 +32,11 @@ pub enum CallerState {
     /// `early_media`: 183 with our SDP sent; the INVITE stays open (CANCEL possible) until an
     /// agent answers.
     Early,
-    /// 200 sent.
-    Answered,
+    /// 200 sent, not ACKed yet. `enqueue_since`: an `immediate` call, waiting since then, that
+    /// goes to the ACD when the ACK proves the caller leg alive.
+    Answered { enqueue_since: Option<Instant> },
+    /// The caller ACKed our 200.
+    Confirmed,
 }
 
 /// A new carrier INVITE: admit it or refuse it with the right status.
@@ -162,14 +166,22 @@ pub fn media_ready(e: &mut Engine, now: Instant, call: CallRef, caller_port: u16
     if early {
         c.caller.state = CallerState::Early;
     } else {
-        c.caller.state = CallerState::Answered;
+        c.caller.state = CallerState::Answered { enqueue_since: Some(now) };
         c.caller.dialog = dialog;
     }
     e.respond_msg(now, invite_tx, resp);
     let remote = RemoteMedia::from_negotiated(&negotiated);
     e.media(MediaCommand::SetCallerRemote { call, remote });
     e.media(MediaCommand::PlayHold { call });
-    if enqueue(e, now, call) {
+    if early {
+        // Nothing to wait for: the 183 is not acknowledged (no PRACK), and the caller leg's
+        // liveness is proved later by the ACK of the 200 sent when an agent answers.
+        if enqueue(e, now, call, now) {
+            e.emit(now, call, None, EventKind::CallQueued { queue });
+        }
+    } else {
+        // The caller hears hold audio and waits from now on; agents are offered the call once
+        // its ACK arrives (`acked`).
         e.emit(now, call, None, EventKind::CallQueued { queue });
     }
 }
@@ -201,16 +213,34 @@ fn uas_dialog(e: &Engine, call: CallRef) -> Option<Dialog> {
     Dialog::from_uas(&c.caller.invite, &c.caller.local_tag, contact_uri).ok()
 }
 
-/// Hands a waiting call to the ACD; a queue that refuses it ends the call.
-fn enqueue(e: &mut Engine, now: Instant, call: CallRef) -> bool {
+/// Hands a waiting call, waiting since `since`, to the ACD; a queue that refuses it ends the call.
+fn enqueue(e: &mut Engine, now: Instant, call: CallRef, since: Instant) -> bool {
     let Some(queue) = e.calls.get(&call).map(|c| c.queue.clone()) else { return false };
-    match e.acd.enqueue(now, call, &queue, 0) {
+    match e.acd.enqueue_since(now, call, &queue, 0, since) {
         Ok(()) => true,
         Err(err) => {
             tracing::warn!(error = %err, "cannot queue call");
             e.hang_up(now, call, HangupSide::System, "queue_unavailable");
             false
         }
+    }
+}
+
+/// The caller ACKed a 2xx of ours. The ACK of the INVITE's 200 confirms the caller leg; an
+/// `immediate` call waiting for it goes to the ACD now, its wait counted from its answer.
+pub fn acked(e: &mut Engine, now: Instant, invite_tx: TxId, ack: &SipMessage) {
+    let Some(&(call, Leg::Caller)) = ack.call_id().ok().and_then(|id| e.by_sip_call_id.get(id)) else {
+        return;
+    };
+    let Some(c) = e.calls.get_mut(&call) else { return };
+    if c.caller.invite_tx != invite_tx {
+        // The ACK of a 200 to a re-INVITE.
+        return;
+    }
+    let CallerState::Answered { enqueue_since } = c.caller.state else { return };
+    c.caller.state = CallerState::Confirmed;
+    if let Some(since) = enqueue_since {
+        enqueue(e, now, call, since);
     }
 }
 
@@ -225,7 +255,7 @@ pub fn answer_after_early_media(e: &mut Engine, now: Instant, call: CallRef) -> 
     let Some(resp) = answer_response(e, call, 200, "OK") else { return false };
     let dialog = uas_dialog(e, call);
     let Some(c) = e.calls.get_mut(&call) else { return false };
-    c.caller.state = CallerState::Answered;
+    c.caller.state = CallerState::Answered { enqueue_since: None };
     c.caller.dialog = dialog;
     e.respond_msg(now, invite_tx, resp);
     true

@@ -931,6 +931,24 @@ fn count(sim: &Sim, kind: &str) -> usize {
     kinds(sim).iter().filter(|k| *k == kind).count()
 }
 
+#[test]
+fn a_caller_that_never_acks_is_never_offered_to_an_agent_and_ends_no_ack() {
+    // Issue #8 item 4: the agent used to ring out (RONA) long before the no_ack hang-up.
+    let mut sim = Sim::new(21, 0.0, 1, Answer::Never, 15);
+    sim.carrier.acks = false;
+    sim.register_all_and_ready();
+    sim.place_call("15550002121", Duration::from_secs(600));
+    let t = sim.now + Duration::from_secs(60);
+    sim.run_until(t);
+    assert_logs_are_gap_free(&sim);
+    assert_eq!(kinds(&sim), ["call.offered", "call.queued", "call.ended"]);
+    assert_eq!(ended_of(&sim), (HangupSide::System, "no_ack".to_string(), None));
+    let a0 = agent_of(&sim, "agent0");
+    assert_eq!((a0.state, a0.not_ready_reason), (ApiAgentState::Ready, None));
+    assert_eq!(sim.phones[0].cancelled, 0, "the agent's phone never rang");
+    assert_eq!(sim.engine.active_calls(), 0);
+}
+
 /// `agents` phones answering as `answer`, and the queue set to `answer = "early_media"`.
 fn early_media_sim(seed: u64, agents: usize, answer: Answer, ring_timeout: u32) -> Sim {
     let mut cfg = (*config(agents, ring_timeout, 0)).clone();
