@@ -3,6 +3,7 @@
 //! Liveness waits are generous (a busy 2-core machine); nothing here asserts speed.
 
 mod defects;
+mod early_media;
 mod harness;
 
 use std::io::Write;

@@ -476,7 +476,21 @@ impl Acd {
     /// Puts a call in `queue` behind the calls of equal or higher priority that will reach their
     /// service-level threshold no later (higher `priority` is served first).
     pub fn enqueue(&mut self, now: Instant, call: CallId, queue: &str, priority: u8) -> Result<(), AcdError> {
+        self.enqueue_since(now, call, queue, priority, now)
+    }
+
+    /// As [`Acd::enqueue`], for a call that has been waiting since `since` (at most `now`) before
+    /// the ACD got it: its wait, service level and max wait count from `since`.
+    pub fn enqueue_since(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        queue: &str,
+        priority: u8,
+        since: Instant,
+    ) -> Result<(), AcdError> {
         let now = self.clock(now);
+        let since = since.min(now);
         let q = self.queue_index(queue)?;
         if self.calls.contains_key(&call) {
             return Err(AcdError::DuplicateCall(call));
@@ -486,7 +500,7 @@ impl Acd {
             fraction > 0.0 && self.rng.gen_bool(fraction)
         };
         let seq = self.next_seq();
-        let entry = self.new_call_entry(now, q, priority, now, seq, holdout);
+        let entry = self.new_call_entry(since, q, priority, since, seq, holdout);
         self.calls.insert(call, entry);
         self.wait_in_queue(now, call);
         self.dispatch(now);

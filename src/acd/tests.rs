@@ -479,6 +479,25 @@ fn max_wait_times_calls_out() {
 }
 
 #[test]
+fn a_call_enqueued_late_counts_its_wait_and_max_wait_from_since() {
+    // The call layer hands over an answered call only when the caller's ACK arrives.
+    let t0 = Instant::now();
+    let mut acd = Acd::new();
+    acd.add_queue(queue("q", &[], secs(20), secs(60))).unwrap();
+    acd.enqueue(t0 + secs(1), CallId(1), "q", 0).unwrap();
+    acd.enqueue_since(t0 + secs(3), CallId(2), "q", 0, t0).unwrap();
+    assert_eq!(acd.position(CallId(2)), Some(("q".into(), 1)), "it waited longer, so it is ahead");
+    let waiting = acd.waiting_calls(t0 + secs(5), "q").unwrap();
+    assert_eq!((waiting[0].call, waiting[0].waited), (CallId(2), secs(5)));
+    assert_eq!(acd.poll_timeout(), Some(t0 + secs(60)));
+    // `since` in the future is taken as now.
+    acd.enqueue_since(t0 + secs(4), CallId(3), "q", 0, t0 + secs(9)).unwrap();
+    let removed = acd.remove_call(t0 + secs(6), CallId(3)).unwrap();
+    assert_eq!(removed.waited, secs(2));
+    acd.check_invariants();
+}
+
+#[test]
 fn max_wait_does_not_interrupt_an_offer_but_applies_when_it_fails() {
     let t0 = Instant::now();
     let mut acd = Acd::new();

@@ -235,6 +235,10 @@ fn answered(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: SipMessa
     }
     e.emit(now, call, Some(&agent), EventKind::AgentAnswered { agent: agent.to_string() });
     e.emit(now, call, Some(&agent), EventKind::CallBridged { agent: agent.to_string() });
+    // After early media the caller hears the agent through the same media; now answer it.
+    if !super::caller_leg::answer_after_early_media(e, now, call) {
+        e.hang_up(now, call, crate::events::HangupSide::System, "caller_answer_failed");
+    }
 }
 
 /// Our INVITE to the agent timed out or hit a transport error.

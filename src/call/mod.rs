@@ -1,7 +1,9 @@
 //! The B2BUA core: one sans-IO [`Engine`] that owns the SIP transaction layer, the registrar and
 //! digest authenticator, the ACD and every [`Call`]. A carrier INVITE from an allowed trunk is
-//! answered at once (hold audio), queued by DID, offered to the agent the ACD picks, and bridged
-//! when the agent's phone answers; a BYE from either side ends both legs. The engine never touches
+//! answered at once (or, with `answer = "early_media"`, given hold audio as early media until an
+//! agent answers), queued by DID, offered to the agent the ACD picks (an answered call only once
+//! the caller has ACKed our 200), and bridged when the agent's phone answers; a BYE from either
+//! side ends both legs. The engine never touches
 //! a socket or a clock: the shell feeds it input with `handle_*(now, ..)`, and carries out what it
 //! polls from [`Engine::poll_output`] (datagrams, media commands, events for the durable log).
 
@@ -159,6 +161,8 @@ struct CallerLeg {
     answer: Option<Bytes>,
     dialog: Option<Dialog>,
     sip_call_id: String,
+    mode: crate::config::AnswerMode,
+    state: caller_leg::CallerState,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -696,7 +700,8 @@ impl Engine {
                     agent_leg::invite_failed(self, now, call, tx);
                 }
             }
-            TxEvent::AckFor2xx { .. } | TxEvent::StrayAck { .. } => {}
+            TxEvent::AckFor2xx { invite_tx, msg, .. } => caller_leg::acked(self, now, invite_tx, &msg),
+            TxEvent::StrayAck { .. } => {}
             TxEvent::AckTimeout { tx } => {
                 // The caller never ACKed our 200: the dialog is dead (RFC 3261 13.3.1.4).
                 if let Some(call) = self.calls.iter().find(|(_, c)| c.caller.invite_tx == tx).map(|(k, _)| *k) {
@@ -826,8 +831,7 @@ impl Engine {
                 }
             }
         }
-        caller_leg::send_bye(self, now, call);
-        let sip_status = None;
+        let sip_status = caller_leg::disconnect(self, now, call, side);
         self.emit(now, call, None, EventKind::CallEnded { side, cause: cause.to_string(), sip_status });
         self.remove_call(call);
     }

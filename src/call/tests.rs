@@ -13,9 +13,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::{Engine, MediaCommand, Output};
-use crate::api::AgentStateRequest;
+use crate::api::{AgentState as ApiAgentState, AgentStateRequest};
 use crate::config::{
-    AgentConfig, Config, DigestAlgorithmName, QueueConfig, RouteConfig, SurveyConfig, SurveyTrigger, TrunkConfig,
+    AgentConfig, AnswerMode, Config, DigestAlgorithmName, QueueConfig, RouteConfig, SurveyConfig, SurveyTrigger,
+    TrunkConfig,
 };
 use crate::events::{agent_stream, is_agent_stream, CallEvent, EventKind, HangupSide};
 use crate::sip::auth::{compute_response, DigestAlgorithm, DigestResponseInput};
@@ -42,7 +43,8 @@ fn config_with(agents: usize, ring_timeout: u32, wrapup: u32, survey: Option<Sur
     cfg.sip.listen = switch_addr();
     // The simulated phones speak both; SHA-256 first exercises RFC 8760.
     cfg.sip.digest_algorithms = vec![DigestAlgorithmName::Sha256, DigestAlgorithmName::Md5];
-    cfg.trunks = vec![TrunkConfig { name: "carrier".into(), allow: vec!["127.0.0.0/8".parse().expect("cidr")] }];
+    cfg.trunks =
+        vec![TrunkConfig { name: "carrier".into(), allow: vec!["127.0.0.0/8".parse().expect("cidr")], answer: None }];
     cfg.routes = vec![RouteConfig { did: DID.into(), queue: "support".into() }];
     cfg.queues =
         vec![QueueConfig { ring_timeout_seconds: ring_timeout, survey, ..QueueConfig::named("support", &["support"]) }];
@@ -89,6 +91,8 @@ struct Phone {
     to_hang_up: Vec<(Instant, SipMessage)>,
     /// The last INVITE this phone answered.
     answered_invite: Option<SipMessage>,
+    /// CANCELs of ringing INVITEs received.
+    cancelled: u32,
 }
 
 struct CarrierCall {
@@ -100,6 +104,8 @@ struct CarrierCall {
     hangup_at: Option<Instant>,
     talk: Duration,
     ended: bool,
+    /// Every response to the INVITE, in order: (status, To tag).
+    responses: Vec<(u16, Option<String>)>,
 }
 
 struct Carrier {
@@ -108,6 +114,8 @@ struct Carrier {
     calls: Vec<CarrierCall>,
     by_tx: HashMap<TxId, usize>,
     by_call_id: HashMap<String, usize>,
+    /// Whether the carrier ACKs our 200s (false: a dead caller leg).
+    acks: bool,
 }
 
 struct Sim {
@@ -159,6 +167,7 @@ impl Sim {
                 hangup_after: None,
                 to_hang_up: Vec::new(),
                 answered_invite: None,
+                cancelled: 0,
             })
             .collect();
         Sim {
@@ -173,6 +182,7 @@ impl Sim {
                 calls: Vec::new(),
                 by_tx: HashMap::new(),
                 by_call_id: HashMap::new(),
+                acks: true,
             },
             phones,
             events: Vec::new(),
@@ -373,7 +383,15 @@ impl Sim {
             hangup_at: None,
             talk,
             ended: false,
+            responses: Vec::new(),
         });
+    }
+
+    /// The carrier gives up on call `idx` before it is answered.
+    fn carrier_cancel(&mut self, idx: usize) {
+        let tx = self.carrier.calls[idx].invite_tx;
+        self.carrier.calls[idx].ended = true;
+        self.carrier.txl.cancel(self.now, tx).expect("CANCEL");
     }
 
     fn carrier_bye(&mut self, idx: usize) {
@@ -399,7 +417,12 @@ impl Sim {
             match ev {
                 TxEvent::Response { tx, msg } => {
                     let Some(&idx) = self.carrier.by_tx.get(&tx) else { continue };
-                    if msg.status() != Some(200) || self.carrier.calls[idx].invite_tx != tx {
+                    if self.carrier.calls[idx].invite_tx != tx {
+                        continue;
+                    }
+                    let tag = msg.to().ok().and_then(|t| t.tag().map(str::to_string));
+                    self.carrier.calls[idx].responses.push((msg.status().unwrap_or(0), tag));
+                    if msg.status() != Some(200) || !self.carrier.acks {
                         continue;
                     }
                     let to_tag = msg.to().ok().and_then(|t| t.tag().map(str::to_string));
@@ -468,6 +491,7 @@ impl Sim {
                         }
                     },
                     TxEvent::CancelReceived { invite_tx, .. } => {
+                        ph.cancelled += 1;
                         ph.to_answer.retain(|a| a.1 != invite_tx);
                         if let Some(inv) = ph.txl.request(invite_tx).cloned() {
                             let resp = crate::sip::message::Response::for_request(&inv, 487, "Request Terminated")
@@ -1124,4 +1148,180 @@ fn a_caller_hanging_up_after_an_overflow_abandons_the_overflow_queue() {
     assert_eq!(queue, "backup");
     assert!((14_000..=16_000).contains(&wait_ms), "wait since the first queue: {wait_ms}");
     assert_eq!(sim.engine.active_calls(), 0);
+}
+
+/// The call's `call.ended`: (side, cause, sip_status).
+fn ended_of(sim: &Sim) -> (HangupSide, String, Option<u16>) {
+    let found = sim.events.iter().find_map(|e| match &e.kind {
+        EventKind::CallEnded { side, cause, sip_status } => Some((*side, cause.clone(), *sip_status)),
+        _ => None,
+    });
+    found.expect("a call.ended event")
+}
+
+fn agent_of(sim: &Sim, id: &str) -> crate::api::AgentView {
+    sim.engine.agents(sim.now).into_iter().find(|a| a.id == id).expect("agent")
+}
+
+fn count(sim: &Sim, kind: &str) -> usize {
+    kinds(sim).iter().filter(|k| *k == kind).count()
+}
+
+#[test]
+fn a_caller_that_never_acks_is_never_offered_to_an_agent_and_ends_no_ack() {
+    // Issue #8 item 4: the agent used to ring out (RONA) long before the no_ack hang-up.
+    let mut sim = Sim::new(21, 0.0, 1, Answer::Never, 15);
+    sim.carrier.acks = false;
+    sim.register_all_and_ready();
+    sim.place_call("15550002121", Duration::from_secs(600));
+    let t = sim.now + Duration::from_secs(60);
+    sim.run_until(t);
+    assert_logs_are_gap_free(&sim);
+    assert_eq!(kinds(&sim), ["call.offered", "call.queued", "call.ended"]);
+    assert_eq!(ended_of(&sim), (HangupSide::System, "no_ack".to_string(), None));
+    let a0 = agent_of(&sim, "agent0");
+    assert_eq!((a0.state, a0.not_ready_reason), (ApiAgentState::Ready, None));
+    assert_eq!(sim.phones[0].cancelled, 0, "the agent's phone never rang");
+    assert_eq!(sim.engine.active_calls(), 0);
+}
+
+/// `agents` phones answering as `answer`, and the queue set to `answer = "early_media"`.
+fn early_media_sim(seed: u64, agents: usize, answer: Answer, ring_timeout: u32) -> Sim {
+    let mut cfg = (*config(agents, ring_timeout, 0)).clone();
+    cfg.queues[0].answer = AnswerMode::EarlyMedia;
+    Sim::with_config(seed, 0.0, agents, answer, Arc::new(cfg))
+}
+
+/// The statuses the carrier got for its INVITE, without 100 Trying.
+fn carrier_statuses(sim: &Sim) -> Vec<u16> {
+    sim.carrier.calls[0].responses.iter().map(|r| r.0).filter(|s| *s != 100).collect()
+}
+
+#[test]
+fn early_media_sends_183_then_200_with_the_same_tag_when_the_agent_answers() {
+    let mut sim = early_media_sim(31, 1, Answer::After(Duration::from_secs(3)), 15);
+    sim.register_all_and_ready();
+    sim.place_call("15550003131", Duration::from_secs(10));
+    let t = sim.now + Duration::from_secs(2);
+    sim.run_until(t);
+    assert_eq!(carrier_statuses(&sim), [183], "unanswered while the agent rings");
+    let t = sim.now + Duration::from_secs(30);
+    sim.run_until(t);
+    assert_logs_are_gap_free(&sim);
+    assert_eq!(carrier_statuses(&sim), [183, 200]);
+    let tags: Vec<&Option<String>> =
+        sim.carrier.calls[0].responses.iter().filter(|r| r.0 != 100).map(|r| &r.1).collect();
+    assert!(tags[0].is_some() && tags[0] == tags[1], "one To tag: {tags:?}");
+    assert_eq!(
+        kinds(&sim),
+        [
+            "call.offered",
+            "call.queued",
+            "agent.offered",
+            "agent.ringing",
+            "agent.answered",
+            "call.bridged",
+            "call.ended"
+        ]
+    );
+    let at = |kind: &str| sim.events.iter().zip(kinds(&sim)).find(|(_, k)| k == kind).map(|(e, _)| e.at_ms);
+    let waited = at("agent.answered").zip(at("call.queued")).map(|(a, q)| a - q);
+    assert!(waited.is_some_and(|w| w >= 3_000), "queued until the agent answered: {waited:?}");
+    assert_eq!(ended_of(&sim), (HangupSide::Caller, "caller_hangup".to_string(), None));
+    assert_eq!(sim.engine.active_calls(), 0);
+}
+
+#[test]
+fn early_media_cancel_while_queued_is_an_abandon_answered_487() {
+    // No agent registers: the call waits.
+    let mut sim = early_media_sim(32, 1, Answer::Never, 15);
+    sim.place_call("15550003232", Duration::from_secs(600));
+    let t = sim.now + Duration::from_secs(5);
+    sim.run_until(t);
+    assert_eq!(sim.engine.queues(sim.now)[0].waiting_calls, 1);
+    sim.carrier_cancel(0);
+    let t = sim.now + Duration::from_secs(40);
+    sim.run_until(t);
+    assert_logs_are_gap_free(&sim);
+    assert_eq!(carrier_statuses(&sim), [183, 487]);
+    assert_eq!(kinds(&sim), ["call.offered", "call.queued", "call.abandoned", "call.ended"]);
+    let wait_ms = sim.events.iter().find_map(|e| match &e.kind {
+        EventKind::CallAbandoned { wait_ms, .. } => Some(*wait_ms),
+        _ => None,
+    });
+    assert!(wait_ms.is_some_and(|w| (4_900..=5_100).contains(&w)), "{wait_ms:?}");
+    assert_eq!(ended_of(&sim), (HangupSide::Caller, "caller_cancel".to_string(), Some(487)));
+    assert_eq!(sim.engine.queues(sim.now)[0].waiting_calls, 0);
+    assert_eq!(sim.engine.active_calls(), 0);
+}
+
+#[test]
+fn early_media_cancel_while_an_agent_rings_releases_the_agent_without_rona() {
+    let mut sim = early_media_sim(33, 1, Answer::Never, 15);
+    sim.register_all_and_ready();
+    sim.place_call("15550003333", Duration::from_secs(600));
+    let t = sim.now + Duration::from_secs(5);
+    sim.run_until(t);
+    assert_eq!(count(&sim, "agent.ringing"), 1);
+    assert_eq!(agent_of(&sim, "agent0").state, ApiAgentState::Offered);
+    sim.carrier_cancel(0);
+    // Past the ring timeout: the cancelled offer must not ring out later.
+    let t = sim.now + Duration::from_secs(40);
+    sim.run_until(t);
+    assert_logs_are_gap_free(&sim);
+    assert_eq!(carrier_statuses(&sim), [183, 487]);
+    assert_eq!(
+        kinds(&sim),
+        ["call.offered", "call.queued", "agent.offered", "agent.ringing", "call.abandoned", "call.ended"]
+    );
+    assert_eq!(ended_of(&sim), (HangupSide::Caller, "caller_cancel".to_string(), Some(487)));
+    assert_eq!(sim.phones[0].cancelled, 1, "the agent's phone was cancelled");
+    let a0 = agent_of(&sim, "agent0");
+    assert_eq!((a0.state, a0.not_ready_reason), (ApiAgentState::Ready, None));
+    assert_eq!(sim.engine.active_calls(), 0);
+}
+
+#[test]
+fn early_media_200_never_acked_ends_no_ack_and_the_agent_goes_on_unpenalised() {
+    let mut sim = early_media_sim(34, 1, Answer::After(Duration::from_secs(1)), 15);
+    sim.carrier.acks = false;
+    sim.register_all_and_ready();
+    sim.place_call("15550003434", Duration::from_secs(600));
+    let t = sim.now + Duration::from_secs(60);
+    sim.run_until(t);
+    assert_logs_are_gap_free(&sim);
+    assert_eq!(carrier_statuses(&sim), [183, 200]);
+    assert_eq!(count(&sim, "call.bridged"), 1);
+    assert_eq!(count(&sim, "agent.no_answer"), 0);
+    assert_eq!(ended_of(&sim), (HangupSide::System, "no_ack".to_string(), None));
+    let a0 = agent_of(&sim, "agent0");
+    assert_eq!((a0.state, a0.not_ready_reason), (ApiAgentState::Ready, None));
+    assert_eq!(sim.engine.active_calls(), 0);
+}
+
+#[test]
+fn early_media_max_wait_refuses_the_open_invite_480() {
+    let mut cfg = (*config(1, 15, 0)).clone();
+    cfg.queues[0].answer = AnswerMode::EarlyMedia;
+    cfg.queues[0].max_wait_seconds = 10;
+    let mut sim = Sim::with_config(35, 0.0, 1, Answer::Never, Arc::new(cfg));
+    sim.place_call("15550003535", Duration::from_secs(600));
+    let t = sim.now + Duration::from_secs(40);
+    sim.run_until(t);
+    assert_logs_are_gap_free(&sim);
+    assert_eq!(carrier_statuses(&sim), [183, 480]);
+    assert_eq!(ended_of(&sim), (HangupSide::System, "max_wait".to_string(), Some(480)));
+    assert_eq!(sim.engine.active_calls(), 0);
+}
+
+#[test]
+fn a_trunk_answer_overrides_the_queues() {
+    let mut cfg = (*config(1, 15, 0)).clone();
+    cfg.queues[0].answer = AnswerMode::Immediate;
+    cfg.trunks[0].answer = Some(AnswerMode::EarlyMedia);
+    let mut sim = Sim::with_config(36, 0.0, 1, Answer::Never, Arc::new(cfg));
+    sim.place_call("15550003636", Duration::from_secs(600));
+    let t = sim.now + Duration::from_secs(2);
+    sim.run_until(t);
+    assert_eq!(carrier_statuses(&sim), [183]);
 }

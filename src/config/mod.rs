@@ -170,6 +170,23 @@ pub struct TrunkConfig {
     pub name: String,
     /// Networks carrier INVITEs may come from.
     pub allow: Vec<Cidr>,
+    /// How this carrier's calls are answered while they wait, overriding the queue's `answer`;
+    /// `None`: the queue decides.
+    #[serde(default)]
+    pub answer: Option<AnswerMode>,
+}
+
+/// How the switch answers a carrier call while it waits in a queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerMode {
+    /// 200 OK as soon as RTP ports are bound; hold audio plays in the answered call, so the queue
+    /// time is billed. The call is offered to agents once the caller has ACKed the 200.
+    #[default]
+    Immediate,
+    /// 183 Session Progress with the SDP answer; hold audio plays as early media and the caller
+    /// may abandon with CANCEL. 200 OK (same SDP, same To tag) only when an agent answers.
+    EarlyMedia,
 }
 
 /// `[[routes]]`: carrier calls to `did` (exact match on the Request-URI user part, whichever
@@ -221,6 +238,10 @@ pub struct QueueConfig {
     /// Bullseye rings: as a call waits, more agents become eligible.
     #[serde(default)]
     pub relax: Vec<RelaxConfig>,
+    /// How calls routed here are answered while they wait (a trunk's `answer` overrides it). Fixed
+    /// when the call arrives: an overflow does not change it.
+    #[serde(default)]
+    pub answer: AnswerMode,
 }
 
 /// `[[queues.relax]]`: from `after_seconds` of waiting on, agents with all of `skills` (each
@@ -387,6 +408,7 @@ impl QueueConfig {
             holdout: 0.0,
             overflow: None,
             relax: Vec::new(),
+            answer: AnswerMode::Immediate,
         }
     }
 
@@ -504,6 +526,7 @@ impl Default for Config {
                 name: "demo".to_owned(),
                 allow: vec![Cidr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), 8)
                     .unwrap_or_else(|_| unreachable!("127.0.0.0/8 is a valid network"))],
+                answer: None,
             }],
             routes: vec![RouteConfig { did: "5551000".to_owned(), queue: "support".to_owned() }],
             queues: vec![QueueConfig {
@@ -588,6 +611,12 @@ impl Config {
     /// The first trunk whose allow list contains `source`, in file order.
     pub fn trunk_for_source(&self, source: IpAddr) -> Option<&TrunkConfig> {
         self.trunks.iter().find(|trunk| trunk.allows(source))
+    }
+
+    /// How a call from `trunk` to `queue` is answered: the trunk's `answer` if set, else the
+    /// queue's, else immediate.
+    pub fn answer_mode(&self, trunk: &TrunkConfig, queue: &str) -> AnswerMode {
+        trunk.answer.or_else(|| self.queue(queue).map(|q| q.answer)).unwrap_or_default()
     }
 
     /// The route for a called number (exact match).

@@ -598,3 +598,34 @@ fn file_shaped_like_the_real_peer_harness_loads() {
     assert_eq!(config.agent("agent1").unwrap().wrapup_seconds, 0);
     assert!(config.trunk_for_source(ip("127.0.0.5")).is_none());
 }
+
+#[test]
+fn answer_mode_is_per_queue_with_a_trunk_override() {
+    let config = parse(MINIMAL);
+    assert_eq!(config.queues[0].answer, AnswerMode::Immediate, "default");
+    assert_eq!(config.trunks[0].answer, None, "default: the queue decides");
+    assert_eq!(config.answer_mode(&config.trunks[0], "sales"), AnswerMode::Immediate);
+
+    let early_queue = MINIMAL.replace("skills = [\"sales\"]\n\n", "skills = [\"sales\"]\nanswer = \"early_media\"\n\n");
+    let config = parse(&early_queue);
+    assert_eq!(config.queues[0].answer, AnswerMode::EarlyMedia);
+    assert_eq!(config.answer_mode(&config.trunks[0], "sales"), AnswerMode::EarlyMedia);
+
+    let trunk_override =
+        early_queue.replace("allow = [\"192.0.2.0/24\"]\n", "allow = [\"192.0.2.0/24\"]\nanswer = \"immediate\"\n");
+    let config = parse(&trunk_override);
+    assert_eq!(config.trunks[0].answer, Some(AnswerMode::Immediate));
+    assert_eq!(config.answer_mode(&config.trunks[0], "sales"), AnswerMode::Immediate, "the trunk wins");
+}
+
+#[test]
+fn a_bad_answer_mode_is_named_by_key() {
+    let err = parse_error(&MINIMAL.replace("skills = [\"sales\"]\n\n", "skills = [\"sales\"]\nanswer = \"later\"\n\n"));
+    assert_eq!(err.key(), Some("queues[0].answer"));
+    assert!(err.to_string().contains("unknown variant `later`, expected `immediate` or `early_media`"), "{err}");
+    assert_eq!(err.exit_code(), 2);
+
+    let err =
+        parse_error(&MINIMAL.replace("allow = [\"192.0.2.0/24\"]\n", "allow = [\"192.0.2.0/24\"]\nanswer = 183\n"));
+    assert_eq!(err.key(), Some("trunks[0].answer"));
+}
