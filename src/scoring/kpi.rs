@@ -305,10 +305,10 @@ impl Board {
         if from <= to {
             let range = (from, i64::MIN)..=(to, i64::MAX);
             for offer in ledger.offers.range(range.clone()).map(|(_, o)| o) {
-                by_agent.entry(offer.agent.as_str()).or_default().add_offer(offer.answered);
+                by_agent.entry(&*offer.agent).or_default().add_offer(offer.answered);
             }
             for call in ledger.handled.range(range).map(|(_, c)| c) {
-                by_agent.entry(call.agent.as_str()).or_default().add_call(call, weights, config, now_ms);
+                by_agent.entry(&*call.agent).or_default().add_call(call, weights, config, now_ms);
             }
         }
         let agents: BTreeMap<String, Tally> =

@@ -54,7 +54,11 @@
 //! **Cost.** `handle_event` is O(log n): observations live in per-queue `BTreeMap`s keyed by
 //! `(time, offset)` and everything older than 30 days + the repeat horizon is pruned as the
 //! stream clock advances (amortised O(1) per pruned item); the per-call state that attributes
-//! late events (wrap-up end, disposition, survey) is kept two days. Queries range-scan the queue's
+//! late events (wrap-up end, disposition, survey) is kept two days. The repeat check is O(1)
+//! amortised per call: each (queue, ANI) keeps only its handled calls not yet marked repeated,
+//! until the horizon plus one hour has passed by the stream clock (so a call arrival delivered
+//! over an hour behind the clock no longer marks calls whose horizon closed before the clock).
+//! Queries range-scan the queue's
 //! window and its 30-day baseline, O(calls in 30 days of that queue). `poll_score_change` does
 //! the same scan for a changed queue at most once per `push_interval_ms` (default 5 s) of
 //! stream time, so it may be polled after every event; `poll_timeout` tells the shell when to
@@ -202,8 +206,8 @@ impl Scoring {
         match self.ledger.apply(event, &self.config) {
             None => false,
             Some(touched) => {
-                if let Some(queue) = touched {
-                    self.dirty.insert(queue);
+                if let Some(queue) = touched.filter(|q| !self.dirty.contains(&**q)) {
+                    self.dirty.insert(queue.to_string());
                 }
                 true
             }
@@ -214,7 +218,7 @@ impl Scoring {
     /// scores are re-evaluated at the next poll, at `now_ms` if it is ahead of the stream clock.
     pub fn handle_tick(&mut self, now_ms: i64) {
         self.ledger.advance_clock(now_ms, &self.config);
-        self.dirty.extend(self.ledger.queues.keys().cloned());
+        self.dirty.extend(self.ledger.queues.keys().map(|q| q.to_string()));
     }
 
     /// The highest store offset applied; resume a replay after it.
@@ -229,7 +233,7 @@ impl Scoring {
 
     /// Queues that have observations.
     pub fn queues(&self) -> Vec<String> {
-        self.ledger.queues.keys().cloned().collect()
+        self.ledger.queues.keys().map(|q| q.to_string()).collect()
     }
 
     /// The queue's 30-day board (the anti-gaming baseline of every window) and, for a narrower
@@ -272,7 +276,7 @@ impl Scoring {
                     aht_credit_capped: result.aht_credit_capped,
                 });
             }
-            queues.push(QueueKpis { queue: queue.clone(), windows });
+            queues.push(QueueKpis { queue: queue.to_string(), windows });
         }
         AgentKpis { agent: agent.to_string(), now_ms, queues }
     }
@@ -322,7 +326,7 @@ impl Scoring {
             let scored = self.scored(queue, narrow.as_ref().unwrap_or(&quality), &quality);
             out.extend(scored.agents.iter().map(|(agent, r)| AgentScore {
                 agent: agent.clone(),
-                queue: queue.clone(),
+                queue: queue.to_string(),
                 score: r.score,
             }));
         }
@@ -404,7 +408,7 @@ impl Scoring {
             }
             scores.sort_by(f64::total_cmp);
             out.push(ScoreDistribution {
-                queue: queue.clone(),
+                queue: queue.to_string(),
                 window,
                 agents: scores.len(),
                 min: quantile(&scores, 0.0),

@@ -1,5 +1,6 @@
 //! Scoring tests: every KPI from hand-built event sequences, shrinkage, the two anti-gaming
-//! rules, idempotency, windows, leaderboards, score-change emission and pruning.
+//! rules, idempotency, windows, leaderboards, score-change emission, pruning, the repeat marking
+//! against a brute-force reference and the bounds of the per-call state over long runs.
 
 use super::*;
 use crate::events::{CallEvent, EventKind, HangupSide, NoAnswerReason, StoredEvent, SCHEMA_VERSION};
@@ -13,6 +14,8 @@ struct Feed {
     offset: i64,
     calls: u64,
     log: Vec<StoredEvent>,
+    /// Keep every pushed event in `log` (off for long runs).
+    keep_log: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -56,15 +59,29 @@ fn call<'a>(queue: &'a str, agent: &'a str, ani: &str, at: i64) -> Call<'a> {
 
 impl Feed {
     fn new(config: ScoringConfig) -> Feed {
-        Feed { scoring: Scoring::new(config).expect("valid config"), offset: 0, calls: 0, log: Vec::new() }
+        Feed {
+            scoring: Scoring::new(config).expect("valid config"),
+            offset: 0,
+            calls: 0,
+            log: Vec::new(),
+            keep_log: true,
+        }
+    }
+
+    /// A feed that does not keep the events it pushed.
+    fn unlogged(config: ScoringConfig) -> Feed {
+        Feed { keep_log: false, ..Feed::new(config) }
     }
 
     fn push(&mut self, call_id: &str, at_ms: i64, agent: Option<&str>, kind: EventKind) -> bool {
         self.offset += 1;
         let event = CallEvent { call_id: call_id.into(), seq: 0, at_ms, agent: agent.map(String::from), kind };
         let stored = StoredEvent { offset: self.offset, schema: SCHEMA_VERSION, event };
-        self.log.push(stored.clone());
-        self.scoring.handle_event(&stored)
+        let applied = self.scoring.handle_event(&stored);
+        if self.keep_log {
+            self.log.push(stored);
+        }
+        applied
     }
 
     /// Emits the whole event sequence of one call, in time order.
@@ -814,4 +831,296 @@ fn short_calls_with_poor_csat_earn_no_aht_credit() {
     let queue = f.scoring.queue_kpis("care", NOW, Window::Last7Days).expect("queue");
     assert_eq!(queue.handled, 200);
     assert_eq!(f.scoring.queue_kpis("nope", NOW, Window::Last7Days), None);
+}
+
+/// Handled calls marked repeated in a queue.
+fn repeated_count(f: &Feed, queue: &str) -> usize {
+    f.scoring.ledger.queues.get(queue).map_or(0, |q| q.handled.values().filter(|c| c.repeated).count())
+}
+
+#[test]
+fn the_repeat_check_keeps_only_calls_not_yet_marked() {
+    // A withheld number calls every 15 s for 20 hours: each call marks the one before it. The
+    // calls already marked need no second visit, so the number's window holds at most the last
+    // call; a window of every earlier call makes each check O(calls in 72 h).
+    let mut f = Feed::unlogged(ScoringConfig::default());
+    let mut widest = 0;
+    for i in 0..5_000 {
+        let mut c = call("care", "ann", "anonymous", T0 + i * 15 * S);
+        c.talk_s = 5;
+        f.call(&c);
+        widest = widest.max(f.scoring.ledger.repeat_window_len("care", "anonymous"));
+    }
+    assert!(widest <= 1, "the window of one number held {widest} calls");
+    assert_eq!(repeated_count(&f, "care"), 4_999);
+    let fcr = f.window("ann", "care", T0 + 5 * DAY_MS, Window::Last30Days).agent.fcr;
+    assert_eq!(fcr, Some(1.0 / 5_000.0));
+}
+
+#[test]
+fn per_call_state_stays_bounded_over_fifty_thousand_calls() {
+    // 50,000 calls over ten simulated days in two queues: a tenth from a withheld number, a tenth
+    // from 500 regulars, the rest from distinct numbers; some abandon, transfer, answer a survey,
+    // and one in a hundred has its number known only after it was bridged.
+    const CALLS: i64 = 50_000;
+    const GAP: i64 = 10 * DAY_MS / CALLS;
+    let horizon = ScoringConfig::default().repeat_horizon_ms();
+    let mut f = Feed::unlogged(survey_config());
+    let agents = ["a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9"];
+    let started = |clock: i64, within: i64, upto: i64| (0..=upto).filter(|j| T0 + j * GAP >= clock - within).count();
+    let mut peak = (0, 0);
+    for i in 0..CALLS {
+        let at = T0 + i * GAP;
+        let ani = match i % 10 {
+            0 => "anonymous".to_string(),
+            1 => format!("+regular{}", i % 500),
+            _ => format!("+1555{i:07}"),
+        };
+        let queue = if i % 3 == 0 { "sales" } else { "care" };
+        let agent = agents[(i % 10) as usize];
+        if i % 100 == 7 {
+            let id = format!("late-ani-{i}");
+            f.push(&id, at, None, EventKind::CallQueued { queue: queue.into() });
+            f.push(&id, at + S, Some(agent), EventKind::CallBridged { agent: agent.into() });
+            f.push(&id, at + 2 * S, None, EventKind::CallOffered { ani, did: "d".into(), trunk: "t".into() });
+            let ended = EventKind::CallEnded { side: HangupSide::Caller, cause: "normal".into(), sip_status: None };
+            f.push(&id, at + 60 * S, None, ended);
+        } else if i % 50 == 3 {
+            let id = format!("abandoned-{i}");
+            f.push(&id, at, None, EventKind::CallOffered { ani, did: "d".into(), trunk: "t".into() });
+            f.push(&id, at + S, None, EventKind::CallQueued { queue: queue.into() });
+            f.push(&id, at + 9 * S, None, EventKind::CallAbandoned { queue: queue.into(), wait_ms: 8000 });
+            let ended = EventKind::CallEnded { side: HangupSide::Caller, cause: "abandoned".into(), sip_status: None };
+            f.push(&id, at + 9 * S, None, ended);
+        } else {
+            let mut c = call(queue, agent, &ani, at);
+            c.talk_s = 5 + i % 13;
+            c.wrapup_s = if i % 3 == 0 { 2 } else { 0 };
+            c.end = [End::Caller, End::Transfer, End::Survey(Some(4)), End::Agent][(i % 4) as usize];
+            if i % 9 == 0 {
+                c.missed = vec![(agents[((i + 1) % 10) as usize], NoAnswerReason::NoAnswer)];
+            }
+            f.call(&c);
+        }
+        if i % 1_000 == 999 {
+            let clock = f.scoring.clock_ms();
+            let (handled, offers, live) = f.scoring.ledger.retained();
+            let index = f.scoring.ledger.repeat_index_entries();
+            peak = (peak.0.max(live), peak.1.max(index));
+            let live_bound = started(clock, ledger::CALL_STATE_RETENTION_MS, i);
+            assert!(live <= live_bound, "call {i}: {live} call states, {live_bound} calls in two days");
+            // Every call's agent part ends within minutes of its start; allow two hours.
+            let index_bound = started(clock, horizon + 2 * HOUR_MS, i);
+            assert!(index <= index_bound, "call {i}: {index} calls in the ANI index, {index_bound} within the horizon");
+            assert!(handled as i64 <= i + 1 && offers as i64 <= 2 * (i + 1));
+            let (expiry, names) = f.scoring.ledger.bookkeeping();
+            assert!(expiry <= index_bound, "call {i}: {expiry} index expiry entries");
+            // Names in use: the ANIs of live calls and index windows, ten agents, two queues.
+            let names_bound = 2 * (live_bound + index_bound + 12) + 1024;
+            assert!(names <= names_bound, "call {i}: {names} interned names, bound {names_bound}");
+        }
+    }
+    println!("peak retained: {} call states, {} ANI index entries", peak.0, peak.1);
+    // Forty quiet days later nothing is left.
+    f.scoring.handle_tick(f.scoring.clock_ms() + 40 * DAY_MS);
+    assert_eq!(f.scoring.ledger.retained(), (0, 0, 0));
+    assert_eq!(f.scoring.ledger.repeat_index_entries(), 0);
+    assert_eq!(f.scoring.ledger.repeat_index_len(), 0);
+    // Only the two queue names are still interned: queues stay listed.
+    assert_eq!(f.scoring.ledger.bookkeeping(), (0, 2));
+}
+
+/// The repeat marking computed by brute force: every finished handled call is remembered with its
+/// queue, ANI and anchor, and every arrival in a queue scans all of them (the original
+/// algorithm: drop those whose horizon passed at the arrival's time, mark the rest that ended by
+/// then, except the arriving call's own).
+#[derive(Default)]
+struct RepeatReference {
+    calls: std::collections::HashMap<String, RefCall>,
+    /// (queue, ANI, anchor, key, call id, dropped)
+    finished: Vec<(String, String, i64, ledger::Key, String, bool)>,
+    marked: std::collections::BTreeSet<ledger::Key>,
+}
+
+#[derive(Default)]
+struct RefCall {
+    ani: Option<String>,
+    queue: Option<String>,
+    /// Key, queue and bridge time of the handled call.
+    handled: Option<(ledger::Key, String, i64)>,
+    segment_end: Option<i64>,
+    transferred: bool,
+    ended: bool,
+    indexed: bool,
+}
+
+impl RepeatReference {
+    fn apply(&mut self, stored: &StoredEvent, horizon: i64) {
+        let ev = &stored.event;
+        let at = ev.at_ms;
+        let id = ev.call_id.clone();
+        let call = self.calls.entry(id.clone()).or_default();
+        // The handled call is reachable while the call is in the queue it was bridged in.
+        let reachable = |c: &RefCall| c.handled.as_ref().is_some_and(|h| Some(&h.1) == c.queue.as_ref());
+        let close = |c: &mut RefCall| {
+            if let (None, Some(h)) = (c.segment_end, &c.handled) {
+                c.segment_end = Some(at.max(h.2));
+            }
+        };
+        let mut arrival = None;
+        match &ev.kind {
+            EventKind::CallOffered { ani, .. } => call.ani = Some(ani.clone()),
+            EventKind::CallQueued { queue } | EventKind::CallOverflowed { to_queue: queue, .. } => {
+                call.queue = Some(queue.clone());
+                arrival = call.ani.clone().map(|ani| (queue.clone(), ani));
+            }
+            EventKind::CallBridged { .. } => {
+                if let (None, Some(queue)) = (&call.handled, &call.queue) {
+                    call.handled = Some(((at, stored.offset), queue.clone(), at));
+                }
+            }
+            EventKind::CallEnded { .. } if reachable(call) && !call.ended => {
+                call.ended = true;
+                close(call);
+            }
+            EventKind::CallTransferred { .. } if reachable(call) && !(call.ended || call.transferred) => {
+                call.transferred = true;
+                close(call);
+            }
+            EventKind::SurveyStarted { .. } | EventKind::AgentLeft { .. } if reachable(call) => close(call),
+            _ => {}
+        }
+        let finishing = matches!(ev.kind, EventKind::CallEnded { .. } | EventKind::CallTransferred { .. });
+        if finishing && !call.indexed && reachable(call) && (call.ended || call.transferred) {
+            if let (Some(ani), Some((key, queue, bridged))) = (&call.ani, &call.handled) {
+                call.indexed = true;
+                let anchor = call.segment_end.unwrap_or(*bridged);
+                self.finished.push((queue.clone(), ani.clone(), anchor, *key, id.clone(), false));
+            }
+        }
+        if let Some((queue, ani)) = arrival {
+            for (q, a, anchor, key, owner, dropped) in self.finished.iter_mut() {
+                if *dropped || *q != queue || *a != ani {
+                    continue;
+                }
+                if at.saturating_sub(*anchor) > horizon {
+                    *dropped = true;
+                } else if *anchor <= at && *owner != id {
+                    self.marked.insert(*key);
+                }
+            }
+        }
+    }
+}
+
+/// One call of a random stream: start minute, ANI, queue, how it goes, talk minutes, and how far
+/// (minutes) its events are delivered late relative to other calls'.
+type CallSpec = (i64, u8, u8, u8, i64, i64);
+
+/// The events of one call (times in whole minutes so horizons end exactly on arrivals).
+fn spec_events(n: usize, spec: CallSpec) -> Vec<(i64, String, Option<String>, EventKind)> {
+    const M: i64 = 60 * S;
+    let (start, ani, queue, outcome, talk, _) = spec;
+    let id = format!("c{n}");
+    let queues = ["care", "sales"];
+    let q = queues[usize::from(queue % 2)].to_string();
+    let other = queues[usize::from((queue + 1) % 2)].to_string();
+    let agent = format!("a{}", n % 3);
+    let t = T0 + start * M;
+    let ended = || EventKind::CallEnded { side: HangupSide::Caller, cause: "x".into(), sip_status: None };
+    let mut evs =
+        vec![(t, EventKind::CallOffered { ani: format!("+{}", ani % 3), did: "d".into(), trunk: "t".into() })];
+    evs.push((t + M, EventKind::CallQueued { queue: q.clone() }));
+    let bridged = t + 2 * M;
+    let end = bridged + talk * M;
+    let bridge = |evs: &mut Vec<(i64, EventKind)>, at: i64| {
+        evs.push((at, EventKind::AgentOffered { agent: agent.clone(), attempt: 1, why: None }));
+        evs.push((at, EventKind::AgentAnswered { agent: agent.clone() }));
+        evs.push((at, EventKind::CallBridged { agent: agent.clone() }));
+    };
+    match outcome % 7 {
+        0 => {
+            evs.push((t + 2 * M, EventKind::CallAbandoned { queue: q.clone(), wait_ms: 60_000 }));
+            evs.push((t + 2 * M, ended()));
+        }
+        1 => {
+            bridge(&mut evs, bridged);
+            evs.push((end, ended()));
+        }
+        2 => {
+            bridge(&mut evs, bridged);
+            evs.push((end, EventKind::CallTransferred { to: "x".into() }));
+            evs.push((end + M, ended()));
+        }
+        3 => {
+            // Transferred back into its own queue, answered again.
+            bridge(&mut evs, bridged);
+            evs.push((end, EventKind::CallTransferred { to: q.clone() }));
+            evs.push((end, EventKind::CallQueued { queue: q.clone() }));
+            bridge(&mut evs, end + M);
+            evs.push((end + 2 * M, ended()));
+        }
+        4 => {
+            bridge(&mut evs, bridged);
+            evs.push((end, EventKind::SurveyStarted { questions: vec!["csat".into()] }));
+            evs.push((end + 2 * M, ended()));
+        }
+        5 => {
+            evs.push((t + 2 * M, EventKind::CallOverflowed { from_queue: q, to_queue: other, waited_ms: 60_000 }));
+            bridge(&mut evs, bridged + M);
+            evs.push((end + M, ended()));
+        }
+        _ => {
+            bridge(&mut evs, bridged);
+            evs.push((end, EventKind::AgentLeft { agent: agent.clone() }));
+            evs.push((end + 3 * M, ended()));
+        }
+    }
+    evs.into_iter().map(|(at, kind)| (at, id.clone(), Some(agent.clone()), kind)).collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// Random interleaved streams (three numbers, two queues, a one-hour horizon so that many
+    /// horizons end exactly on an arrival, transfers back into the queue, overflows, surveys,
+    /// deliveries up to ten minutes late, clock ticks): the ledger marks exactly the calls the
+    /// brute-force reference marks.
+    #[test]
+    fn repeat_marking_matches_a_brute_force_reference(
+        specs in proptest::collection::vec((0i64..600, 0u8..3, 0u8..2, 0u8..7, 0i64..90, 0i64..10), 1..80),
+        ticks in proptest::collection::vec(0usize..400, 0..8),
+    ) {
+        let config = ScoringConfig { repeat_horizon_hours: 1, ..ScoringConfig::default() };
+        let horizon = config.repeat_horizon_ms();
+        let mut events = Vec::new();
+        for (n, spec) in specs.iter().enumerate() {
+            let late = spec.5 * 60 * S;
+            for (i, (at, id, agent, kind)) in spec_events(n, *spec).into_iter().enumerate() {
+                events.push((at + late, n, i, at, id, agent, kind));
+            }
+        }
+        events.sort_by_key(|e| (e.0, e.1, e.2));
+        let mut f = Feed::unlogged(config);
+        let mut reference = RepeatReference::default();
+        for (i, (_, _, _, at, id, agent, kind)) in events.into_iter().enumerate() {
+            if ticks.contains(&i) {
+                // The shell's clock may run a little ahead of the events.
+                f.scoring.handle_tick(f.scoring.clock_ms() + 2 * 60 * S);
+            }
+            f.offset += 1;
+            let event = CallEvent { call_id: id, seq: 0, at_ms: at, agent, kind };
+            let stored = StoredEvent { offset: f.offset, schema: SCHEMA_VERSION, event };
+            proptest::prop_assert!(f.scoring.handle_event(&stored));
+            reference.apply(&stored, horizon);
+        }
+        let mut handled = 0;
+        for ledger in f.scoring.ledger.queues.values() {
+            for (key, record) in &ledger.handled {
+                handled += 1;
+                proptest::prop_assert_eq!(record.repeated, reference.marked.contains(key), "call at {:?}", key);
+            }
+        }
+        proptest::prop_assert!(reference.marked.len() <= handled);
+    }
 }
