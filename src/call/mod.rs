@@ -6,6 +6,12 @@
 //! side ends both legs. The engine never touches
 //! a socket or a clock: the shell feeds it input with `handle_*(now, ..)`, and carries out what it
 //! polls from [`Engine::poll_output`] (datagrams, media commands, events for the durable log).
+//!
+//! Memory bounds: per-call maps (`calls`, Call-ID and transaction indexes, wrap-ups, survey
+//! timers) hold live calls only and are emptied as calls end (client transactions when they
+//! terminate, at most 64×T1 later); the ended-call memory for late events is capped at
+//! [`ENDED_CALLS_REMEMBERED`] entries; agent streams hold one counter per configured agent.
+//! [`Engine::retained`] reports these sizes and a simulation of 20,000 calls checks them.
 
 mod agent_leg;
 mod caller_leg;
@@ -228,7 +234,7 @@ struct WrapUp {
 
 /// How many ended calls keep their event sequence counter in memory (for late events such as
 /// wrap-up end and dispositions). Older calls continue from the store's last sequence number.
-const ENDED_CALLS_REMEMBERED: usize = 50_000;
+pub const ENDED_CALLS_REMEMBERED: usize = 50_000;
 
 /// The switch's sans-IO core.
 pub struct Engine {

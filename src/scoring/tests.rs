@@ -1124,3 +1124,27 @@ proptest::proptest! {
         proptest::prop_assert!(reference.marked.len() <= handled);
     }
 }
+
+/// A call the switch closes at start-up (cause `restart`: the process died during it) is held
+/// neither for nor against its agent: it is no handled call and adds no handle time.
+#[test]
+fn a_call_cut_by_a_restart_does_not_count_for_its_agent() {
+    let mut f = Feed::new(ScoringConfig::default());
+    let at = NOW - 2 * DAY_MS;
+    let mut c = call("care", "bo", "+1", at);
+    c.talk_s = 100;
+    f.call(&c);
+    // A second call: bridged, then the switch died; hours later the restart closes it.
+    let id = "cut-1";
+    let q = |queue: &str| EventKind::CallQueued { queue: queue.into() };
+    f.push(id, at + 10 * S, None, EventKind::CallOffered { ani: "+2".into(), did: "1".into(), trunk: "t".into() });
+    f.push(id, at + 10 * S, None, q("care"));
+    f.push(id, at + 11 * S, Some("bo"), EventKind::AgentOffered { agent: "bo".into(), attempt: 1, why: None });
+    f.push(id, at + 12 * S, Some("bo"), EventKind::AgentAnswered { agent: "bo".into() });
+    f.push(id, at + 12 * S, Some("bo"), EventKind::CallBridged { agent: "bo".into() });
+    let ended = EventKind::CallEnded { side: HangupSide::System, cause: "restart".into(), sip_status: None };
+    f.push(id, at + 5 * 3_600 * S, None, ended);
+    let w = f.window("bo", "care", NOW, Window::Last7Days);
+    assert_eq!(w.agent.handled, 1, "only the call that ended normally");
+    assert!(close(w.agent.aht_s, 100.0), "{:?}", w.agent.aht_s);
+}
