@@ -7,8 +7,6 @@
 //! (the case where a scan of the idle agents would cost most). A counting global allocator also
 //! prints the live heap per agent and per waiting call before the timings.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
@@ -16,29 +14,11 @@ use meritline::acd::{Acd, AcdEvent, AgentConfig, CallId, OfferResult, QueueConfi
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// Wraps the system allocator and counts live bytes.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        LIVE.fetch_add(new_size, Ordering::Relaxed);
-        System.realloc(ptr, layout, new_size)
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 const QUEUES: usize = 100;
 const SKILLS: usize = 50;
@@ -206,9 +186,9 @@ impl Center {
 
 fn memory_report() {
     for agents in [200usize, 20_000] {
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = counting_alloc::live_bytes();
         let center = Center::staffed(agents, true);
-        let with_agents = LIVE.load(Ordering::Relaxed);
+        let with_agents = counting_alloc::live_bytes();
         let mut loaded = center;
         // Make everybody busy first so further calls only wait.
         for _ in 0..(agents * 20) {
@@ -217,13 +197,13 @@ fn memory_report() {
             }
             loaded.arrive();
         }
-        let busy = LIVE.load(Ordering::Relaxed);
+        let busy = counting_alloc::live_bytes();
         let waiting_before = loaded.waiting();
         for _ in 0..10_000 {
             loaded.arrive();
         }
         let added = loaded.waiting() - waiting_before;
-        let after = LIVE.load(Ordering::Relaxed);
+        let after = counting_alloc::live_bytes();
         println!(
             "memory, {agents} agents x {QUEUES} queues (merit): {:.0} B per agent (staffed, incl. ids and pools); \
              {:.0} B per waiting call ({added} calls)",

@@ -9,37 +9,17 @@
 //! over five simulated days of 100,000 calls (80 % distinct numbers), then once only the
 //! observations are left, and what is left 40 days on.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion};
 use meritline::events::{CallEvent, EventKind, HangupSide, StoredEvent, SCHEMA_VERSION};
 use meritline::scoring::{Scoring, ScoringConfig, DAY_MS, HOUR_MS};
 
-/// Wraps the system allocator and counts live bytes.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        LIVE.fetch_add(new_size, Ordering::Relaxed);
-        System.realloc(ptr, layout, new_size)
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 /// Midnight UTC, 2024-10-04.
 const T0: i64 = 20_000 * DAY_MS;
@@ -101,13 +81,13 @@ fn with_earlier_calls(earlier: i64) -> (Stream, i64, i64) {
 fn memory_report() {
     const CALLS: u64 = 100_000;
     let gap = 5 * DAY_MS / CALLS as i64;
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = counting_alloc::live_bytes();
     let mut stream = Stream::new();
     for i in 0..CALLS {
         let ani = if i % 5 == 0 { "anonymous".to_string() } else { format!("+1555{i:07}") };
         stream.call(&ani, 240_000, gap);
     }
-    let after = LIVE.load(Ordering::Relaxed);
+    let after = counting_alloc::live_bytes();
     println!(
         "memory, {CALLS} calls over 5 days (80 % distinct numbers): {:.0} B live per call ({:.1} MB)",
         (after - before) as f64 / CALLS as f64,
@@ -115,13 +95,13 @@ fn memory_report() {
     );
     // Past the two days of call state and the horizon: only the observations are left.
     stream.scoring.handle_tick(stream.at + 3 * DAY_MS + 2 * HOUR_MS);
-    let observations = LIVE.load(Ordering::Relaxed);
+    let observations = counting_alloc::live_bytes();
     println!(
         "memory, 3 days + 2 h after the last call: {:.0} B live per call (observations)",
         (observations - before) as f64 / CALLS as f64,
     );
     stream.scoring.handle_tick(stream.at + 40 * DAY_MS);
-    let left = LIVE.load(Ordering::Relaxed);
+    let left = counting_alloc::live_bytes();
     println!("memory, 40 days after the last call: {:.1} kB live", (left - before) as f64 / 1e3);
     drop(stream);
 }

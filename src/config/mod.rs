@@ -9,6 +9,7 @@
 
 mod cidr;
 mod error;
+pub mod scoring;
 mod validate;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -55,7 +56,7 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     /// `[scoring]`: KPI weights per queue and the scoring rules (see `crate::scoring`).
     #[serde(default)]
-    pub scoring: crate::scoring::ScoringConfig,
+    pub scoring: scoring::ScoringConfig,
 }
 
 /// `[[webhooks]]`: an HTTP endpoint that receives the event log in batches, at least once.
@@ -382,7 +383,7 @@ fn default_max_attempts() -> u32 {
 impl Config {
     /// The scoring configuration with each queue's survey setting applied, so a call that skips
     /// a survey counts against the agent only where a survey runs.
-    pub fn scoring_config(&self) -> crate::scoring::ScoringConfig {
+    pub fn scoring_config(&self) -> scoring::ScoringConfig {
         let mut scoring = self.scoring.clone();
         for q in &self.queues {
             let weights = scoring.queues.entry(q.name.clone()).or_insert_with(|| self.scoring.default.clone());
@@ -541,7 +542,7 @@ impl Default for Config {
             }],
             agents: (1..=3).map(agent).collect(),
             webhooks: Vec::new(),
-            scoring: crate::scoring::ScoringConfig::default(),
+            scoring: scoring::ScoringConfig::default(),
         }
     }
 }

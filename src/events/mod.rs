@@ -4,8 +4,6 @@
 //! owns the event types and their JSON schema (version [`SCHEMA_VERSION`]); the store persists them
 //! and the API streams them.
 
-pub mod webhook;
-
 use serde::{Deserialize, Serialize};
 
 /// Version of the JSON schema of [`CallEvent`]; bumped on any incompatible change.

@@ -64,7 +64,8 @@
 //! stream time, so it may be polled after every event; `poll_timeout` tells the shell when to
 //! call `handle_tick` so that a throttled change is not left waiting for the next event.
 
-mod config;
+/// The `[scoring]` settings live with the rest of the configuration (a leaf); scoring reads them.
+use crate::config::scoring as config;
 mod kpi;
 mod ledger;
 pub mod uplift;
