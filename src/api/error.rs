@@ -51,6 +51,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::call::CallError> for ApiError {
+    fn from(e: crate::call::CallError) -> ApiError {
+        use crate::call::CallError;
+        match e {
+            CallError::NotFound(m) => ApiError::NotFound(m),
+            CallError::NotAllowed(m) => ApiError::Conflict(m),
+            CallError::Invalid(m) => ApiError::BadRequest(m),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,12 @@
 //! The JSON shapes the HTTP API exchanges with supervisors and wallboards: what an agent and a queue
-//! look like from outside, and the body of an agent state change request. The switch core fills
-//! the views through [`super::SwitchControl`]; this module owns only their wire form.
+//! look like from outside, and the body of an agent state change request. The call engine reports
+//! domain snapshots (`call::AgentStatus`, `call::QueueStatus`); this module owns their wire form
+//! and the conversion to it.
 
 use serde::{Deserialize, Serialize};
+
+use crate::acd::Requested;
+use crate::call::{AgentPhase, AgentStatus, QueueStatus, WaitingCallStatus};
 
 /// An agent's state as shown by the API (`"logged_out"`, `"ready"`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -31,6 +35,19 @@ impl AgentState {
     }
 }
 
+impl From<AgentPhase> for AgentState {
+    fn from(phase: AgentPhase) -> AgentState {
+        match phase {
+            AgentPhase::LoggedOut => AgentState::LoggedOut,
+            AgentPhase::Ready => AgentState::Ready,
+            AgentPhase::NotReady => AgentState::NotReady,
+            AgentPhase::Offered => AgentState::Offered,
+            AgentPhase::OnCall => AgentState::OnCall,
+            AgentPhase::WrapUp => AgentState::WrapUp,
+        }
+    }
+}
+
 /// One agent as seen by supervisors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentView {
@@ -47,6 +64,22 @@ pub struct AgentView {
     /// Since when (ms since the Unix epoch) the agent has been ready without a call.
     pub idle_since_ms: Option<i64>,
     pub calls_handled: u64,
+}
+
+impl From<AgentStatus> for AgentView {
+    fn from(a: AgentStatus) -> AgentView {
+        AgentView {
+            id: a.id,
+            name: a.name,
+            state: a.state.into(),
+            not_ready_reason: a.not_ready_reason,
+            skills: a.skills,
+            registered: a.registered,
+            contact: a.contact,
+            idle_since_ms: a.idle_since_ms,
+            calls_handled: a.calls_handled,
+        }
+    }
 }
 
 /// One queue as seen by supervisors.
@@ -67,6 +100,22 @@ pub struct QueueView {
     pub calls: Vec<WaitingCallView>,
 }
 
+impl From<QueueStatus> for QueueView {
+    fn from(q: QueueStatus) -> QueueView {
+        QueueView {
+            name: q.name,
+            skills: q.skills,
+            waiting_calls: q.waiting_calls as u32,
+            longest_wait_seconds: q.longest_wait.as_secs_f64(),
+            agents_ready: q.agents_ready as u32,
+            agents_staffed: q.agents_staffed as u32,
+            average_handle_seconds: q.average_handle_time.as_secs_f64(),
+            estimated_wait_seconds: q.estimated_wait.map(|d| d.as_secs_f64()),
+            calls: q.calls.into_iter().map(WaitingCallView::from).collect(),
+        }
+    }
+}
+
 /// One waiting call in `GET /api/queues`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WaitingCallView {
@@ -80,6 +129,18 @@ pub struct WaitingCallView {
     pub estimated_wait_seconds: Option<f64>,
 }
 
+impl From<WaitingCallStatus> for WaitingCallView {
+    fn from(w: WaitingCallStatus) -> WaitingCallView {
+        WaitingCallView {
+            call_id: w.call_id,
+            position: w.position as u32,
+            priority: w.priority,
+            waited_seconds: w.waited.as_secs_f64(),
+            estimated_wait_seconds: w.estimated_wait.map(|d| d.as_secs_f64()),
+        }
+    }
+}
+
 /// Body of `PUT /api/agents/{id}/state`: `{"state":"ready"}`,
 /// `{"state":"not_ready","reason":"lunch"}` or `{"state":"logged_out"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +152,17 @@ pub enum AgentStateRequest {
         reason: Option<String>,
     },
     LoggedOut,
+}
+
+impl AgentStateRequest {
+    /// The ACD's form of the request; a not-ready without a reason is `busy`.
+    pub fn into_requested(self) -> Requested {
+        match self {
+            AgentStateRequest::Ready => Requested::Ready,
+            AgentStateRequest::NotReady { reason } => Requested::NotReady(reason.unwrap_or_else(|| "busy".into())),
+            AgentStateRequest::LoggedOut => Requested::LoggedOut,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod durable;
 mod recovery;
 mod register;
 mod sip_util;
+mod status;
 mod survey_leg;
 #[cfg(test)]
 mod tests;
@@ -32,8 +33,7 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
-use crate::acd::{self, Acd, AcdEvent, CallId, Requested};
-use crate::api::{AgentState as ApiAgentState, AgentStateRequest, AgentView, ApiError, QueueView, WaitingCallView};
+use crate::acd::{self, Acd, AcdEvent, CallId};
 use crate::config::{Config, DigestAlgorithmName};
 use crate::events::{CallEvent, EventKind, HangupSide};
 use crate::media::Codec;
@@ -45,6 +45,8 @@ use crate::sip::message::{Method, SipMessage};
 use crate::sip::registrar::{Registrar, RegistrarConfig, RegistrarEvent};
 use crate::sip::transaction::{TimerConfig, TransactionLayer, Transmit, Transport, TxEvent, TxId};
 use crate::survey::{PromptId, SurveyRun};
+
+pub use status::{AgentPhase, AgentStatus, CallError, QueueStatus, WaitingCallStatus};
 
 /// The engine's handle for a call; also the ACD's call id.
 pub type CallRef = CallId;
@@ -509,83 +511,6 @@ impl Engine {
                 .any(|(call, role)| matches!(role, TxRole::Bye(_)) && self.drained_calls.contains(call))
     }
 
-    // ------------------------------------------------------------------ API views
-
-    pub fn agents(&self, now: Instant) -> Vec<AgentView> {
-        self.config.agents.iter().filter_map(|a| self.agent_view(now, &a.id)).collect()
-    }
-
-    fn agent_view(&self, now: Instant, id: &str) -> Option<AgentView> {
-        let snap = self.acd.agent(id)?;
-        let cfg = self.config.agent(id)?;
-        let binding = self.registrar.lookup(now, id);
-        let state = match snap.state {
-            acd::AgentState::LoggedOut => ApiAgentState::LoggedOut,
-            acd::AgentState::Ready => ApiAgentState::Ready,
-            acd::AgentState::NotReady { .. } => ApiAgentState::NotReady,
-            acd::AgentState::Offered { .. } => ApiAgentState::Offered,
-            acd::AgentState::OnCall { .. } => ApiAgentState::OnCall,
-            acd::AgentState::WrapUp { .. } => ApiAgentState::WrapUp,
-        };
-        Some(AgentView {
-            id: id.to_string(),
-            name: cfg.display_name().to_string(),
-            state,
-            not_ready_reason: snap.not_ready_reason.clone(),
-            skills: snap.skills.clone(),
-            registered: binding.is_some(),
-            contact: binding.map(|b| b.contact_uri.clone()),
-            idle_since_ms: snap.idle_since.map(|t| self.unix_ms(t)),
-            calls_handled: snap.calls_handled,
-        })
-    }
-
-    pub fn queues(&self, now: Instant) -> Vec<QueueView> {
-        self.acd
-            .queue_stats(now)
-            .into_iter()
-            .map(|q| {
-                let seconds = |d: std::time::Duration| (d != std::time::Duration::MAX).then_some(d.as_secs_f64());
-                let calls = self.acd.waiting_calls(now, &q.name).unwrap_or_default();
-                QueueView {
-                    name: q.name.to_string(),
-                    skills: q.skills.clone(),
-                    waiting_calls: q.waiting as u32,
-                    longest_wait_seconds: q.longest_wait.as_secs_f64(),
-                    agents_ready: q.agents_ready as u32,
-                    agents_staffed: q.agents_staffed as u32,
-                    average_handle_seconds: q.average_handle_time.as_secs_f64(),
-                    estimated_wait_seconds: seconds(q.ewt),
-                    calls: calls
-                        .into_iter()
-                        .map(|w| WaitingCallView {
-                            call_id: self.calls.get(&w.call).map(|c| c.id.clone()).unwrap_or_default(),
-                            position: w.position as u32,
-                            priority: w.priority,
-                            waited_seconds: w.waited.as_secs_f64(),
-                            estimated_wait_seconds: seconds(w.estimated_wait),
-                        })
-                        .collect(),
-                }
-            })
-            .collect()
-    }
-
-    pub fn set_agent_state(&mut self, now: Instant, id: &str, req: AgentStateRequest) -> Result<AgentView, ApiError> {
-        let requested = match req {
-            AgentStateRequest::Ready => Requested::Ready,
-            AgentStateRequest::NotReady { reason } => Requested::NotReady(reason.unwrap_or_else(|| "busy".into())),
-            AgentStateRequest::LoggedOut => Requested::LoggedOut,
-        };
-        let result = self.acd.set_agent_state(now, id, requested);
-        self.pump(now);
-        match result {
-            Ok(()) => self.agent_view(now, id).ok_or_else(|| ApiError::NotFound(format!("agent {id}"))),
-            Err(e) if e.status_code() == 404 => Err(ApiError::NotFound(e.to_string())),
-            Err(e) => Err(ApiError::Conflict(e.to_string())),
-        }
-    }
-
     // ------------------------------------------------------------------ internals
 
     /// The monotonic instant of a wall-clock time (milliseconds since the Unix epoch).
@@ -896,15 +821,15 @@ impl Engine {
         outcome: &str,
         revenue: Option<f64>,
         store_last_seq: Option<u32>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), CallError> {
         let valid = !outcome.is_empty()
             && outcome.len() <= 64
             && outcome.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !valid {
-            return Err(ApiError::BadRequest("outcome must be 1-64 letters, digits, '_' or '-'".into()));
+            return Err(CallError::Invalid("outcome must be 1-64 letters, digits, '_' or '-'".into()));
         }
         if revenue.is_some_and(|r| !r.is_finite() || r < 0.0) {
-            return Err(ApiError::BadRequest("revenue must be a non-negative number".into()));
+            return Err(CallError::Invalid("revenue must be a non-negative number".into()));
         }
         let kind = EventKind::DispositionRecorded { outcome: outcome.to_string(), revenue };
         let live = self
@@ -919,7 +844,7 @@ impl Engine {
         if !self.ended_seqs.contains_key(call_id) {
             match store_last_seq {
                 Some(last) => self.remember_ended(call_id.to_string(), last),
-                None => return Err(ApiError::NotFound(format!("call {call_id} not found"))),
+                None => return Err(CallError::NotFound(format!("call {call_id} not found"))),
             }
         }
         self.emit_after_end(now, call_id, None, kind);

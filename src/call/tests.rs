@@ -12,8 +12,8 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{Engine, MediaCommand, Output};
-use crate::api::{AgentState as ApiAgentState, AgentStateRequest};
+use super::{AgentPhase, Engine, MediaCommand, Output};
+use crate::acd::Requested;
 use crate::config::{
     AgentConfig, AnswerMode, Config, DigestAlgorithmName, QueueConfig, RouteConfig, SurveyConfig, SurveyTrigger,
     TrunkConfig,
@@ -570,7 +570,7 @@ impl Sim {
         for pi in 0..self.phones.len() {
             assert!(self.phones[pi].registered, "phone {pi} did not register");
             let id = self.phones[pi].user.clone();
-            self.engine.set_agent_state(self.now, &id, AgentStateRequest::Ready).expect("ready");
+            self.engine.set_agent_state(self.now, &id, Requested::Ready).expect("ready");
         }
     }
 
@@ -784,7 +784,7 @@ fn recovery_restores_bindings_and_agent_state_and_hangs_up_unfinished_calls() {
     assert_eq!(restored.seq, agent_seq + 1, "the agent's stream continues its numbering");
     let view = engine.agents(now).into_iter().next().expect("agent0");
     assert!(view.registered, "binding restored");
-    assert_eq!(view.state, crate::api::AgentState::Ready);
+    assert_eq!(view.state, super::AgentPhase::Ready);
 }
 
 /// Every agent state change is a durable event in the agent's own stream, with its reason and
@@ -797,10 +797,8 @@ fn agent_state_changes_and_registrations_are_events_in_the_agents_stream() {
     sim.place_call("15550002222", Duration::from_secs(10));
     let t = sim.now + Duration::from_secs(60);
     sim.run_until(t);
-    sim.engine
-        .set_agent_state(sim.now, "agent0", AgentStateRequest::NotReady { reason: Some("lunch".into()) })
-        .expect("lunch");
-    sim.engine.set_agent_state(sim.now, "agent0", AgentStateRequest::LoggedOut).expect("log out");
+    sim.engine.set_agent_state(sim.now, "agent0", Requested::NotReady("lunch".into())).expect("lunch");
+    sim.engine.set_agent_state(sim.now, "agent0", Requested::LoggedOut).expect("log out");
     let t = sim.now + Duration::from_secs(1);
     sim.run_until(t);
     assert_logs_are_gap_free(&sim);
@@ -1159,7 +1157,7 @@ fn ended_of(sim: &Sim) -> (HangupSide, String, Option<u16>) {
     found.expect("a call.ended event")
 }
 
-fn agent_of(sim: &Sim, id: &str) -> crate::api::AgentView {
+fn agent_of(sim: &Sim, id: &str) -> super::AgentStatus {
     sim.engine.agents(sim.now).into_iter().find(|a| a.id == id).expect("agent")
 }
 
@@ -1180,7 +1178,7 @@ fn a_caller_that_never_acks_is_never_offered_to_an_agent_and_ends_no_ack() {
     assert_eq!(kinds(&sim), ["call.offered", "call.queued", "call.ended"]);
     assert_eq!(ended_of(&sim), (HangupSide::System, "no_ack".to_string(), None));
     let a0 = agent_of(&sim, "agent0");
-    assert_eq!((a0.state, a0.not_ready_reason), (ApiAgentState::Ready, None));
+    assert_eq!((a0.state, a0.not_ready_reason), (AgentPhase::Ready, None));
     assert_eq!(sim.phones[0].cancelled, 0, "the agent's phone never rang");
     assert_eq!(sim.engine.active_calls(), 0);
 }
@@ -1263,7 +1261,7 @@ fn early_media_cancel_while_an_agent_rings_releases_the_agent_without_rona() {
     let t = sim.now + Duration::from_secs(5);
     sim.run_until(t);
     assert_eq!(count(&sim, "agent.ringing"), 1);
-    assert_eq!(agent_of(&sim, "agent0").state, ApiAgentState::Offered);
+    assert_eq!(agent_of(&sim, "agent0").state, AgentPhase::Offered);
     sim.carrier_cancel(0);
     // Past the ring timeout: the cancelled offer must not ring out later.
     let t = sim.now + Duration::from_secs(40);
@@ -1277,7 +1275,7 @@ fn early_media_cancel_while_an_agent_rings_releases_the_agent_without_rona() {
     assert_eq!(ended_of(&sim), (HangupSide::Caller, "caller_cancel".to_string(), Some(487)));
     assert_eq!(sim.phones[0].cancelled, 1, "the agent's phone was cancelled");
     let a0 = agent_of(&sim, "agent0");
-    assert_eq!((a0.state, a0.not_ready_reason), (ApiAgentState::Ready, None));
+    assert_eq!((a0.state, a0.not_ready_reason), (AgentPhase::Ready, None));
     assert_eq!(sim.engine.active_calls(), 0);
 }
 
@@ -1295,7 +1293,7 @@ fn early_media_200_never_acked_ends_no_ack_and_the_agent_goes_on_unpenalised() {
     assert_eq!(count(&sim, "agent.no_answer"), 0);
     assert_eq!(ended_of(&sim), (HangupSide::System, "no_ack".to_string(), None));
     let a0 = agent_of(&sim, "agent0");
-    assert_eq!((a0.state, a0.not_ready_reason), (ApiAgentState::Ready, None));
+    assert_eq!((a0.state, a0.not_ready_reason), (AgentPhase::Ready, None));
     assert_eq!(sim.engine.active_calls(), 0);
 }
 

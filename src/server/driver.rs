@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::control::Control;
 use crate::acd::CallId;
+use crate::api::{AgentView, ApiError, QueueView};
 use crate::call::{CallRef, Engine, MediaCommand, Output};
 use crate::media::{wav::Prompt, CallMedia, MediaEngine, MediaEvent};
 use crate::scoring::ScoreChanged;
@@ -160,16 +161,18 @@ impl Driver {
         let now = Instant::now();
         match req {
             Control::Agents(tx) => {
-                let _ = tx.send(self.engine.agents(now));
+                let _ = tx.send(self.engine.agents(now).into_iter().map(AgentView::from).collect());
             }
             Control::Queues(tx) => {
-                let _ = tx.send(self.engine.queues(now));
+                let _ = tx.send(self.engine.queues(now).into_iter().map(QueueView::from).collect());
             }
             Control::SetAgentState(id, state, tx) => {
-                let _ = tx.send(self.engine.set_agent_state(now, &id, state));
+                let result = self.engine.set_agent_state(now, &id, state.into_requested());
+                let _ = tx.send(result.map(AgentView::from).map_err(ApiError::from));
             }
             Control::Disposition(id, d, last_seq, tx) => {
-                let _ = tx.send(self.engine.record_disposition(now, &id, &d.outcome, d.revenue, last_seq));
+                let result = self.engine.record_disposition(now, &id, &d.outcome, d.revenue, last_seq);
+                let _ = tx.send(result.map_err(ApiError::from));
             }
         }
     }
