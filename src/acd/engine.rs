@@ -35,21 +35,21 @@ pub const NEUTRAL_SCORE: f64 = 0.5;
 /// Default length of the rolling occupancy window (time constant of its exponential average).
 pub const DEFAULT_OCCUPANCY_WINDOW: Duration = Duration::from_secs(1800);
 /// Weight of the newest sample in a queue's handle-time moving average.
-const HANDLE_TIME_ALPHA: f64 = 0.1;
+pub(super) const HANDLE_TIME_ALPHA: f64 = 0.1;
 
 /// Position of a timer in the table: deadline, then a unique sequence number.
-type TimerKey = (Instant, u64);
+pub(super) type TimerKey = (Instant, u64);
 /// Order of waiting calls: higher priority first, then earlier service-level deadline, then earlier
 /// enqueue, then enqueue sequence.
-type CallKey = (Reverse<u8>, Instant, Instant, u64);
+pub(super) type CallKey = (Reverse<u8>, Instant, Instant, u64);
 /// Order of available agents in a pool: became idle earlier first, then by sequence.
-type IdleKey = (Instant, u64, usize);
+pub(super) type IdleKey = (Instant, u64, usize);
 /// Order of available agents in a best-skill pool: higher skill first, then the idle order.
-type SkillKey = (Reverse<u32>, Instant, u64, usize);
+pub(super) type SkillKey = (Reverse<u32>, Instant, u64, usize);
 
 /// A pending deadline; timers are plain data in `Acd::timers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Timer {
+pub(super) enum Timer {
     /// The agent has rung for the queue's ring timeout.
     Ring { agent: usize, call: CallId },
     /// The agent's wrap-up is over.
@@ -62,58 +62,58 @@ enum Timer {
 
 /// A profile's eligibility for one queue.
 #[derive(Debug, Clone, Copy)]
-struct Membership {
-    queue: usize,
+pub(super) struct Membership {
+    pub(super) queue: usize,
     /// The first bullseye ring whose requirement the profile meets.
-    ring: u8,
+    pub(super) ring: u8,
     /// Sum of the profile's levels on the queue's own required skills.
-    skill_score: u32,
+    pub(super) skill_score: u32,
 }
 
 /// Agents sharing one exact leveled skill set.
 #[derive(Debug)]
-struct Profile {
+pub(super) struct Profile {
     /// Sorted by skill id, one entry per skill.
-    skills: Vec<(u32, u8)>,
-    memberships: Vec<Membership>,
+    pub(super) skills: Vec<(u32, u8)>,
+    pub(super) memberships: Vec<Membership>,
 }
 
 /// The agents of one (queue, ring).
 #[derive(Debug, Default)]
-struct Pool {
+pub(super) struct Pool {
     /// Agents Ready and registered, longest idle first.
-    by_idle: BTreeSet<IdleKey>,
+    pub(super) by_idle: BTreeSet<IdleKey>,
     /// The same agents, best skill first; kept only for best-skill queues.
-    by_skill: BTreeSet<SkillKey>,
+    pub(super) by_skill: BTreeSet<SkillKey>,
     /// Agents not logged out.
-    staffed: usize,
+    pub(super) staffed: usize,
     /// The same agents in merit order; kept only for merit-weighted queues.
-    merit: Option<MeritPool>,
+    pub(super) merit: Option<MeritPool>,
 }
 
 /// A skill requirement: every (skill, minimum level) must be met.
 #[derive(Debug, Clone)]
-struct Ring {
-    after: Duration,
-    requirement: Vec<(u32, u8)>,
+pub(super) struct Ring {
+    pub(super) after: Duration,
+    pub(super) requirement: Vec<(u32, u8)>,
 }
 
 /// What a queue knows about one agent's work in it. `offers`, `fair` and `fair_mark` are in the
 /// units of the queue's [`FloorLedger`] (kept only for merit-weighted queues).
 #[derive(Debug, Clone, Copy, Default)]
-struct AgentQueueStats {
-    score: Option<f64>,
-    answered: u32,
+pub(super) struct AgentQueueStats {
+    pub(super) score: Option<f64>,
+    pub(super) answered: u32,
     /// Decayed count of the queue's offers made to the agent.
-    offers: f64,
+    pub(super) offers: f64,
     /// Decayed fair share settled so far: for every offer of the queue made while the agent was
     /// available and eligible, 1 / (number of such agents).
-    fair: f64,
+    pub(super) fair: f64,
     /// The ledger's credit of the agent's ring when the agent last became available; while it is
     /// available its fair share is `fair + credit[ring] - fair_mark`.
-    fair_mark: f64,
+    pub(super) fair_mark: f64,
     /// Where the agent sits in its ring's merit pool while available (merit queues only).
-    slot: Option<MeritSlot>,
+    pub(super) slot: Option<MeritSlot>,
 }
 
 /// The floor-share books of a merit queue. The floor compares each agent's offers with its fair
@@ -124,106 +124,106 @@ struct AgentQueueStats {
 /// when it leaves the pool. Both counts decay by `1 - 1/floor_window` per offer, stored multiplied
 /// by `scale` (which grows instead) so nothing is rewritten per offer.
 #[derive(Debug, Clone)]
-struct FloorLedger {
+pub(super) struct FloorLedger {
     /// Per-offer growth of `scale`: `1 / (1 - 1/floor_window)`.
-    growth: f64,
-    scale: f64,
+    pub(super) growth: f64,
+    pub(super) scale: f64,
     /// Per ring: the summed fair share of an agent available in that ring since the start.
-    credit: Vec<f64>,
+    pub(super) credit: Vec<f64>,
 }
 
 /// When `FloorLedger::scale` passes this, every stored amount is divided by it.
-const FLOOR_RESCALE_AT: f64 = 1e100;
+pub(super) const FLOOR_RESCALE_AT: f64 = 1e100;
 /// An agent is below its floor when it is short by more than this fraction of one offer (so
 /// rounding in the decayed books never makes an agent that is exactly at its floor look short).
-const FLOOR_EPSILON: f64 = 1e-9;
+pub(super) const FLOOR_EPSILON: f64 = 1e-9;
 
 #[derive(Debug)]
-struct Queue {
-    name: Arc<str>,
-    skill_names: Vec<String>,
+pub(super) struct Queue {
+    pub(super) name: Arc<str>,
+    pub(super) skill_names: Vec<String>,
     /// Ring 0 is the queue's own requirement; the rest come from the policy's relax steps.
-    rings: Vec<Ring>,
-    pools: Vec<Pool>,
-    ring_timeout: Duration,
-    max_wait: Duration,
-    strategy: Strategy,
-    policy: QueuePolicy,
-    waiting: BTreeMap<CallKey, CallId>,
+    pub(super) rings: Vec<Ring>,
+    pub(super) pools: Vec<Pool>,
+    pub(super) ring_timeout: Duration,
+    pub(super) max_wait: Duration,
+    pub(super) strategy: Strategy,
+    pub(super) policy: QueuePolicy,
+    pub(super) waiting: BTreeMap<CallKey, CallId>,
     /// Waiting calls by age, for `longest_wait`.
-    by_age: BTreeSet<(Instant, u64)>,
+    pub(super) by_age: BTreeSet<(Instant, u64)>,
     /// Calls of this queue currently offered to an agent.
-    offered: usize,
+    pub(super) offered: usize,
     /// Floor-share books; `Some` for merit-weighted queues.
-    floor: Option<FloorLedger>,
-    agent_stats: HashMap<usize, AgentQueueStats>,
+    pub(super) floor: Option<FloorLedger>,
+    pub(super) agent_stats: HashMap<usize, AgentQueueStats>,
     /// Moving average of talk + wrap-up, in seconds.
-    handle_time: f64,
+    pub(super) handle_time: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
-enum CallState {
+pub(super) enum CallState {
     Waiting { timer: Option<TimerKey>, relax_timer: Option<TimerKey> },
     Offered { agent: usize },
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Call {
-    queue: usize,
-    key: CallKey,
+pub(super) struct Call {
+    pub(super) queue: usize,
+    pub(super) key: CallKey,
     /// When the call's max wait in its current queue expires, if the queue has one.
-    deadline: Option<Instant>,
-    holdout: bool,
-    state: CallState,
+    pub(super) deadline: Option<Instant>,
+    pub(super) holdout: bool,
+    pub(super) state: CallState,
 }
 
 impl Call {
-    fn enqueued_at(&self) -> Instant {
+    pub(super) fn enqueued_at(&self) -> Instant {
         self.key.2
     }
-    fn priority(&self) -> u8 {
+    pub(super) fn priority(&self) -> u8 {
         self.key.0 .0
     }
 }
 
 #[derive(Debug)]
-struct Agent {
-    id: Arc<str>,
-    skill_names: Vec<String>,
-    skill_levels: Vec<(String, u8)>,
-    profile: usize,
-    wrapup: Duration,
-    state: AgentState,
-    registered: bool,
+pub(super) struct Agent {
+    pub(super) id: Arc<str>,
+    pub(super) skill_names: Vec<String>,
+    pub(super) skill_levels: Vec<(String, u8)>,
+    pub(super) profile: usize,
+    pub(super) wrapup: Duration,
+    pub(super) state: AgentState,
+    pub(super) registered: bool,
     /// When the agent last became Ready (kept while Offered so a released offer restores it).
-    idle_since: Option<Instant>,
+    pub(super) idle_since: Option<Instant>,
     /// Tie-break for equal `idle_since`.
-    ready_seq: u64,
+    pub(super) ready_seq: u64,
     /// The key under which the agent sits in its pools' available sets, if it does.
-    indexed: Option<(Instant, u64)>,
+    pub(super) indexed: Option<(Instant, u64)>,
     /// Whether the agent is counted in its pools' `staffed`.
-    staffed: bool,
+    pub(super) staffed: bool,
     /// The ring or wrap-up timer of the current state.
-    timer: Option<TimerKey>,
-    pending_not_ready: Option<String>,
-    calls_handled: u64,
-    missed_offers: u64,
+    pub(super) timer: Option<TimerKey>,
+    pub(super) pending_not_ready: Option<String>,
+    pub(super) calls_handled: u64,
+    pub(super) missed_offers: u64,
     /// Exponential average of being busy, as of `occupancy_at`.
-    occupancy: f64,
-    occupancy_at: Option<Instant>,
+    pub(super) occupancy: f64,
+    pub(super) occupancy_at: Option<Instant>,
     /// The queue and answer time of the call the agent is on.
-    talking: Option<(usize, Instant)>,
+    pub(super) talking: Option<(usize, Instant)>,
 }
 
 /// An agent picked for a queue's head call.
 #[derive(Debug, Clone, Copy)]
-struct Choice {
-    agent: usize,
-    eligible: usize,
-    rank: usize,
-    score: f64,
-    rule: PickRule,
-    relax_step: u8,
+pub(super) struct Choice {
+    pub(super) agent: usize,
+    pub(super) eligible: usize,
+    pub(super) rank: usize,
+    pub(super) score: f64,
+    pub(super) rule: PickRule,
+    pub(super) relax_step: u8,
 }
 
 /// The automatic call distributor. Feed it inputs with the current time, then drain
@@ -231,25 +231,25 @@ struct Choice {
 /// when it passes.
 #[derive(Debug)]
 pub struct Acd {
-    skill_ids: HashMap<String, u32>,
-    profiles: Vec<Profile>,
-    profile_by_skills: HashMap<Vec<(u32, u8)>, usize>,
-    queues: Vec<Queue>,
-    queue_by_name: HashMap<Arc<str>, usize>,
-    agents: Vec<Agent>,
-    agent_by_id: HashMap<Arc<str>, usize>,
-    calls: HashMap<CallId, Call>,
+    pub(super) skill_ids: HashMap<String, u32>,
+    pub(super) profiles: Vec<Profile>,
+    pub(super) profile_by_skills: HashMap<Vec<(u32, u8)>, usize>,
+    pub(super) queues: Vec<Queue>,
+    pub(super) queue_by_name: HashMap<Arc<str>, usize>,
+    pub(super) agents: Vec<Agent>,
+    pub(super) agent_by_id: HashMap<Arc<str>, usize>,
+    pub(super) calls: HashMap<CallId, Call>,
     /// The head call of every non-empty queue, best first.
-    heads: BTreeSet<(CallKey, usize)>,
-    timers: BTreeMap<TimerKey, Timer>,
-    events: VecDeque<AcdEvent>,
+    pub(super) heads: BTreeSet<(CallKey, usize)>,
+    pub(super) timers: BTreeMap<TimerKey, Timer>,
+    pub(super) events: VecDeque<AcdEvent>,
     /// Number of available (Ready and registered) agents.
-    available_total: usize,
-    seq: u64,
+    pub(super) available_total: usize,
+    pub(super) seq: u64,
     /// Latest `now` seen; inputs with an earlier `now` are treated as happening at this time.
-    last_now: Option<Instant>,
-    rng: StdRng,
-    occupancy_window: Duration,
+    pub(super) last_now: Option<Instant>,
+    pub(super) rng: StdRng,
+    pub(super) occupancy_window: Duration,
     /// Test hook: skip the brute-force cross-check of every decision (for scale tests).
     #[cfg(test)]
     pub(super) skip_choice_verification: bool,
@@ -555,7 +555,7 @@ impl Acd {
         self.change_agent_state(now, agent, requested, StateCause::Restored)
     }
 
-    fn change_agent_state(
+    pub(super) fn change_agent_state(
         &mut self,
         now: Instant,
         agent: &str,
@@ -857,7 +857,7 @@ impl Acd {
     /// within a queue calls are always offered in key order. An offer can only make later heads
     /// less servable (one agent fewer), and the queue's new head sorts after the old one, so one
     /// forward pass suffices.
-    fn dispatch(&mut self, now: Instant) {
+    pub(super) fn dispatch(&mut self, now: Instant) {
         let mut cursor: Option<(CallKey, usize)> = None;
         // Bounded: every iteration moves the cursor strictly forward through `heads`.
         while self.available_total > 0 {
@@ -879,18 +879,18 @@ impl Acd {
     }
 
     /// The bullseye ring a call of queue `q` enqueued at `enqueued_at` has reached at `now`.
-    fn relax_step(&self, q: usize, enqueued_at: Instant, now: Instant) -> usize {
+    pub(super) fn relax_step(&self, q: usize, enqueued_at: Instant, now: Instant) -> usize {
         let waited = now.saturating_duration_since(enqueued_at);
         self.queues[q].rings.iter().rposition(|ring| ring.after <= waited).unwrap_or(0)
     }
 
     /// Available agents of queue `q` in rings `0..=step`.
-    fn eligible_available(&self, q: usize, step: usize) -> usize {
+    pub(super) fn eligible_available(&self, q: usize, step: usize) -> usize {
         self.queues[q].pools.iter().take(step + 1).map(|p| p.by_idle.len()).sum()
     }
 
     /// Asks the queue's strategy (longest idle for holdout calls) for an available eligible agent.
-    fn pick_agent(&mut self, now: Instant, q: usize, call: CallId) -> Option<Choice> {
+    pub(super) fn pick_agent(&mut self, now: Instant, q: usize, call: CallId) -> Option<Choice> {
         let entry = *self.calls.get(&call)?;
         let step = self.relax_step(q, entry.enqueued_at(), now);
         let eligible = self.eligible_available(q, step);
@@ -937,7 +937,7 @@ impl Acd {
     /// among the agents under the occupancy cap (probability proportional to
     /// `exp(score / temperature)`), else, when everyone is over the cap, a weighted draw among them.
     #[allow(clippy::too_many_arguments)]
-    fn pick_merit(
+    pub(super) fn pick_merit(
         &mut self,
         now: Instant,
         q: usize,
@@ -987,7 +987,14 @@ impl Acd {
     }
 
     /// Moves the agents of rings `..=step` whose occupancy fell under the cap into the race.
-    fn release_uncapped(&mut self, now: Instant, q: usize, step: usize, temperature: f64, occupancy_cap: f64) {
+    pub(super) fn release_uncapped(
+        &mut self,
+        now: Instant,
+        q: usize,
+        step: usize,
+        temperature: f64,
+        occupancy_cap: f64,
+    ) {
         for r in 0..=step {
             // Bounded: every iteration moves one agent out of the capped set or re-files it
             // after `now`.
@@ -1015,7 +1022,7 @@ impl Acd {
 
     /// A fresh remaining time in the race for an agent with `score`: `E / w` with
     /// `E ~ Exp(1)` and `w = exp((score - NEUTRAL_SCORE) / temperature)`.
-    fn race_residual(&mut self, score: f64, temperature: f64) -> f64 {
+    pub(super) fn race_residual(&mut self, score: f64, temperature: f64) -> f64 {
         let e = -(1.0 - self.rng.gen::<f64>()).ln();
         let residual = e * (-(score - NEUTRAL_SCORE) / temperature).exp();
         if residual.is_nan() {
@@ -1027,7 +1034,7 @@ impl Acd {
 
     /// Files available agent `a` (idle key `idle`) into ring `ring` of merit queue `q`. Its fair
     /// share mark must already be set.
-    fn merit_enter(&mut self, q: usize, ring: u8, a: usize, idle: (Instant, u64)) {
+    pub(super) fn merit_enter(&mut self, q: usize, ring: u8, a: usize, idle: (Instant, u64)) {
         let queue = &self.queues[q];
         let Strategy::MeritWeighted { temperature, floor_share, occupancy_cap, ramp_calls } = queue.strategy else {
             return;
@@ -1060,7 +1067,7 @@ impl Acd {
 
     /// Files available agent `a` afresh in queue `q`'s merit pool (after its score or the
     /// occupancy window changed); nothing when it is not there.
-    fn merit_refile(&mut self, q: usize, a: usize) {
+    pub(super) fn merit_refile(&mut self, q: usize, a: usize) {
         let slot = self.queues[q].agent_stats.get(&a).and_then(|s| s.slot);
         if let (Some(slot), Some(idle)) = (slot, self.agents[a].indexed) {
             self.merit_leave(q, a);
@@ -1069,7 +1076,7 @@ impl Acd {
     }
 
     /// Takes agent `a` out of queue `q`'s merit pool, if it is there.
-    fn merit_leave(&mut self, q: usize, a: usize) {
+    pub(super) fn merit_leave(&mut self, q: usize, a: usize) {
         let queue = &mut self.queues[q];
         let Some(slot) = queue.agent_stats.get_mut(&a).and_then(|s| s.slot.take()) else {
             return;
@@ -1081,7 +1088,7 @@ impl Acd {
 
     /// When agent `a`'s decaying occupancy (it is idle) falls to `cap`, from the time `now` at
     /// which it is over it.
-    fn uncap_time(&self, a: usize, cap: f64, now: Instant) -> Instant {
+    pub(super) fn uncap_time(&self, a: usize, cap: f64, now: Instant) -> Instant {
         let agent = &self.agents[a];
         let at = agent.occupancy_at.unwrap_or(now);
         let seconds = self.occupancy_window.as_secs_f64() * (agent.occupancy / cap).ln().max(0.0);
@@ -1091,7 +1098,7 @@ impl Acd {
             .unwrap_or(now + Duration::from_secs(86_400 * 365))
     }
 
-    fn make_offer(&mut self, now: Instant, q: usize, key: CallKey, choice: Choice) {
+    pub(super) fn make_offer(&mut self, now: Instant, q: usize, key: CallKey, choice: Choice) {
         #[cfg(test)]
         if !self.skip_choice_verification {
             self.verify_choice(now, q, key, choice);
@@ -1143,32 +1150,32 @@ impl Acd {
 
     // ---------------------------------------------------------------- helpers
 
-    fn clock(&mut self, now: Instant) -> Instant {
+    pub(super) fn clock(&mut self, now: Instant) -> Instant {
         let now = self.last_now.map_or(now, |last| last.max(now));
         self.last_now = Some(now);
         now
     }
 
-    fn next_seq(&mut self) -> u64 {
+    pub(super) fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
     }
 
-    fn agent_index(&self, agent: &str) -> Result<usize, AcdError> {
+    pub(super) fn agent_index(&self, agent: &str) -> Result<usize, AcdError> {
         self.agent_by_id.get(agent).copied().ok_or_else(|| AcdError::UnknownAgent(agent.to_string()))
     }
 
-    fn queue_index(&self, queue: &str) -> Result<usize, AcdError> {
+    pub(super) fn queue_index(&self, queue: &str) -> Result<usize, AcdError> {
         self.queue_by_name.get(queue).copied().ok_or_else(|| AcdError::UnknownQueue(queue.to_string()))
     }
 
-    fn intern(&mut self, name: &str) -> u32 {
+    pub(super) fn intern(&mut self, name: &str) -> u32 {
         let next = self.skill_ids.len() as u32;
         *self.skill_ids.entry(name.to_string()).or_insert(next)
     }
 
     /// Parses `"name[:min_level]"` specs (plain names need level 1) into sorted requirements.
-    fn intern_requirement(&mut self, specs: &[String]) -> Vec<(u32, u8)> {
+    pub(super) fn intern_requirement(&mut self, specs: &[String]) -> Vec<(u32, u8)> {
         let mut requirement: Vec<(u32, u8)> = specs
             .iter()
             .map(|spec| {
@@ -1189,7 +1196,7 @@ impl Acd {
         requirement
     }
 
-    fn effective_score(&self, q: usize, a: usize) -> f64 {
+    pub(super) fn effective_score(&self, q: usize, a: usize) -> f64 {
         let queue = &self.queues[q];
         let stats = queue.agent_stats.get(&a).copied().unwrap_or_default();
         match queue.strategy {
@@ -1199,7 +1206,7 @@ impl Acd {
     }
 
     /// The agent's rolling occupancy at `now` (not stored).
-    fn occupancy_at(&self, a: usize, now: Instant) -> f64 {
+    pub(super) fn occupancy_at(&self, a: usize, now: Instant) -> f64 {
         let agent = &self.agents[a];
         let Some(at) = agent.occupancy_at else {
             return 0.0;
@@ -1213,7 +1220,7 @@ impl Acd {
         agent.occupancy + (busy - agent.occupancy) * alpha
     }
 
-    fn new_call_entry(
+    pub(super) fn new_call_entry(
         &self,
         now: Instant,
         q: usize,
@@ -1235,7 +1242,7 @@ impl Acd {
     }
 
     /// Ends an offer or a call without fault: Ready (or the pending NotReady).
-    fn after_call(&mut self, a: usize, now: Instant, keep_idle: bool, cause: StateCause) {
+    pub(super) fn after_call(&mut self, a: usize, now: Instant, keep_idle: bool, cause: StateCause) {
         let target = match self.agents[a].pending_not_ready.take() {
             Some(reason) => AgentState::NotReady { reason },
             None => AgentState::Ready,
@@ -1246,7 +1253,14 @@ impl Acd {
     /// Moves an agent to `state`: cancels the old state's timer, starts the wrap-up timer, updates
     /// idle time, occupancy and indexes, and emits `AgentStateChanged`. With `keep_idle`, an agent
     /// becoming Ready keeps its previous idle time (an offer released through no fault of the agent).
-    fn enter_state(&mut self, a: usize, state: AgentState, now: Instant, keep_idle: bool, cause: StateCause) {
+    pub(super) fn enter_state(
+        &mut self,
+        a: usize,
+        state: AgentState,
+        now: Instant,
+        keep_idle: bool,
+        cause: StateCause,
+    ) {
         if let Some(key) = self.agents[a].timer.take() {
             self.timers.remove(&key);
         }
@@ -1271,7 +1285,7 @@ impl Acd {
     }
 
     /// Brings the agent's pools (available sets, staffed counts) in line with its state.
-    fn sync_agent_indexes(&mut self, a: usize) {
+    pub(super) fn sync_agent_indexes(&mut self, a: usize) {
         let agent = &self.agents[a];
         let was = agent.indexed;
         let wanted = match (&agent.state, agent.registered, agent.idle_since) {
@@ -1331,7 +1345,7 @@ impl Acd {
     }
 
     /// Puts a known call into its queue's waiting set and arms its max-wait and relax timers.
-    fn wait_in_queue(&mut self, now: Instant, call: CallId) {
+    pub(super) fn wait_in_queue(&mut self, now: Instant, call: CallId) {
         let Some(entry) = self.calls.get(&call).copied() else {
             return;
         };
@@ -1353,7 +1367,7 @@ impl Acd {
     }
 
     /// Arms the timer for the waiting call's next bullseye ring, if there is one.
-    fn arm_relax_timer(&mut self, now: Instant, call: CallId) {
+    pub(super) fn arm_relax_timer(&mut self, now: Instant, call: CallId) {
         let Some(entry) = self.calls.get(&call).copied() else {
             return;
         };
@@ -1377,7 +1391,7 @@ impl Acd {
     }
 
     /// Takes a call key out of its queue's waiting set (the call entry itself is untouched).
-    fn leave_queue(&mut self, q: usize, key: CallKey) {
+    pub(super) fn leave_queue(&mut self, q: usize, key: CallKey) {
         let queue = &mut self.queues[q];
         let old_head = queue.waiting.first_key_value().map(|(key, _)| *key);
         queue.waiting.remove(&key);
@@ -1385,7 +1399,7 @@ impl Acd {
         self.update_head(q, old_head);
     }
 
-    fn update_head(&mut self, q: usize, old_head: Option<CallKey>) {
+    pub(super) fn update_head(&mut self, q: usize, old_head: Option<CallKey>) {
         let new_head = self.queues[q].waiting.first_key_value().map(|(key, _)| *key);
         if old_head != new_head {
             if let Some(old) = old_head {
@@ -1399,7 +1413,7 @@ impl Acd {
 
     /// Returns an offered call to its queue with its original key (hence at the head of its
     /// priority class), or expires it if its max wait has already passed.
-    fn requeue(&mut self, now: Instant, call: CallId, entry: Call) {
+    pub(super) fn requeue(&mut self, now: Instant, call: CallId, entry: Call) {
         if entry.deadline.is_some_and(|deadline| deadline <= now) {
             self.calls.remove(&call);
             self.expire(now, call, entry);
@@ -1411,7 +1425,7 @@ impl Acd {
     /// A call (already out of the waiting set and the call table) reached its max wait: it moves to
     /// the overflow queue with its original enqueue time (`CallOverflowed`, queued before the
     /// dispatch that may offer it from there), or is dropped with `CallTimedOut`.
-    fn expire(&mut self, now: Instant, call: CallId, entry: Call) {
+    pub(super) fn expire(&mut self, now: Instant, call: CallId, entry: Call) {
         let overflow = self.queues[entry.queue].policy.overflow.as_deref().and_then(|n| self.queue_by_name.get(n));
         match overflow.copied() {
             Some(target) if target != entry.queue => {
@@ -1436,7 +1450,7 @@ impl Acd {
         }
     }
 
-    fn snapshot(&self, a: usize) -> AgentSnapshot {
+    pub(super) fn snapshot(&self, a: usize) -> AgentSnapshot {
         let agent = &self.agents[a];
         AgentSnapshot {
             id: agent.id.clone(),
@@ -1460,7 +1474,7 @@ impl Acd {
 
 /// Floor-share bookkeeping when agent `a` enters (`entering`) or leaves the available pool of
 /// `ring` in a merit queue: entering marks the ring's credit, leaving settles what accrued since.
-fn mark_fair_share(queue: &mut Queue, a: usize, ring: u8, entering: bool) {
+pub(super) fn mark_fair_share(queue: &mut Queue, a: usize, ring: u8, entering: bool) {
     let Some(floor) = &queue.floor else {
         return;
     };
@@ -1476,7 +1490,7 @@ fn mark_fair_share(queue: &mut Queue, a: usize, ring: u8, entering: bool) {
 
 /// Books one offer of a merit queue to agent `a`, made at relax `step` among `eligible` available
 /// agents: everything older decays one step, and every ring up to `step` earns `1/eligible`.
-fn record_floor_offer(queue: &mut Queue, a: usize, step: usize, eligible: usize) {
+pub(super) fn record_floor_offer(queue: &mut Queue, a: usize, step: usize, eligible: usize) {
     let Some(floor) = &mut queue.floor else {
         return;
     };
@@ -1508,19 +1522,19 @@ fn record_floor_offer(queue: &mut Queue, a: usize, step: usize, eligible: usize)
     }
 }
 
-fn is_busy(state: &AgentState) -> bool {
+pub(super) fn is_busy(state: &AgentState) -> bool {
     matches!(state, AgentState::Offered { .. } | AgentState::OnCall { .. } | AgentState::WrapUp { .. })
 }
 
 /// Score blended from the neutral prior to the real one over the first `ramp_calls` answers.
-fn ramped(stats: AgentQueueStats, ramp_calls: u32) -> f64 {
+pub(super) fn ramped(stats: AgentQueueStats, ramp_calls: u32) -> f64 {
     let score = stats.score.unwrap_or(NEUTRAL_SCORE);
     let weight = if ramp_calls == 0 { 1.0 } else { (f64::from(stats.answered) / f64::from(ramp_calls)).min(1.0) };
     NEUTRAL_SCORE + (score - NEUTRAL_SCORE) * weight
 }
 
 /// Estimated wait for the call at `position` in `queue`.
-fn ewt(queue: &Queue, position: usize) -> Duration {
+pub(super) fn ewt(queue: &Queue, position: usize) -> Duration {
     let pool = &queue.pools[0];
     if pool.staffed == 0 {
         return Duration::MAX;
@@ -1533,14 +1547,14 @@ fn ewt(queue: &Queue, position: usize) -> Duration {
 }
 
 /// Whether leveled `skills` meet `requirement` (both sorted by skill id).
-fn meets(requirement: &[(u32, u8)], skills: &[(u32, u8)]) -> bool {
+pub(super) fn meets(requirement: &[(u32, u8)], skills: &[(u32, u8)]) -> bool {
     requirement
         .iter()
         .all(|&(skill, min)| skills.binary_search_by_key(&skill, |&(s, _)| s).is_ok_and(|i| skills[i].1 >= min))
 }
 
 /// In which ring of `queue` a profile with `skills` is eligible, if any.
-fn membership(queue: &Queue, q: usize, skills: &[(u32, u8)]) -> Option<Membership> {
+pub(super) fn membership(queue: &Queue, q: usize, skills: &[(u32, u8)]) -> Option<Membership> {
     let ring = queue.rings.iter().position(|ring| meets(&ring.requirement, skills))?;
     let skill_score = queue.rings[0]
         .requirement
@@ -1548,235 +1562,4 @@ fn membership(queue: &Queue, q: usize, skills: &[(u32, u8)]) -> Option<Membershi
         .map(|&(skill, _)| skills.binary_search_by_key(&skill, |&(s, _)| s).map_or(0, |i| u32::from(skills[i].1)))
         .sum();
     Some(Membership { queue: q, ring: ring as u8, skill_score })
-}
-
-#[cfg(test)]
-impl Acd {
-    /// Test hook: the choice is an available agent eligible at the call's ring, the eligible
-    /// count equals a brute-force scan, and longest-idle / best-skill picks equal the brute-force
-    /// best.
-    fn verify_choice(&self, now: Instant, q: usize, key: CallKey, choice: Choice) {
-        let queue = &self.queues[q];
-        let step = self.relax_step(q, key.2, now);
-        assert_eq!(step as u8, choice.relax_step);
-        let holdout = queue.waiting.get(&key).and_then(|c| self.calls.get(c)).is_some_and(|c| c.holdout);
-        let mut eligible = 0;
-        let mut best_idle: Option<(Instant, u64, usize)> = None;
-        let mut best_skill: Option<(Reverse<u32>, Instant, u64, usize)> = None;
-        for (a, agent) in self.agents.iter().enumerate() {
-            let skills = &self.profiles[agent.profile].skills;
-            let ring = queue.rings.iter().position(|r| meets(&r.requirement, skills));
-            let skilled = ring.is_some_and(|r| r <= step);
-            let available = agent.state == AgentState::Ready && agent.registered;
-            if skilled && available {
-                eligible += 1;
-                let since = agent.idle_since.unwrap_or_else(|| panic!("ready without idle"));
-                let key = (since, agent.ready_seq, a);
-                if best_idle.is_none_or(|b| key < b) {
-                    best_idle = Some(key);
-                }
-                let score = membership(queue, q, skills).map_or(0, |m| m.skill_score);
-                let skey = (Reverse(score), since, agent.ready_seq, a);
-                if best_skill.is_none_or(|b| skey < b) {
-                    best_skill = Some(skey);
-                }
-                if a == choice.agent {
-                    assert!(available);
-                }
-            }
-        }
-        assert_eq!(eligible, choice.eligible, "eligible count");
-        let chosen = &self.agents[choice.agent];
-        assert!(chosen.state == AgentState::Ready && chosen.registered, "chosen agent not available");
-        match (holdout, queue.strategy) {
-            (true, _) | (false, Strategy::LongestIdle) => {
-                assert_eq!(best_idle.map(|b| b.2), Some(choice.agent), "longest idle agent")
-            }
-            (false, Strategy::BestSkill) => assert_eq!(best_skill.map(|b| b.3), Some(choice.agent), "best skill"),
-            (false, Strategy::MeritWeighted { floor_share, occupancy_cap, ramp_calls, .. }) => {
-                let skills = &self.profiles[chosen.profile].skills;
-                let ring = queue.rings.iter().position(|r| meets(&r.requirement, skills));
-                assert!(ring.is_some_and(|r| r <= step), "merit pick not eligible");
-                // Brute force over all agents, from the books rather than the indexes.
-                let floor = queue.floor.as_ref().unwrap_or_else(|| panic!("merit queue without ledger"));
-                let available = |agent: &Agent| {
-                    let r = membership(queue, q, &self.profiles[agent.profile].skills)?.ring as usize;
-                    (agent.state == AgentState::Ready && agent.registered && r <= step).then_some(r)
-                };
-                let stats = |a: usize| queue.agent_stats.get(&a).copied().unwrap_or_default();
-                let shortfall = |a: usize, r: usize| {
-                    let s = stats(a);
-                    floor_share * (s.fair + floor.credit[r] - s.fair_mark) - s.offers
-                };
-                let mut worst = f64::NEG_INFINITY;
-                let (mut above, mut any_uncapped) = (0, false);
-                let chosen_score = ramped(stats(choice.agent), ramp_calls);
-                assert_eq!(chosen_score, choice.score, "reported score");
-                for (a, agent) in self.agents.iter().enumerate() {
-                    let Some(r) = available(agent) else { continue };
-                    worst = worst.max(shortfall(a, r));
-                    above += usize::from(ramped(stats(a), ramp_calls) > chosen_score);
-                    any_uncapped |= occupancy_cap >= 1.0 || self.occupancy_at(a, now) <= occupancy_cap;
-                }
-                assert_eq!(choice.rank, above, "rank = available eligible agents with a higher score");
-                // The floor rule fires exactly when some eligible available agent is short of its
-                // floor (beyond rounding), and then picks the largest shortfall.
-                let threshold = FLOOR_EPSILON * floor.scale;
-                if worst > 2.0 * threshold {
-                    assert_eq!(choice.rule, PickRule::FloorShare, "an agent is short of its floor");
-                    let mine = ring.map_or(f64::NAN, |r| shortfall(choice.agent, r));
-                    assert!(
-                        mine >= worst - 1e-9 * worst.abs().max(floor.scale),
-                        "floor pick is not the largest shortfall"
-                    );
-                } else if worst < 0.5 * threshold {
-                    assert_ne!(choice.rule, PickRule::FloorShare, "nobody is short of the floor");
-                }
-                if choice.rule != PickRule::FloorShare {
-                    let capped = occupancy_cap < 1.0 && self.occupancy_at(choice.agent, now) > occupancy_cap;
-                    if any_uncapped {
-                        assert_eq!(choice.rule, PickRule::Weighted, "an agent under the cap is available");
-                        assert!(!capped, "weighted draw picked an agent over the cap");
-                    } else {
-                        assert_eq!(choice.rule, PickRule::OverCap, "everyone is over the cap");
-                    }
-                }
-            }
-        }
-    }
-
-    /// Test hook: checks every cross-structure invariant; panics with a description on violation.
-    pub(super) fn check_invariants(&self) {
-        let mut available_total = 0;
-        let mut offered_calls = BTreeSet::new();
-        let mut expected_pools: Vec<Vec<(BTreeSet<IdleKey>, usize)>> =
-            self.queues.iter().map(|q| q.pools.iter().map(|_| (BTreeSet::new(), 0)).collect()).collect();
-        for (a, agent) in self.agents.iter().enumerate() {
-            let profile = &self.profiles[agent.profile];
-            let should_index = agent.state == AgentState::Ready && agent.registered;
-            assert_eq!(agent.indexed.is_some(), should_index, "agent {} index flag", agent.id);
-            for m in &profile.memberships {
-                let slot = &mut expected_pools[m.queue][m.ring as usize];
-                if let Some((since, seq)) = agent.indexed {
-                    slot.0.insert((since, seq, a));
-                }
-                if agent.state != AgentState::LoggedOut {
-                    slot.1 += 1;
-                }
-            }
-            if let Some((since, _)) = agent.indexed {
-                assert_eq!(Some(since), agent.idle_since);
-                available_total += 1;
-            }
-            match &agent.state {
-                AgentState::Offered { call } => {
-                    assert!(offered_calls.insert(*call), "call {call} offered twice");
-                    let entry = self.calls.get(call).unwrap_or_else(|| panic!("offered call {call} unknown"));
-                    assert!(matches!(entry.state, CallState::Offered { agent } if agent == a));
-                    if let Some(key) = agent.timer {
-                        assert_eq!(self.timers.get(&key), Some(&Timer::Ring { agent: a, call: *call }));
-                    }
-                }
-                AgentState::WrapUp { until } => {
-                    let key = agent.timer.unwrap_or_else(|| panic!("wrap-up without timer"));
-                    assert_eq!(key.0, *until);
-                    assert_eq!(self.timers.get(&key), Some(&Timer::WrapUpEnd { agent: a }));
-                }
-                AgentState::OnCall { .. } => assert!(agent.timer.is_none()),
-                _ => assert!(agent.timer.is_none(), "agent {} has a stray timer", agent.id),
-            }
-        }
-        assert_eq!(available_total, self.available_total);
-        for (q, queue) in self.queues.iter().enumerate() {
-            for (r, pool) in queue.pools.iter().enumerate() {
-                assert_eq!(pool.by_idle, expected_pools[q][r].0, "queue {} ring {r} pool", queue.name);
-                assert_eq!(pool.staffed, expected_pools[q][r].1, "queue {} ring {r} staffed", queue.name);
-                if queue.strategy == Strategy::BestSkill {
-                    assert_eq!(pool.by_skill.len(), pool.by_idle.len());
-                } else {
-                    assert!(pool.by_skill.is_empty());
-                }
-            }
-            if let Strategy::MeritWeighted { ramp_calls, .. } = queue.strategy {
-                for (r, pool) in queue.pools.iter().enumerate() {
-                    let merit = pool.merit.as_ref().unwrap_or_else(|| panic!("merit queue pool without index"));
-                    assert_eq!(merit.len(), pool.by_idle.len(), "queue {} ring {r} merit index", queue.name);
-                    for &(since, seq, a) in &pool.by_idle {
-                        let stats = queue.agent_stats.get(&a).copied().unwrap_or_default();
-                        let slot = stats.slot.unwrap_or_else(|| panic!("available agent without merit slot"));
-                        assert_eq!((slot.ring as usize, slot.idle), (r, (since, seq)));
-                        assert_eq!(slot.score, ramped(stats, ramp_calls), "indexed score is current");
-                    }
-                }
-                let slots = queue.agent_stats.values().filter(|s| s.slot.is_some()).count();
-                let available: usize = queue.pools.iter().map(|p| p.by_idle.len()).sum();
-                assert_eq!(slots, available, "no stale merit slots");
-            }
-            if let Some(floor) = &queue.floor {
-                assert!(floor.scale >= 1.0 && floor.scale <= FLOOR_RESCALE_AT * floor.growth);
-                assert!(floor.credit.windows(2).all(|w| w[0] >= w[1]), "inner rings earn every outer offer");
-                for stats in queue.agent_stats.values() {
-                    assert!(stats.offers >= 0.0 && stats.fair >= 0.0 && stats.fair_mark >= 0.0);
-                }
-            } else {
-                assert!(queue.agent_stats.values().all(|s| s.offers == 0.0 && s.fair == 0.0));
-            }
-        }
-        let mut waiting_total = 0;
-        let mut offered_per_queue = vec![0usize; self.queues.len()];
-        for (call, entry) in &self.calls {
-            let queue = &self.queues[entry.queue];
-            match entry.state {
-                CallState::Waiting { timer, relax_timer } => {
-                    waiting_total += 1;
-                    assert_eq!(queue.waiting.get(&entry.key), Some(call));
-                    assert!(queue.by_age.contains(&(entry.key.2, entry.key.3)));
-                    assert_eq!(timer.is_some(), entry.deadline.is_some());
-                    if let Some(key) = timer {
-                        assert_eq!(self.timers.get(&key), Some(&Timer::MaxWait { call: *call }));
-                    }
-                    if let Some(key) = relax_timer {
-                        assert_eq!(self.timers.get(&key), Some(&Timer::Relax { call: *call }));
-                    }
-                }
-                CallState::Offered { agent } => {
-                    offered_per_queue[entry.queue] += 1;
-                    assert_eq!(self.agents[agent].state, AgentState::Offered { call: *call });
-                }
-            }
-        }
-        let queued: usize = self.queues.iter().map(|q| q.waiting.len()).sum();
-        assert_eq!(queued, waiting_total);
-        let mut heads = BTreeSet::new();
-        let now = self.last_now;
-        for (q, queue) in self.queues.iter().enumerate() {
-            assert_eq!(queue.offered, offered_per_queue[q], "queue {} offered count", queue.name);
-            assert_eq!(queue.by_age.len(), queue.waiting.len());
-            if let Some((&key, _)) = queue.waiting.first_key_value() {
-                heads.insert((key, q));
-                // The decision loop ran to completion: nobody could take this queue's head.
-                if let Some(now) = now {
-                    let step = self.relax_step(q, key.2, now);
-                    assert_eq!(self.eligible_available(q, step), 0, "queue {} has a servable head", queue.name);
-                }
-            }
-        }
-        assert_eq!(heads, self.heads);
-        // Every timer belongs to a live owner.
-        for (key, timer) in &self.timers {
-            match *timer {
-                Timer::Ring { agent, .. } | Timer::WrapUpEnd { agent } => {
-                    assert_eq!(self.agents[agent].timer, Some(*key));
-                }
-                Timer::MaxWait { call } => {
-                    let entry = self.calls.get(&call).unwrap_or_else(|| panic!("timer of gone call"));
-                    assert!(matches!(entry.state, CallState::Waiting { timer: Some(k), .. } if k == *key));
-                }
-                Timer::Relax { call } => {
-                    let entry = self.calls.get(&call).unwrap_or_else(|| panic!("relax timer of gone call"));
-                    assert!(matches!(entry.state, CallState::Waiting { relax_timer: Some(k), .. } if k == *key));
-                }
-            }
-        }
-    }
 }

@@ -13,6 +13,8 @@ mod types;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod verify;
 
 pub use engine::{Acd, DEFAULT_OCCUPANCY_WINDOW, NEUTRAL_SCORE, REASON_REJECTED, REASON_RONA, REASON_UNREACHABLE};
 pub use types::{
