@@ -10,6 +10,7 @@
 mod engine;
 mod merit_index;
 mod types;
+mod views;
 
 #[cfg(test)]
 mod tests;
