@@ -11,6 +11,7 @@ mod engine;
 mod merit_index;
 mod types;
 mod views;
+mod waiting;
 
 #[cfg(test)]
 mod tests;
