@@ -8,6 +8,7 @@
 //! time and drains [`AcdEvent`]s; it never does IO.
 
 mod engine;
+mod merit;
 mod merit_index;
 mod types;
 mod views;
@@ -18,7 +19,8 @@ mod tests;
 #[cfg(test)]
 mod verify;
 
-pub use engine::{Acd, DEFAULT_OCCUPANCY_WINDOW, NEUTRAL_SCORE, REASON_REJECTED, REASON_RONA, REASON_UNREACHABLE};
+pub use engine::{Acd, REASON_REJECTED, REASON_RONA, REASON_UNREACHABLE};
+pub use merit::{DEFAULT_OCCUPANCY_WINDOW, NEUTRAL_SCORE};
 pub use types::{
     parse_skill, AcdError, AcdEvent, AgentConfig, AgentSnapshot, AgentState, CallId, OfferDecision, OfferResult,
     PickRule, QueueConfig, QueuePolicy, QueueSnapshot, RelaxStep, RemovedCall, Requested, StateCause, Strategy,
