@@ -14,6 +14,16 @@ use super::engine::{Acd, AgentQueueStats, Choice, Queue};
 use super::merit_index::{MeritPool, MeritSlot};
 use super::types::{AcdError, PickRule, Strategy};
 
+/// Score of an agent in a queue before `set_agent_score` (and the start of its ramp).
+pub const NEUTRAL_SCORE: f64 = 0.5;
+/// Default length of the rolling occupancy window (time constant of its exponential average).
+pub const DEFAULT_OCCUPANCY_WINDOW: Duration = Duration::from_secs(1800);
+/// When `FloorLedger::scale` passes this, every stored amount is divided by it.
+pub(super) const FLOOR_RESCALE_AT: f64 = 1e100;
+/// An agent is below its floor when it is short by more than this fraction of one offer (so
+/// rounding in the decayed books never makes an agent that is exactly at its floor look short).
+pub(super) const FLOOR_EPSILON: f64 = 1e-9;
+
 impl Acd {
     /// Sets the time constant of the rolling occupancy average used by occupancy caps.
     pub fn set_occupancy_window(&mut self, window: Duration) {
@@ -219,12 +229,6 @@ impl Acd {
     }
 }
 
-/// Score of an agent in a queue before `set_agent_score` (and the start of its ramp).
-pub const NEUTRAL_SCORE: f64 = 0.5;
-
-/// Default length of the rolling occupancy window (time constant of its exponential average).
-pub const DEFAULT_OCCUPANCY_WINDOW: Duration = Duration::from_secs(1800);
-
 /// The floor-share books of a merit queue. The floor compares each agent's offers with its fair
 /// share of the offers made *while it was ready*: an offer among `n` available eligible agents is
 /// worth `1/n` to each of them. That makes the floor hold for agents who also serve other queues
@@ -240,13 +244,6 @@ pub(super) struct FloorLedger {
     /// Per ring: the summed fair share of an agent available in that ring since the start.
     pub(super) credit: Vec<f64>,
 }
-
-/// When `FloorLedger::scale` passes this, every stored amount is divided by it.
-pub(super) const FLOOR_RESCALE_AT: f64 = 1e100;
-
-/// An agent is below its floor when it is short by more than this fraction of one offer (so
-/// rounding in the decayed books never makes an agent that is exactly at its floor look short).
-pub(super) const FLOOR_EPSILON: f64 = 1e-9;
 
 /// Score blended from the neutral prior to the real one over the first `ramp_calls` answers.
 pub(super) fn ramped(stats: AgentQueueStats, ramp_calls: u32) -> f64 {

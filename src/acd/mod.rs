@@ -7,6 +7,7 @@
 //! explains every choice in an [`OfferDecision`]. The call layer feeds it inputs with the current
 //! time and drains [`AcdEvent`]s; it never does IO.
 
+mod agents;
 mod engine;
 mod merit;
 mod merit_index;
@@ -19,7 +20,8 @@ mod tests;
 #[cfg(test)]
 mod verify;
 
-pub use engine::{Acd, REASON_REJECTED, REASON_RONA, REASON_UNREACHABLE};
+pub use agents::{REASON_REJECTED, REASON_RONA, REASON_UNREACHABLE};
+pub use engine::Acd;
 pub use merit::{DEFAULT_OCCUPANCY_WINDOW, NEUTRAL_SCORE};
 pub use types::{
     parse_skill, AcdError, AcdEvent, AgentConfig, AgentSnapshot, AgentState, CallId, OfferDecision, OfferResult,
