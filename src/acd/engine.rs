@@ -10,18 +10,17 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use super::merit::{mark_fair_share, record_floor_offer, FloorLedger, DEFAULT_OCCUPANCY_WINDOW};
+use super::merit::{mark_fair_share, FloorLedger, DEFAULT_OCCUPANCY_WINDOW};
 use super::merit_index::{MeritPool, MeritSlot};
 use super::types::{
-    parse_skill, AcdError, AcdEvent, AgentConfig, AgentState, CallId, OfferDecision, PickRule, QueueConfig,
-    QueuePolicy, StateCause, Strategy, DEFAULT_SKILL_LEVEL,
+    parse_skill, AcdError, AcdEvent, AgentConfig, AgentState, CallId, QueueConfig, QueuePolicy, StateCause, Strategy,
+    DEFAULT_SKILL_LEVEL,
 };
 
 /// Position of a timer in the table: deadline, then a unique sequence number.
@@ -178,17 +177,6 @@ pub(super) struct Agent {
     pub(super) occupancy_at: Option<Instant>,
     /// The queue and answer time of the call the agent is on.
     pub(super) talking: Option<(usize, Instant)>,
-}
-
-/// An agent picked for a queue's head call.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Choice {
-    pub(super) agent: usize,
-    pub(super) eligible: usize,
-    pub(super) rank: usize,
-    pub(super) score: f64,
-    pub(super) rule: PickRule,
-    pub(super) relax_step: u8,
 }
 
 /// The automatic call distributor. Feed it inputs with the current time, then drain
@@ -459,138 +447,6 @@ impl Acd {
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.first_key_value().map(|(key, _)| key.0)
-    }
-
-    // ---------------------------------------------------------------- decision loop
-
-    /// Matches waiting calls to available agents. Queue heads are visited once, in global order
-    /// (priority desc, service-level deadline, enqueue time); only a queue's head is considered, so
-    /// within a queue calls are always offered in key order. An offer can only make later heads
-    /// less servable (one agent fewer), and the queue's new head sorts after the old one, so one
-    /// forward pass suffices.
-    pub(super) fn dispatch(&mut self, now: Instant) {
-        let mut cursor: Option<(CallKey, usize)> = None;
-        // Bounded: every iteration moves the cursor strictly forward through `heads`.
-        while self.available_total > 0 {
-            let next = match cursor {
-                None => self.heads.first().copied(),
-                Some(c) => self.heads.range((Bound::Excluded(c), Bound::Unbounded)).next().copied(),
-            };
-            let Some((key, q)) = next else {
-                break;
-            };
-            cursor = Some((key, q));
-            let Some(&call) = self.queues[q].waiting.get(&key) else {
-                continue;
-            };
-            if let Some(choice) = self.pick_agent(now, q, call) {
-                self.make_offer(now, q, key, choice);
-            }
-        }
-    }
-
-    /// The bullseye ring a call of queue `q` enqueued at `enqueued_at` has reached at `now`.
-    pub(super) fn relax_step(&self, q: usize, enqueued_at: Instant, now: Instant) -> usize {
-        let waited = now.saturating_duration_since(enqueued_at);
-        self.queues[q].rings.iter().rposition(|ring| ring.after <= waited).unwrap_or(0)
-    }
-
-    /// Available agents of queue `q` in rings `0..=step`.
-    pub(super) fn eligible_available(&self, q: usize, step: usize) -> usize {
-        self.queues[q].pools.iter().take(step + 1).map(|p| p.by_idle.len()).sum()
-    }
-
-    /// Asks the queue's strategy (longest idle for holdout calls) for an available eligible agent.
-    pub(super) fn pick_agent(&mut self, now: Instant, q: usize, call: CallId) -> Option<Choice> {
-        let entry = *self.calls.get(&call)?;
-        let step = self.relax_step(q, entry.enqueued_at(), now);
-        let eligible = self.eligible_available(q, step);
-        if eligible == 0 {
-            return None;
-        }
-        let strategy = if entry.holdout { Strategy::LongestIdle } else { self.queues[q].strategy };
-        let queue = &self.queues[q];
-        let pools = &queue.pools[..=step];
-        let relax_step = step as u8;
-        match strategy {
-            Strategy::LongestIdle => {
-                let best = pools.iter().filter_map(|p| p.by_idle.first()).min().copied()?;
-                let agent = best.2;
-                Some(Choice {
-                    agent,
-                    eligible,
-                    rank: 0,
-                    score: self.effective_score(q, agent),
-                    rule: PickRule::LongestIdle,
-                    relax_step,
-                })
-            }
-            Strategy::BestSkill => {
-                let best = pools.iter().filter_map(|p| p.by_skill.first()).min().copied()?;
-                let agent = best.3;
-                Some(Choice {
-                    agent,
-                    eligible,
-                    rank: 0,
-                    score: self.effective_score(q, agent),
-                    rule: PickRule::BestSkill,
-                    relax_step,
-                })
-            }
-            Strategy::MeritWeighted { temperature, floor_share, occupancy_cap, .. } => {
-                self.pick_merit(now, q, step, eligible, temperature, floor_share, occupancy_cap)
-            }
-        }
-    }
-
-    pub(super) fn make_offer(&mut self, now: Instant, q: usize, key: CallKey, choice: Choice) {
-        #[cfg(test)]
-        if !self.skip_choice_verification {
-            self.verify_choice(now, q, key, choice);
-        }
-        let Some(&call) = self.queues[q].waiting.get(&key) else {
-            return;
-        };
-        let Some(entry) = self.calls.get_mut(&call) else {
-            return;
-        };
-        if let CallState::Waiting { timer, relax_timer } = entry.state {
-            for k in [timer, relax_timer].into_iter().flatten() {
-                self.timers.remove(&k);
-            }
-        }
-        entry.state = CallState::Offered { agent: choice.agent };
-        let (holdout, priority) = (entry.holdout, entry.priority());
-        self.leave_queue(q, key);
-        let a = choice.agent;
-        let queue = &mut self.queues[q];
-        queue.offered += 1;
-        record_floor_offer(queue, a, choice.relax_step as usize, choice.eligible);
-        let (queue_name, strategy, ring_timeout) = (queue.name.clone(), queue.strategy, queue.ring_timeout);
-        let agent_idle = self.agents[a].idle_since.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
-        self.events.push_back(AcdEvent::Offer {
-            call,
-            agent: self.agents[a].id.clone(),
-            queue: queue_name,
-            decision: OfferDecision {
-                strategy,
-                rule: choice.rule,
-                eligible: choice.eligible,
-                rank: choice.rank,
-                score: choice.score,
-                relax_step: choice.relax_step,
-                holdout,
-                priority,
-                waited: now.saturating_duration_since(key.2),
-                agent_idle,
-            },
-        });
-        self.enter_state(a, AgentState::Offered { call }, now, false, StateCause::Offered);
-        if let Some(deadline) = now.checked_add(ring_timeout).filter(|_| !ring_timeout.is_zero()) {
-            let timer_key = (deadline, self.next_seq());
-            self.timers.insert(timer_key, Timer::Ring { agent: a, call });
-            self.agents[a].timer = Some(timer_key);
-        }
     }
 
     // ---------------------------------------------------------------- helpers

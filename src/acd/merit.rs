@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use super::engine::{Acd, AgentQueueStats, Choice, Queue};
+use super::dispatch::Choice;
+use super::engine::{Acd, AgentQueueStats, Queue};
 use super::merit_index::{MeritPool, MeritSlot};
 use super::types::{AcdError, PickRule, Strategy};
 
@@ -23,6 +24,22 @@ pub(super) const FLOOR_RESCALE_AT: f64 = 1e100;
 /// An agent is below its floor when it is short by more than this fraction of one offer (so
 /// rounding in the decayed books never makes an agent that is exactly at its floor look short).
 pub(super) const FLOOR_EPSILON: f64 = 1e-9;
+
+/// The floor-share books of a merit queue. The floor compares each agent's offers with its fair
+/// share of the offers made *while it was ready*: an offer among `n` available eligible agents is
+/// worth `1/n` to each of them. That makes the floor hold for agents who also serve other queues
+/// (their busy time elsewhere earns no share here) without scanning agents: per ring, `credit`
+/// accumulates `1/n` of every offer that reached that ring, and an agent settles the difference
+/// when it leaves the pool. Both counts decay by `1 - 1/floor_window` per offer, stored multiplied
+/// by `scale` (which grows instead) so nothing is rewritten per offer.
+#[derive(Debug, Clone)]
+pub(super) struct FloorLedger {
+    /// Per-offer growth of `scale`: `1 / (1 - 1/floor_window)`.
+    pub(super) growth: f64,
+    pub(super) scale: f64,
+    /// Per ring: the summed fair share of an agent available in that ring since the start.
+    pub(super) credit: Vec<f64>,
+}
 
 impl Acd {
     /// Sets the time constant of the rolling occupancy average used by occupancy caps.
@@ -227,22 +244,6 @@ impl Acd {
             .and_then(|d| at.checked_add(d))
             .unwrap_or(now + Duration::from_secs(86_400 * 365))
     }
-}
-
-/// The floor-share books of a merit queue. The floor compares each agent's offers with its fair
-/// share of the offers made *while it was ready*: an offer among `n` available eligible agents is
-/// worth `1/n` to each of them. That makes the floor hold for agents who also serve other queues
-/// (their busy time elsewhere earns no share here) without scanning agents: per ring, `credit`
-/// accumulates `1/n` of every offer that reached that ring, and an agent settles the difference
-/// when it leaves the pool. Both counts decay by `1 - 1/floor_window` per offer, stored multiplied
-/// by `scale` (which grows instead) so nothing is rewritten per offer.
-#[derive(Debug, Clone)]
-pub(super) struct FloorLedger {
-    /// Per-offer growth of `scale`: `1 / (1 - 1/floor_window)`.
-    pub(super) growth: f64,
-    pub(super) scale: f64,
-    /// Per ring: the summed fair share of an agent available in that ring since the start.
-    pub(super) credit: Vec<f64>,
 }
 
 /// Score blended from the neutral prior to the real one over the first `ramp_calls` answers.

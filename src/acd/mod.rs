@@ -8,6 +8,7 @@
 //! time and drains [`AcdEvent`]s; it never does IO.
 
 mod agents;
+mod dispatch;
 mod engine;
 mod merit;
 mod merit_index;

@@ -8,7 +8,8 @@ use std::cmp::Reverse;
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use super::engine::{meets, membership, Acd, Agent, CallKey, CallState, Choice, IdleKey, Timer};
+use super::dispatch::Choice;
+use super::engine::{meets, membership, Acd, Agent, CallKey, CallState, IdleKey, Timer};
 use super::merit::{ramped, FLOOR_EPSILON, FLOOR_RESCALE_AT};
 use super::types::{AgentState, PickRule, Strategy};
 
