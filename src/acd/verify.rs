@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use super::dispatch::Choice;
-use super::engine::{meets, membership, Acd, Agent, CallKey, CallState, IdleKey, Timer};
+use super::eligibility::{meets, membership};
+use super::engine::{Acd, Agent, CallKey, CallState, IdleKey, Timer};
 use super::merit::{ramped, FLOOR_EPSILON, FLOOR_RESCALE_AT};
 use super::types::{AgentState, PickRule, Strategy};
 
