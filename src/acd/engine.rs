@@ -1,55 +1,45 @@
-//! The sans-IO ACD engine: owns agents, queues, waiting calls, the timer table and the indexes that
-//! make a routing decision cheap. Agents with identical leveled skill sets share a profile, which
-//! knows once for all queues in which bullseye ring of each queue it is eligible. Every (queue, ring)
-//! has a pool of its available agents ordered by idle time (and by skill level for best-skill
-//! queues), so longest-idle and best-skill picks cost O(rings) tree lookups, never an agent scan;
-//! merit-weighted queues add the orders of [`super::merit_index`] and the floor-share ledger, so
-//! their picks cost O(rings x log n) too. Waiting calls live per queue in a
-//! `BTreeMap` ordered by (priority desc, service-level deadline, enqueue time, seq); the head of every
-//! non-empty queue sits in one global ordered set that the decision loop walks best-first once.
+//! The core of the ACD: the [`Acd`] struct and the data every room shares — agents, leveled-skill
+//! profiles and their queue memberships, queues with their bullseye rings and per-ring pools of
+//! available agents, waiting and offered calls, the timer table, the event queue and the clock.
+//! It also holds the engine's entry and exit points that belong to no single room: the timer pump
+//! (`handle_timeout`, which hands each due timer — ring-out, wrap-up end, relax, max wait — to its
+//! room), `poll_event` and `poll_timeout`. What the ACD decides lives in the sibling rooms listed
+//! in `acd/mod.rs`; they reach these fields through `pub(super)`.
+//!
+//! Agents with identical leveled skill sets share a profile, which knows once for all queues in
+//! which bullseye ring of each queue it is eligible. Every (queue, ring) has a pool of its available
+//! agents ordered by idle time (and by skill level for best-skill queues), so longest-idle and
+//! best-skill picks cost O(rings) tree lookups, never an agent scan; merit-weighted queues add the
+//! orders of [`super::merit_index`] and the floor-share ledger, so their picks cost O(rings x log n)
+//! too. Waiting calls live per queue in a `BTreeMap` ordered by (priority desc, service-level
+//! deadline, enqueue time, seq); the head of every non-empty queue sits in one global ordered set
+//! that the decision loop walks best-first once.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
+use super::merit::{FloorLedger, DEFAULT_OCCUPANCY_WINDOW};
 use super::merit_index::{MeritPool, MeritSlot};
-use super::types::{
-    parse_skill, AcdError, AcdEvent, AgentConfig, AgentSnapshot, AgentState, CallId, OfferDecision, OfferResult,
-    PickRule, QueueConfig, QueuePolicy, QueueSnapshot, RemovedCall, Requested, StateCause, Strategy, WaitingCall,
-    DEFAULT_SKILL_LEVEL,
-};
-
-/// Reason given to agents made NotReady by a ring-out.
-pub const REASON_RONA: &str = "rona";
-/// Reason given to agents whose phone declined an offer.
-pub const REASON_REJECTED: &str = "rejected";
-/// Reason given to agents whose phone could not be reached.
-pub const REASON_UNREACHABLE: &str = "unreachable";
-/// Score of an agent in a queue before `set_agent_score` (and the start of its ramp).
-pub const NEUTRAL_SCORE: f64 = 0.5;
-/// Default length of the rolling occupancy window (time constant of its exponential average).
-pub const DEFAULT_OCCUPANCY_WINDOW: Duration = Duration::from_secs(1800);
-/// Weight of the newest sample in a queue's handle-time moving average.
-const HANDLE_TIME_ALPHA: f64 = 0.1;
+use super::types::{AcdError, AcdEvent, AgentState, CallId, QueuePolicy, StateCause, Strategy};
 
 /// Position of a timer in the table: deadline, then a unique sequence number.
-type TimerKey = (Instant, u64);
+pub(super) type TimerKey = (Instant, u64);
 /// Order of waiting calls: higher priority first, then earlier service-level deadline, then earlier
 /// enqueue, then enqueue sequence.
-type CallKey = (Reverse<u8>, Instant, Instant, u64);
+pub(super) type CallKey = (Reverse<u8>, Instant, Instant, u64);
 /// Order of available agents in a pool: became idle earlier first, then by sequence.
-type IdleKey = (Instant, u64, usize);
+pub(super) type IdleKey = (Instant, u64, usize);
 /// Order of available agents in a best-skill pool: higher skill first, then the idle order.
-type SkillKey = (Reverse<u32>, Instant, u64, usize);
+pub(super) type SkillKey = (Reverse<u32>, Instant, u64, usize);
 
 /// A pending deadline; timers are plain data in `Acd::timers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Timer {
+pub(super) enum Timer {
     /// The agent has rung for the queue's ring timeout.
     Ring { agent: usize, call: CallId },
     /// The agent's wrap-up is over.
@@ -62,168 +52,135 @@ enum Timer {
 
 /// A profile's eligibility for one queue.
 #[derive(Debug, Clone, Copy)]
-struct Membership {
-    queue: usize,
+pub(super) struct Membership {
+    pub(super) queue: usize,
     /// The first bullseye ring whose requirement the profile meets.
-    ring: u8,
+    pub(super) ring: u8,
     /// Sum of the profile's levels on the queue's own required skills.
-    skill_score: u32,
+    pub(super) skill_score: u32,
 }
 
 /// Agents sharing one exact leveled skill set.
 #[derive(Debug)]
-struct Profile {
+pub(super) struct Profile {
     /// Sorted by skill id, one entry per skill.
-    skills: Vec<(u32, u8)>,
-    memberships: Vec<Membership>,
+    pub(super) skills: Vec<(u32, u8)>,
+    pub(super) memberships: Vec<Membership>,
 }
 
 /// The agents of one (queue, ring).
 #[derive(Debug, Default)]
-struct Pool {
+pub(super) struct Pool {
     /// Agents Ready and registered, longest idle first.
-    by_idle: BTreeSet<IdleKey>,
+    pub(super) by_idle: BTreeSet<IdleKey>,
     /// The same agents, best skill first; kept only for best-skill queues.
-    by_skill: BTreeSet<SkillKey>,
+    pub(super) by_skill: BTreeSet<SkillKey>,
     /// Agents not logged out.
-    staffed: usize,
+    pub(super) staffed: usize,
     /// The same agents in merit order; kept only for merit-weighted queues.
-    merit: Option<MeritPool>,
+    pub(super) merit: Option<MeritPool>,
 }
 
 /// A skill requirement: every (skill, minimum level) must be met.
 #[derive(Debug, Clone)]
-struct Ring {
-    after: Duration,
-    requirement: Vec<(u32, u8)>,
+pub(super) struct Ring {
+    pub(super) after: Duration,
+    pub(super) requirement: Vec<(u32, u8)>,
 }
 
 /// What a queue knows about one agent's work in it. `offers`, `fair` and `fair_mark` are in the
 /// units of the queue's [`FloorLedger`] (kept only for merit-weighted queues).
 #[derive(Debug, Clone, Copy, Default)]
-struct AgentQueueStats {
-    score: Option<f64>,
-    answered: u32,
+pub(super) struct AgentQueueStats {
+    pub(super) score: Option<f64>,
+    pub(super) answered: u32,
     /// Decayed count of the queue's offers made to the agent.
-    offers: f64,
+    pub(super) offers: f64,
     /// Decayed fair share settled so far: for every offer of the queue made while the agent was
     /// available and eligible, 1 / (number of such agents).
-    fair: f64,
+    pub(super) fair: f64,
     /// The ledger's credit of the agent's ring when the agent last became available; while it is
     /// available its fair share is `fair + credit[ring] - fair_mark`.
-    fair_mark: f64,
+    pub(super) fair_mark: f64,
     /// Where the agent sits in its ring's merit pool while available (merit queues only).
-    slot: Option<MeritSlot>,
+    pub(super) slot: Option<MeritSlot>,
 }
-
-/// The floor-share books of a merit queue. The floor compares each agent's offers with its fair
-/// share of the offers made *while it was ready*: an offer among `n` available eligible agents is
-/// worth `1/n` to each of them. That makes the floor hold for agents who also serve other queues
-/// (their busy time elsewhere earns no share here) without scanning agents: per ring, `credit`
-/// accumulates `1/n` of every offer that reached that ring, and an agent settles the difference
-/// when it leaves the pool. Both counts decay by `1 - 1/floor_window` per offer, stored multiplied
-/// by `scale` (which grows instead) so nothing is rewritten per offer.
-#[derive(Debug, Clone)]
-struct FloorLedger {
-    /// Per-offer growth of `scale`: `1 / (1 - 1/floor_window)`.
-    growth: f64,
-    scale: f64,
-    /// Per ring: the summed fair share of an agent available in that ring since the start.
-    credit: Vec<f64>,
-}
-
-/// When `FloorLedger::scale` passes this, every stored amount is divided by it.
-const FLOOR_RESCALE_AT: f64 = 1e100;
-/// An agent is below its floor when it is short by more than this fraction of one offer (so
-/// rounding in the decayed books never makes an agent that is exactly at its floor look short).
-const FLOOR_EPSILON: f64 = 1e-9;
 
 #[derive(Debug)]
-struct Queue {
-    name: Arc<str>,
-    skill_names: Vec<String>,
+pub(super) struct Queue {
+    pub(super) name: Arc<str>,
+    pub(super) skill_names: Vec<String>,
     /// Ring 0 is the queue's own requirement; the rest come from the policy's relax steps.
-    rings: Vec<Ring>,
-    pools: Vec<Pool>,
-    ring_timeout: Duration,
-    max_wait: Duration,
-    strategy: Strategy,
-    policy: QueuePolicy,
-    waiting: BTreeMap<CallKey, CallId>,
+    pub(super) rings: Vec<Ring>,
+    pub(super) pools: Vec<Pool>,
+    pub(super) ring_timeout: Duration,
+    pub(super) max_wait: Duration,
+    pub(super) strategy: Strategy,
+    pub(super) policy: QueuePolicy,
+    pub(super) waiting: BTreeMap<CallKey, CallId>,
     /// Waiting calls by age, for `longest_wait`.
-    by_age: BTreeSet<(Instant, u64)>,
+    pub(super) by_age: BTreeSet<(Instant, u64)>,
     /// Calls of this queue currently offered to an agent.
-    offered: usize,
+    pub(super) offered: usize,
     /// Floor-share books; `Some` for merit-weighted queues.
-    floor: Option<FloorLedger>,
-    agent_stats: HashMap<usize, AgentQueueStats>,
+    pub(super) floor: Option<FloorLedger>,
+    pub(super) agent_stats: HashMap<usize, AgentQueueStats>,
     /// Moving average of talk + wrap-up, in seconds.
-    handle_time: f64,
+    pub(super) handle_time: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
-enum CallState {
+pub(super) enum CallState {
     Waiting { timer: Option<TimerKey>, relax_timer: Option<TimerKey> },
     Offered { agent: usize },
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Call {
-    queue: usize,
-    key: CallKey,
+pub(super) struct Call {
+    pub(super) queue: usize,
+    pub(super) key: CallKey,
     /// When the call's max wait in its current queue expires, if the queue has one.
-    deadline: Option<Instant>,
-    holdout: bool,
-    state: CallState,
+    pub(super) deadline: Option<Instant>,
+    pub(super) holdout: bool,
+    pub(super) state: CallState,
 }
 
 impl Call {
-    fn enqueued_at(&self) -> Instant {
+    pub(super) fn enqueued_at(&self) -> Instant {
         self.key.2
     }
-    fn priority(&self) -> u8 {
+    pub(super) fn priority(&self) -> u8 {
         self.key.0 .0
     }
 }
 
 #[derive(Debug)]
-struct Agent {
-    id: Arc<str>,
-    skill_names: Vec<String>,
-    skill_levels: Vec<(String, u8)>,
-    profile: usize,
-    wrapup: Duration,
-    state: AgentState,
-    registered: bool,
+pub(super) struct Agent {
+    pub(super) id: Arc<str>,
+    pub(super) skill_names: Vec<String>,
+    pub(super) skill_levels: Vec<(String, u8)>,
+    pub(super) profile: usize,
+    pub(super) wrapup: Duration,
+    pub(super) state: AgentState,
+    pub(super) registered: bool,
     /// When the agent last became Ready (kept while Offered so a released offer restores it).
-    idle_since: Option<Instant>,
+    pub(super) idle_since: Option<Instant>,
     /// Tie-break for equal `idle_since`.
-    ready_seq: u64,
+    pub(super) ready_seq: u64,
     /// The key under which the agent sits in its pools' available sets, if it does.
-    indexed: Option<(Instant, u64)>,
+    pub(super) indexed: Option<(Instant, u64)>,
     /// Whether the agent is counted in its pools' `staffed`.
-    staffed: bool,
+    pub(super) staffed: bool,
     /// The ring or wrap-up timer of the current state.
-    timer: Option<TimerKey>,
-    pending_not_ready: Option<String>,
-    calls_handled: u64,
-    missed_offers: u64,
+    pub(super) timer: Option<TimerKey>,
+    pub(super) pending_not_ready: Option<String>,
+    pub(super) calls_handled: u64,
+    pub(super) missed_offers: u64,
     /// Exponential average of being busy, as of `occupancy_at`.
-    occupancy: f64,
-    occupancy_at: Option<Instant>,
+    pub(super) occupancy: f64,
+    pub(super) occupancy_at: Option<Instant>,
     /// The queue and answer time of the call the agent is on.
-    talking: Option<(usize, Instant)>,
-}
-
-/// An agent picked for a queue's head call.
-#[derive(Debug, Clone, Copy)]
-struct Choice {
-    agent: usize,
-    eligible: usize,
-    rank: usize,
-    score: f64,
-    rule: PickRule,
-    relax_step: u8,
+    pub(super) talking: Option<(usize, Instant)>,
 }
 
 /// The automatic call distributor. Feed it inputs with the current time, then drain
@@ -231,25 +188,25 @@ struct Choice {
 /// when it passes.
 #[derive(Debug)]
 pub struct Acd {
-    skill_ids: HashMap<String, u32>,
-    profiles: Vec<Profile>,
-    profile_by_skills: HashMap<Vec<(u32, u8)>, usize>,
-    queues: Vec<Queue>,
-    queue_by_name: HashMap<Arc<str>, usize>,
-    agents: Vec<Agent>,
-    agent_by_id: HashMap<Arc<str>, usize>,
-    calls: HashMap<CallId, Call>,
+    pub(super) skill_ids: HashMap<String, u32>,
+    pub(super) profiles: Vec<Profile>,
+    pub(super) profile_by_skills: HashMap<Vec<(u32, u8)>, usize>,
+    pub(super) queues: Vec<Queue>,
+    pub(super) queue_by_name: HashMap<Arc<str>, usize>,
+    pub(super) agents: Vec<Agent>,
+    pub(super) agent_by_id: HashMap<Arc<str>, usize>,
+    pub(super) calls: HashMap<CallId, Call>,
     /// The head call of every non-empty queue, best first.
-    heads: BTreeSet<(CallKey, usize)>,
-    timers: BTreeMap<TimerKey, Timer>,
-    events: VecDeque<AcdEvent>,
+    pub(super) heads: BTreeSet<(CallKey, usize)>,
+    pub(super) timers: BTreeMap<TimerKey, Timer>,
+    pub(super) events: VecDeque<AcdEvent>,
     /// Number of available (Ready and registered) agents.
-    available_total: usize,
-    seq: u64,
+    pub(super) available_total: usize,
+    pub(super) seq: u64,
     /// Latest `now` seen; inputs with an earlier `now` are treated as happening at this time.
-    last_now: Option<Instant>,
-    rng: StdRng,
-    occupancy_window: Duration,
+    pub(super) last_now: Option<Instant>,
+    pub(super) rng: StdRng,
+    pub(super) occupancy_window: Duration,
     /// Test hook: skip the brute-force cross-check of every decision (for scale tests).
     #[cfg(test)]
     pub(super) skip_choice_verification: bool,
@@ -262,12 +219,6 @@ impl Default for Acd {
 }
 
 impl Acd {
-    /// Entries held per call (waiting and offered calls, their timers, undelivered events):
-    /// what a memory bound is checked against. Per-agent and per-queue state is not counted.
-    pub fn retained_per_call(&self) -> usize {
-        self.calls.len() + self.heads.len() + self.timers.len() + self.events.len()
-    }
-
     /// An ACD with no queues and no agents, its random choices seeded with 0.
     pub fn new() -> Self {
         Self::default()
@@ -298,398 +249,7 @@ impl Acd {
         }
     }
 
-    /// Sets the time constant of the rolling occupancy average used by occupancy caps.
-    pub fn set_occupancy_window(&mut self, window: Duration) {
-        self.occupancy_window = window.max(Duration::from_secs(1));
-        // Available agents' cap times depend on the window: re-file them.
-        for a in 0..self.agents.len() {
-            let p = self.agents[a].profile;
-            for i in 0..self.profiles[p].memberships.len() {
-                let q = self.profiles[p].memberships[i].queue;
-                self.merit_refile(q, a);
-            }
-        }
-    }
-
-    // ---------------------------------------------------------------- configuration
-
-    /// Adds a queue with the default [`QueuePolicy`].
-    pub fn add_queue(&mut self, config: QueueConfig) -> Result<(), AcdError> {
-        self.add_queue_with_policy(config, QueuePolicy::default())
-    }
-
-    /// Adds a queue with its routing policy. Its eligible agents are found among the agents
-    /// already added and those added later. The overflow queue may be added later.
-    pub fn add_queue_with_policy(&mut self, config: QueueConfig, policy: QueuePolicy) -> Result<(), AcdError> {
-        if self.queue_by_name.contains_key(config.name.as_str()) {
-            return Err(AcdError::DuplicateQueue(config.name));
-        }
-        if let Strategy::MeritWeighted { temperature, floor_share, occupancy_cap, .. } = config.strategy {
-            if !(temperature > 0.0 && temperature.is_finite()) {
-                return Err(AcdError::InvalidConfig(format!("{}: temperature must be > 0", config.name)));
-            }
-            if !(0.0..=1.0).contains(&floor_share) || occupancy_cap.is_nan() || occupancy_cap <= 0.0 {
-                return Err(AcdError::InvalidConfig(format!(
-                    "{}: floor_share must be in 0..=1 and occupancy_cap > 0",
-                    config.name
-                )));
-            }
-        }
-        if !(0.0..=1.0).contains(&policy.holdout) {
-            return Err(AcdError::InvalidConfig(format!("{}: holdout must be in 0..=1", config.name)));
-        }
-        if policy.relax.windows(2).any(|w| w[0].after > w[1].after) {
-            return Err(AcdError::InvalidConfig(format!("{}: relax steps must be in wait order", config.name)));
-        }
-        if policy.relax.len() >= u8::MAX as usize {
-            return Err(AcdError::InvalidConfig(format!("{}: too many relax steps", config.name)));
-        }
-        let mut rings =
-            vec![Ring { after: Duration::ZERO, requirement: self.intern_requirement(&config.required_skills) }];
-        for step in &policy.relax {
-            let requirement = self.intern_requirement(&step.skills);
-            rings.push(Ring { after: step.after, requirement });
-        }
-        let q = self.queues.len();
-        let name: Arc<str> = Arc::from(config.name.as_str());
-        self.queue_by_name.insert(name.clone(), q);
-        let handle_time = policy.initial_handle_time.as_secs_f64();
-        let floor = matches!(config.strategy, Strategy::MeritWeighted { .. }).then(|| FloorLedger {
-            growth: 1.0 / (1.0 - 1.0 / policy.floor_window.max(2) as f64),
-            scale: 1.0,
-            credit: vec![0.0; rings.len()],
-        });
-        self.queues.push(Queue {
-            name,
-            skill_names: config.required_skills,
-            pools: rings
-                .iter()
-                .map(|_| Pool { merit: floor.as_ref().map(|_| MeritPool::default()), ..Pool::default() })
-                .collect(),
-            rings,
-            ring_timeout: config.ring_timeout,
-            max_wait: config.max_wait,
-            strategy: config.strategy,
-            policy,
-            waiting: BTreeMap::new(),
-            by_age: BTreeSet::new(),
-            offered: 0,
-            floor,
-            agent_stats: HashMap::new(),
-            handle_time,
-        });
-        for p in 0..self.profiles.len() {
-            if let Some(membership) = membership(&self.queues[q], q, &self.profiles[p].skills) {
-                self.profiles[p].memberships.push(membership);
-            }
-        }
-        // Existing agents enter the new queue's pools.
-        for a in 0..self.agents.len() {
-            let Some(m) = self.profiles[self.agents[a].profile].memberships.iter().find(|m| m.queue == q).copied()
-            else {
-                continue;
-            };
-            let agent = &self.agents[a];
-            let pool = &mut self.queues[q].pools[m.ring as usize];
-            if agent.staffed {
-                pool.staffed += 1;
-            }
-            if let Some((since, seq)) = agent.indexed {
-                pool.by_idle.insert((since, seq, a));
-                mark_fair_share(&mut self.queues[q], a, m.ring, true);
-                if self.queues[q].strategy == Strategy::BestSkill {
-                    self.queues[q].pools[m.ring as usize].by_skill.insert((Reverse(m.skill_score), since, seq, a));
-                }
-                self.merit_enter(q, m.ring, a, (since, seq));
-            }
-        }
-        Ok(())
-    }
-
-    /// Adds an agent, initially `LoggedOut` and unregistered. Skills are `"name"` (level 3) or
-    /// `"name:level"`.
-    pub fn add_agent(&mut self, config: AgentConfig) -> Result<(), AcdError> {
-        if self.agent_by_id.contains_key(config.id.as_str()) {
-            return Err(AcdError::DuplicateAgent(config.id));
-        }
-        let mut by_name: BTreeMap<String, u8> = BTreeMap::new();
-        for spec in &config.skills {
-            let (name, level) = parse_skill(spec, DEFAULT_SKILL_LEVEL);
-            let entry = by_name.entry(name.to_string()).or_insert(level);
-            *entry = (*entry).max(level);
-        }
-        let mut skills: Vec<(u32, u8)> = by_name.iter().map(|(name, &level)| (self.intern(name), level)).collect();
-        skills.sort_unstable();
-        let profile = match self.profile_by_skills.get(&skills) {
-            Some(&p) => p,
-            None => {
-                let p = self.profiles.len();
-                let memberships =
-                    self.queues.iter().enumerate().filter_map(|(q, queue)| membership(queue, q, &skills)).collect();
-                self.profile_by_skills.insert(skills.clone(), p);
-                self.profiles.push(Profile { skills, memberships });
-                p
-            }
-        };
-        let id: Arc<str> = Arc::from(config.id.as_str());
-        self.agent_by_id.insert(id.clone(), self.agents.len());
-        self.agents.push(Agent {
-            id,
-            skill_names: config.skills,
-            skill_levels: by_name.into_iter().collect(),
-            profile,
-            wrapup: config.wrapup,
-            state: AgentState::LoggedOut,
-            registered: false,
-            idle_since: None,
-            ready_seq: 0,
-            indexed: None,
-            staffed: false,
-            timer: None,
-            pending_not_ready: None,
-            calls_handled: 0,
-            missed_offers: 0,
-            occupancy: 0.0,
-            occupancy_at: None,
-            talking: None,
-        });
-        Ok(())
-    }
-
-    /// Sets the agent's performance score for the queue (higher is better; typically 0..=1). The
-    /// merit-weighted strategy weighs agents by `exp(score / temperature)`, ramped from
-    /// [`NEUTRAL_SCORE`] over the agent's first `ramp_calls` answered calls in the queue.
-    pub fn set_agent_score(&mut self, agent: &str, queue: &str, score: f64) -> Result<(), AcdError> {
-        let a = self.agent_index(agent)?;
-        let q = self.queue_index(queue)?;
-        if !score.is_finite() {
-            return Err(AcdError::InvalidConfig(format!("score {score} for {agent} is not finite")));
-        }
-        self.queues[q].agent_stats.entry(a).or_default().score = Some(score);
-        // An available agent is re-filed under its new score.
-        self.merit_refile(q, a);
-        Ok(())
-    }
-
-    // ---------------------------------------------------------------- inputs
-
-    /// Puts a call in `queue` behind the calls of equal or higher priority that will reach their
-    /// service-level threshold no later (higher `priority` is served first).
-    pub fn enqueue(&mut self, now: Instant, call: CallId, queue: &str, priority: u8) -> Result<(), AcdError> {
-        self.enqueue_since(now, call, queue, priority, now)
-    }
-
-    /// As [`Acd::enqueue`], for a call that has been waiting since `since` (at most `now`) before
-    /// the ACD got it: its wait, service level and max wait count from `since`.
-    pub fn enqueue_since(
-        &mut self,
-        now: Instant,
-        call: CallId,
-        queue: &str,
-        priority: u8,
-        since: Instant,
-    ) -> Result<(), AcdError> {
-        let now = self.clock(now);
-        let since = since.min(now);
-        let q = self.queue_index(queue)?;
-        if self.calls.contains_key(&call) {
-            return Err(AcdError::DuplicateCall(call));
-        }
-        let holdout = {
-            let fraction = self.queues[q].policy.holdout;
-            fraction > 0.0 && self.rng.gen_bool(fraction)
-        };
-        let seq = self.next_seq();
-        let entry = self.new_call_entry(since, q, priority, since, seq, holdout);
-        self.calls.insert(call, entry);
-        self.wait_in_queue(now, call);
-        self.dispatch(now);
-        Ok(())
-    }
-
-    /// Forgets a call (the caller hung up or the call was moved elsewhere). Returns `None` when the
-    /// call was not in the ACD (never enqueued, already answered or timed out). If the call was being
-    /// offered, the agent is released; see [`RemovedCall::offered_to`].
-    pub fn remove_call(&mut self, now: Instant, call: CallId) -> Option<RemovedCall> {
-        let now = self.clock(now);
-        let entry = self.calls.remove(&call)?;
-        let q = entry.queue;
-        let mut offered_to = None;
-        match entry.state {
-            CallState::Waiting { timer, relax_timer } => {
-                for key in [timer, relax_timer].into_iter().flatten() {
-                    self.timers.remove(&key);
-                }
-                self.leave_queue(q, entry.key);
-            }
-            CallState::Offered { agent } => {
-                self.queues[q].offered = self.queues[q].offered.saturating_sub(1);
-                offered_to = Some(self.agents[agent].id.clone());
-                // The agent did nothing wrong: it gets its place in the idle order back.
-                self.after_call(agent, now, true, StateCause::OfferWithdrawn);
-            }
-        }
-        let removed = RemovedCall {
-            queue: self.queues[q].name.clone(),
-            waited: now.saturating_duration_since(entry.enqueued_at()),
-            offered_to,
-        };
-        self.dispatch(now);
-        Some(removed)
-    }
-
-    /// Applies an agent's (or supervisor's) state request.
-    ///
-    /// Allowed: Ready / NotReady / LoggedOut from LoggedOut, Ready, NotReady and WrapUp (leaving
-    /// WrapUp early cancels it; repeating the current state is a no-op). While Offered or OnCall:
-    /// NotReady is accepted as *pending* and applied when the call and its wrap-up end (a ring-out or
-    /// rejection replaces it with the system reason); Ready is accepted only to cancel such a pending
-    /// NotReady; otherwise Ready and LoggedOut are refused with `InvalidTransition` (409).
-    pub fn set_agent_state(&mut self, now: Instant, agent: &str, requested: Requested) -> Result<(), AcdError> {
-        self.change_agent_state(now, agent, requested, StateCause::Requested)
-    }
-
-    /// Puts an agent back in the state it had before the switch restarted (the same rules as
-    /// [`Acd::set_agent_state`], reported with cause `Restored`).
-    pub fn restore_agent_state(&mut self, now: Instant, agent: &str, requested: Requested) -> Result<(), AcdError> {
-        self.change_agent_state(now, agent, requested, StateCause::Restored)
-    }
-
-    fn change_agent_state(
-        &mut self,
-        now: Instant,
-        agent: &str,
-        requested: Requested,
-        cause: StateCause,
-    ) -> Result<(), AcdError> {
-        let now = self.clock(now);
-        let a = self.agent_index(agent)?;
-        let current = &self.agents[a].state;
-        let busy = matches!(current, AgentState::Offered { .. } | AgentState::OnCall { .. });
-        if busy {
-            return match requested {
-                Requested::NotReady(reason) => {
-                    self.agents[a].pending_not_ready = Some(reason);
-                    Ok(())
-                }
-                Requested::Ready if self.agents[a].pending_not_ready.is_some() => {
-                    self.agents[a].pending_not_ready = None;
-                    Ok(())
-                }
-                Requested::Ready | Requested::LoggedOut => Err(AcdError::InvalidTransition {
-                    agent: agent.to_string(),
-                    from: current.name(),
-                    to: requested.name(),
-                }),
-            };
-        }
-        let target = match requested {
-            Requested::Ready => AgentState::Ready,
-            Requested::NotReady(reason) => AgentState::NotReady { reason },
-            Requested::LoggedOut => AgentState::LoggedOut,
-        };
-        if *current != target {
-            self.agents[a].pending_not_ready = None;
-            self.enter_state(a, target, now, false, cause);
-            self.dispatch(now);
-        }
-        Ok(())
-    }
-
-    /// Records whether the agent's phone has a live registration; only registered Ready agents are
-    /// offered calls.
-    pub fn set_registered(&mut self, now: Instant, agent: &str, registered: bool) -> Result<(), AcdError> {
-        let now = self.clock(now);
-        let a = self.agent_index(agent)?;
-        if self.agents[a].registered != registered {
-            self.agents[a].registered = registered;
-            self.sync_agent_indexes(a);
-            self.dispatch(now);
-        }
-        Ok(())
-    }
-
-    /// Reports how the offer of `call` to `agent` ended. Answered puts the agent OnCall; any other
-    /// result makes the agent NotReady ("rona", "rejected", "unreachable") and returns the call to
-    /// the head of its queue with its original enqueue time (or times it out if its max wait has
-    /// passed meanwhile). Errors with 409 if the agent is not currently offered this call.
-    pub fn offer_result(
-        &mut self,
-        now: Instant,
-        agent: &str,
-        call: CallId,
-        result: OfferResult,
-    ) -> Result<(), AcdError> {
-        let now = self.clock(now);
-        let a = self.agent_index(agent)?;
-        let offered_this_call = matches!(self.agents[a].state, AgentState::Offered { call: c } if c == call);
-        let entry = match self.calls.get(&call) {
-            Some(entry) if offered_this_call => *entry,
-            _ => {
-                let to = match result {
-                    OfferResult::Answered => "on_call",
-                    _ => "not_ready",
-                };
-                return Err(AcdError::InvalidTransition {
-                    agent: agent.to_string(),
-                    from: self.agents[a].state.name(),
-                    to,
-                });
-            }
-        };
-        let q = entry.queue;
-        self.queues[q].offered = self.queues[q].offered.saturating_sub(1);
-        let reason = match result {
-            OfferResult::Answered => {
-                self.calls.remove(&call);
-                self.agents[a].calls_handled += 1;
-                self.agents[a].talking = Some((q, now));
-                self.queues[q].agent_stats.entry(a).or_default().answered += 1;
-                self.enter_state(a, AgentState::OnCall { call }, now, false, StateCause::Answered);
-                return Ok(());
-            }
-            OfferResult::NoAnswer => REASON_RONA,
-            OfferResult::Rejected => REASON_REJECTED,
-            OfferResult::Unreachable => REASON_UNREACHABLE,
-        };
-        if result != OfferResult::Unreachable {
-            self.agents[a].missed_offers += 1;
-        }
-        self.agents[a].pending_not_ready = None;
-        self.enter_state(a, AgentState::NotReady { reason: reason.to_string() }, now, false, StateCause::OfferFailed);
-        self.requeue(now, call, entry);
-        self.dispatch(now);
-        Ok(())
-    }
-
-    /// Reports that the agent's call is over: the agent enters wrap-up (or Ready, or its pending
-    /// NotReady, when its wrap-up time is zero). Errors with 409 unless the agent is OnCall `call`.
-    /// The talk time plus the agent's wrap-up feeds the queue's handle-time average (for EWT).
-    pub fn call_ended(&mut self, now: Instant, agent: &str, call: CallId) -> Result<(), AcdError> {
-        let now = self.clock(now);
-        let a = self.agent_index(agent)?;
-        if !matches!(self.agents[a].state, AgentState::OnCall { call: c } if c == call) {
-            return Err(AcdError::InvalidTransition {
-                agent: agent.to_string(),
-                from: self.agents[a].state.name(),
-                to: "wrap_up",
-            });
-        }
-        let wrapup = self.agents[a].wrapup;
-        if let Some((q, answered_at)) = self.agents[a].talking.take() {
-            let sample = (now.saturating_duration_since(answered_at) + wrapup).as_secs_f64();
-            let queue = &mut self.queues[q];
-            queue.handle_time += HANDLE_TIME_ALPHA * (sample - queue.handle_time);
-        }
-        match now.checked_add(wrapup) {
-            Some(until) if !wrapup.is_zero() => {
-                self.enter_state(a, AgentState::WrapUp { until }, now, false, StateCause::CallEnded)
-            }
-            _ => self.after_call(a, now, false, StateCause::CallEnded),
-        }
-        self.dispatch(now);
-        Ok(())
-    }
+    // ---------------------------------------------------------------- timers
 
     /// Fires every timer due at `now`: ring timeouts (`OfferTimedOut`), wrap-up ends, bullseye
     /// widenings and max-wait expiries (`CallOverflowed` or `CallTimedOut`), then runs the decision loop.
@@ -748,1035 +308,24 @@ impl Acd {
         self.timers.first_key_value().map(|(key, _)| key.0)
     }
 
-    // ---------------------------------------------------------------- views
-
-    /// Whether the agent is Ready and registered (false for unknown agents).
-    pub fn agent_available(&self, agent: &str) -> bool {
-        self.agent_by_id.get(agent).is_some_and(|&a| self.agents[a].indexed.is_some())
-    }
-
-    /// Snapshot of one agent.
-    pub fn agent(&self, agent: &str) -> Option<AgentSnapshot> {
-        self.agent_by_id.get(agent).map(|&a| self.snapshot(a))
-    }
-
-    /// Snapshots of all agents, in the order they were added.
-    pub fn agents(&self) -> impl Iterator<Item = AgentSnapshot> + '_ {
-        (0..self.agents.len()).map(|a| self.snapshot(a))
-    }
-
-    /// Per-queue statistics, in the order the queues were added. Ready and staffed agents are
-    /// those meeting the queue's own requirement (bullseye ring 0).
-    pub fn queue_stats(&self, now: Instant) -> Vec<QueueSnapshot> {
-        self.queues
-            .iter()
-            .map(|queue| {
-                let pool = &queue.pools[0];
-                QueueSnapshot {
-                    name: queue.name.clone(),
-                    skills: queue.skill_names.clone(),
-                    strategy: queue.strategy,
-                    waiting: queue.waiting.len(),
-                    offered: queue.offered,
-                    longest_wait: queue
-                        .by_age
-                        .first()
-                        .map_or(Duration::ZERO, |&(t, _)| now.saturating_duration_since(t)),
-                    agents_ready: pool.by_idle.len(),
-                    agents_staffed: pool.staffed,
-                    ewt: ewt(queue, queue.waiting.len() + 1),
-                    average_handle_time: Duration::from_secs_f64(queue.handle_time.max(0.0)),
-                    sl_threshold: queue.policy.sl_threshold,
-                }
-            })
-            .collect()
-    }
-
-    /// The queue of a waiting call and its position in it, 1 = next to be served. `None` when the
-    /// call is not waiting (unknown, or currently being offered).
-    pub fn position(&self, call: CallId) -> Option<(Arc<str>, usize)> {
-        let entry = self.calls.get(&call)?;
-        if !matches!(entry.state, CallState::Waiting { .. }) {
-            return None;
-        }
-        let queue = &self.queues[entry.queue];
-        Some((queue.name.clone(), queue.waiting.range(..entry.key).count() + 1))
-    }
-
-    /// Position (1 = next) of a waiting call in its queue and its estimated wait from now:
-    /// position x the queue's average handle time / agents staffed for the queue (zero when the
-    /// call is first and an agent is ready; `Duration::MAX` when nobody is staffed). Calls of
-    /// other queues competing for the same agents are not counted.
-    pub fn position_and_ewt(&self, call: CallId) -> Option<(usize, Duration)> {
-        let (_, position) = self.position(call)?;
-        let queue = &self.queues[self.calls.get(&call)?.queue];
-        Some((position, ewt(queue, position)))
-    }
-
-    /// The waiting calls of `queue` in the order they will be served, with position and estimated
-    /// wait (for queue announcements and the API); `None` for an unknown queue. O(waiting calls).
-    pub fn waiting_calls(&self, now: Instant, queue: &str) -> Option<Vec<WaitingCall>> {
-        let queue = &self.queues[*self.queue_by_name.get(queue)?];
-        Some(
-            queue
-                .waiting
-                .iter()
-                .enumerate()
-                .map(|(i, (key, &call))| WaitingCall {
-                    call,
-                    position: i + 1,
-                    priority: key.0 .0,
-                    waited: now.saturating_duration_since(key.2),
-                    estimated_wait: ewt(queue, i + 1),
-                })
-                .collect(),
-        )
-    }
-
-    /// The queue a call is currently in (after any overflow), waiting or offered.
-    pub fn call_queue(&self, call: CallId) -> Option<Arc<str>> {
-        self.calls.get(&call).map(|entry| self.queues[entry.queue].name.clone())
-    }
-
-    /// Number of calls the ACD holds (waiting or being offered).
-    pub fn call_count(&self) -> usize {
-        self.calls.len()
-    }
-
-    /// The agent's effective (ramped) score in the queue, as the merit strategy sees it.
-    pub fn agent_score(&self, agent: &str, queue: &str) -> Option<f64> {
-        let a = *self.agent_by_id.get(agent)?;
-        let q = *self.queue_by_name.get(queue)?;
-        Some(self.effective_score(q, a))
-    }
-
-    // ---------------------------------------------------------------- decision loop
-
-    /// Matches waiting calls to available agents. Queue heads are visited once, in global order
-    /// (priority desc, service-level deadline, enqueue time); only a queue's head is considered, so
-    /// within a queue calls are always offered in key order. An offer can only make later heads
-    /// less servable (one agent fewer), and the queue's new head sorts after the old one, so one
-    /// forward pass suffices.
-    fn dispatch(&mut self, now: Instant) {
-        let mut cursor: Option<(CallKey, usize)> = None;
-        // Bounded: every iteration moves the cursor strictly forward through `heads`.
-        while self.available_total > 0 {
-            let next = match cursor {
-                None => self.heads.first().copied(),
-                Some(c) => self.heads.range((Bound::Excluded(c), Bound::Unbounded)).next().copied(),
-            };
-            let Some((key, q)) = next else {
-                break;
-            };
-            cursor = Some((key, q));
-            let Some(&call) = self.queues[q].waiting.get(&key) else {
-                continue;
-            };
-            if let Some(choice) = self.pick_agent(now, q, call) {
-                self.make_offer(now, q, key, choice);
-            }
-        }
-    }
-
-    /// The bullseye ring a call of queue `q` enqueued at `enqueued_at` has reached at `now`.
-    fn relax_step(&self, q: usize, enqueued_at: Instant, now: Instant) -> usize {
-        let waited = now.saturating_duration_since(enqueued_at);
-        self.queues[q].rings.iter().rposition(|ring| ring.after <= waited).unwrap_or(0)
-    }
-
-    /// Available agents of queue `q` in rings `0..=step`.
-    fn eligible_available(&self, q: usize, step: usize) -> usize {
-        self.queues[q].pools.iter().take(step + 1).map(|p| p.by_idle.len()).sum()
-    }
-
-    /// Asks the queue's strategy (longest idle for holdout calls) for an available eligible agent.
-    fn pick_agent(&mut self, now: Instant, q: usize, call: CallId) -> Option<Choice> {
-        let entry = *self.calls.get(&call)?;
-        let step = self.relax_step(q, entry.enqueued_at(), now);
-        let eligible = self.eligible_available(q, step);
-        if eligible == 0 {
-            return None;
-        }
-        let strategy = if entry.holdout { Strategy::LongestIdle } else { self.queues[q].strategy };
-        let queue = &self.queues[q];
-        let pools = &queue.pools[..=step];
-        let relax_step = step as u8;
-        match strategy {
-            Strategy::LongestIdle => {
-                let best = pools.iter().filter_map(|p| p.by_idle.first()).min().copied()?;
-                let agent = best.2;
-                Some(Choice {
-                    agent,
-                    eligible,
-                    rank: 0,
-                    score: self.effective_score(q, agent),
-                    rule: PickRule::LongestIdle,
-                    relax_step,
-                })
-            }
-            Strategy::BestSkill => {
-                let best = pools.iter().filter_map(|p| p.by_skill.first()).min().copied()?;
-                let agent = best.3;
-                Some(Choice {
-                    agent,
-                    eligible,
-                    rank: 0,
-                    score: self.effective_score(q, agent),
-                    rule: PickRule::BestSkill,
-                    relax_step,
-                })
-            }
-            Strategy::MeritWeighted { temperature, floor_share, occupancy_cap, .. } => {
-                self.pick_merit(now, q, step, eligible, temperature, floor_share, occupancy_cap)
-            }
-        }
-    }
-
-    /// The merit-weighted pick among the available agents of rings `..=step`, from the indexes:
-    /// first the agent furthest below its floor share, else the winner of the exponential race
-    /// among the agents under the occupancy cap (probability proportional to
-    /// `exp(score / temperature)`), else, when everyone is over the cap, a weighted draw among them.
-    #[allow(clippy::too_many_arguments)]
-    fn pick_merit(
-        &mut self,
-        now: Instant,
-        q: usize,
-        step: usize,
-        eligible: usize,
-        temperature: f64,
-        floor_share: f64,
-        occupancy_cap: f64,
-    ) -> Option<Choice> {
-        self.release_uncapped(now, q, step, temperature, occupancy_cap);
-        let queue = &self.queues[q];
-        let floor = queue.floor.as_ref()?;
-        let merit = |r: usize| queue.pools[r].merit.as_ref();
-        // Floor share first: the largest shortfall, ties to the longest idle.
-        let threshold = FLOOR_EPSILON * floor.scale;
-        let mut short: Option<(f64, (Instant, u64), usize)> = None;
-        if floor_share > 0.0 {
-            for r in 0..=step {
-                let Some((key, idle, a)) = merit(r).and_then(MeritPool::floor_leader) else { continue };
-                let shortfall = floor_share * floor.credit[r] + key;
-                let better = short.is_none_or(|(s, i, _)| shortfall > s || (shortfall == s && idle < i));
-                if shortfall > threshold && better {
-                    short = Some((shortfall, idle, a));
-                }
-            }
-        }
-        let (agent, rule) = if let Some((_, _, a)) = short {
-            (a, PickRule::FloorShare)
-        } else {
-            // The race of the agents under the cap, or when there are none, the capped agents'.
-            let capped = (0..=step).all(|r| merit(r).is_none_or(|m| m.race.leader().is_none()));
-            let race = |m: &MeritPool| if capped { m.capped_race.leader() } else { m.race.leader() };
-            let (elapsed, a) = (0..=step)
-                .filter_map(|r| merit(r).and_then(race))
-                .min_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)))?;
-            for pool in &mut self.queues[q].pools[..=step] {
-                if let Some(m) = &mut pool.merit {
-                    if capped { &mut m.capped_race } else { &mut m.race }.advance(elapsed);
-                }
-            }
-            (a, if capped { PickRule::OverCap } else { PickRule::Weighted })
-        };
-        let queue = &self.queues[q];
-        let score = queue.agent_stats.get(&agent).and_then(|s| s.slot).map(|s| s.score)?;
-        let rank = queue.pools[..=step].iter().filter_map(|p| p.merit.as_ref()).map(|m| m.count_above(score)).sum();
-        Some(Choice { agent, eligible, rank, score, rule, relax_step: step as u8 })
-    }
-
-    /// Moves the agents of rings `..=step` whose occupancy fell under the cap into the race.
-    fn release_uncapped(&mut self, now: Instant, q: usize, step: usize, temperature: f64, occupancy_cap: f64) {
-        for r in 0..=step {
-            // Bounded: every iteration moves one agent out of the capped set or re-files it
-            // after `now`.
-            while let Some((at, a)) = self.queues[q].pools[r].merit.as_ref().and_then(|m| m.next_uncapped(now)) {
-                let still_capped = self.occupancy_at(a, now) > occupancy_cap;
-                let score = self.queues[q].agent_stats.get(&a).and_then(|s| s.slot).map_or(NEUTRAL_SCORE, |s| s.score);
-                let residual = if still_capped { 0.0 } else { self.race_residual(score, temperature) };
-                let queue = &mut self.queues[q];
-                let (Some(merit), Some(slot)) =
-                    (queue.pools[r].merit.as_mut(), queue.agent_stats.get_mut(&a).and_then(|s| s.slot.as_mut()))
-                else {
-                    break;
-                };
-                debug_assert_eq!(slot.uncap_at, Some(at));
-                if still_capped {
-                    // Rounding put the computed time a hair early: look again a moment later.
-                    merit.recap(a, slot, now + Duration::from_micros(1));
-                } else {
-                    let key = merit.race.key(residual);
-                    merit.uncap(a, slot, key);
-                }
-            }
-        }
-    }
-
-    /// A fresh remaining time in the race for an agent with `score`: `E / w` with
-    /// `E ~ Exp(1)` and `w = exp((score - NEUTRAL_SCORE) / temperature)`.
-    fn race_residual(&mut self, score: f64, temperature: f64) -> f64 {
-        let e = -(1.0 - self.rng.gen::<f64>()).ln();
-        let residual = e * (-(score - NEUTRAL_SCORE) / temperature).exp();
-        if residual.is_nan() {
-            f64::MAX
-        } else {
-            residual.min(f64::MAX)
-        }
-    }
-
-    /// Files available agent `a` (idle key `idle`) into ring `ring` of merit queue `q`. Its fair
-    /// share mark must already be set.
-    fn merit_enter(&mut self, q: usize, ring: u8, a: usize, idle: (Instant, u64)) {
-        let queue = &self.queues[q];
-        let Strategy::MeritWeighted { temperature, floor_share, occupancy_cap, ramp_calls } = queue.strategy else {
-            return;
-        };
-        if queue.pools[ring as usize].merit.is_none() {
-            return;
-        }
-        let stats = queue.agent_stats.get(&a).copied().unwrap_or_default();
-        let score = ramped(stats, ramp_calls);
-        let floor = floor_share * (stats.fair - stats.fair_mark) - stats.offers;
-        let capped_since =
-            self.last_now.filter(|&now| occupancy_cap < 1.0 && self.occupancy_at(a, now) > occupancy_cap);
-        let capped = capped_since.is_some();
-        let uncap_at = capped_since.map(|now| self.uncap_time(a, occupancy_cap, now));
-        let residual = self.race_residual(score, temperature);
-        let race = self.queues[q].pools[ring as usize].merit.as_ref().map_or(0.0, |m| {
-            if capped {
-                m.capped_race.key(residual)
-            } else {
-                m.race.key(residual)
-            }
-        });
-        let slot = MeritSlot { ring, score, idle, floor, race, uncap_at };
-        let queue = &mut self.queues[q];
-        queue.agent_stats.entry(a).or_default().slot = Some(slot);
-        if let Some(merit) = queue.pools[ring as usize].merit.as_mut() {
-            merit.insert(a, &slot);
-        }
-    }
-
-    /// Files available agent `a` afresh in queue `q`'s merit pool (after its score or the
-    /// occupancy window changed); nothing when it is not there.
-    fn merit_refile(&mut self, q: usize, a: usize) {
-        let slot = self.queues[q].agent_stats.get(&a).and_then(|s| s.slot);
-        if let (Some(slot), Some(idle)) = (slot, self.agents[a].indexed) {
-            self.merit_leave(q, a);
-            self.merit_enter(q, slot.ring, a, idle);
-        }
-    }
-
-    /// Takes agent `a` out of queue `q`'s merit pool, if it is there.
-    fn merit_leave(&mut self, q: usize, a: usize) {
-        let queue = &mut self.queues[q];
-        let Some(slot) = queue.agent_stats.get_mut(&a).and_then(|s| s.slot.take()) else {
-            return;
-        };
-        if let Some(merit) = queue.pools[slot.ring as usize].merit.as_mut() {
-            merit.remove(a, &slot);
-        }
-    }
-
-    /// When agent `a`'s decaying occupancy (it is idle) falls to `cap`, from the time `now` at
-    /// which it is over it.
-    fn uncap_time(&self, a: usize, cap: f64, now: Instant) -> Instant {
-        let agent = &self.agents[a];
-        let at = agent.occupancy_at.unwrap_or(now);
-        let seconds = self.occupancy_window.as_secs_f64() * (agent.occupancy / cap).ln().max(0.0);
-        Duration::try_from_secs_f64(seconds)
-            .ok()
-            .and_then(|d| at.checked_add(d))
-            .unwrap_or(now + Duration::from_secs(86_400 * 365))
-    }
-
-    fn make_offer(&mut self, now: Instant, q: usize, key: CallKey, choice: Choice) {
-        #[cfg(test)]
-        if !self.skip_choice_verification {
-            self.verify_choice(now, q, key, choice);
-        }
-        let Some(&call) = self.queues[q].waiting.get(&key) else {
-            return;
-        };
-        let Some(entry) = self.calls.get_mut(&call) else {
-            return;
-        };
-        if let CallState::Waiting { timer, relax_timer } = entry.state {
-            for k in [timer, relax_timer].into_iter().flatten() {
-                self.timers.remove(&k);
-            }
-        }
-        entry.state = CallState::Offered { agent: choice.agent };
-        let (holdout, priority) = (entry.holdout, entry.priority());
-        self.leave_queue(q, key);
-        let a = choice.agent;
-        let queue = &mut self.queues[q];
-        queue.offered += 1;
-        record_floor_offer(queue, a, choice.relax_step as usize, choice.eligible);
-        let (queue_name, strategy, ring_timeout) = (queue.name.clone(), queue.strategy, queue.ring_timeout);
-        let agent_idle = self.agents[a].idle_since.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
-        self.events.push_back(AcdEvent::Offer {
-            call,
-            agent: self.agents[a].id.clone(),
-            queue: queue_name,
-            decision: OfferDecision {
-                strategy,
-                rule: choice.rule,
-                eligible: choice.eligible,
-                rank: choice.rank,
-                score: choice.score,
-                relax_step: choice.relax_step,
-                holdout,
-                priority,
-                waited: now.saturating_duration_since(key.2),
-                agent_idle,
-            },
-        });
-        self.enter_state(a, AgentState::Offered { call }, now, false, StateCause::Offered);
-        if let Some(deadline) = now.checked_add(ring_timeout).filter(|_| !ring_timeout.is_zero()) {
-            let timer_key = (deadline, self.next_seq());
-            self.timers.insert(timer_key, Timer::Ring { agent: a, call });
-            self.agents[a].timer = Some(timer_key);
-        }
-    }
-
     // ---------------------------------------------------------------- helpers
 
-    fn clock(&mut self, now: Instant) -> Instant {
+    pub(super) fn clock(&mut self, now: Instant) -> Instant {
         let now = self.last_now.map_or(now, |last| last.max(now));
         self.last_now = Some(now);
         now
     }
 
-    fn next_seq(&mut self) -> u64 {
+    pub(super) fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
     }
 
-    fn agent_index(&self, agent: &str) -> Result<usize, AcdError> {
+    pub(super) fn agent_index(&self, agent: &str) -> Result<usize, AcdError> {
         self.agent_by_id.get(agent).copied().ok_or_else(|| AcdError::UnknownAgent(agent.to_string()))
     }
 
-    fn queue_index(&self, queue: &str) -> Result<usize, AcdError> {
+    pub(super) fn queue_index(&self, queue: &str) -> Result<usize, AcdError> {
         self.queue_by_name.get(queue).copied().ok_or_else(|| AcdError::UnknownQueue(queue.to_string()))
-    }
-
-    fn intern(&mut self, name: &str) -> u32 {
-        let next = self.skill_ids.len() as u32;
-        *self.skill_ids.entry(name.to_string()).or_insert(next)
-    }
-
-    /// Parses `"name[:min_level]"` specs (plain names need level 1) into sorted requirements.
-    fn intern_requirement(&mut self, specs: &[String]) -> Vec<(u32, u8)> {
-        let mut requirement: Vec<(u32, u8)> = specs
-            .iter()
-            .map(|spec| {
-                let (name, level) = parse_skill(spec, 1);
-                (self.intern(name), level)
-            })
-            .collect();
-        requirement.sort_unstable();
-        // Keep the strictest level per skill.
-        requirement.dedup_by(|later, earlier| {
-            if later.0 == earlier.0 {
-                earlier.1 = earlier.1.max(later.1);
-                true
-            } else {
-                false
-            }
-        });
-        requirement
-    }
-
-    fn effective_score(&self, q: usize, a: usize) -> f64 {
-        let queue = &self.queues[q];
-        let stats = queue.agent_stats.get(&a).copied().unwrap_or_default();
-        match queue.strategy {
-            Strategy::MeritWeighted { ramp_calls, .. } => ramped(stats, ramp_calls),
-            _ => stats.score.unwrap_or(NEUTRAL_SCORE),
-        }
-    }
-
-    /// The agent's rolling occupancy at `now` (not stored).
-    fn occupancy_at(&self, a: usize, now: Instant) -> f64 {
-        let agent = &self.agents[a];
-        let Some(at) = agent.occupancy_at else {
-            return 0.0;
-        };
-        if agent.state == AgentState::LoggedOut {
-            return agent.occupancy;
-        }
-        let busy = if is_busy(&agent.state) { 1.0 } else { 0.0 };
-        let alpha =
-            1.0 - (-now.saturating_duration_since(at).as_secs_f64() / self.occupancy_window.as_secs_f64()).exp();
-        agent.occupancy + (busy - agent.occupancy) * alpha
-    }
-
-    fn new_call_entry(
-        &self,
-        now: Instant,
-        q: usize,
-        priority: u8,
-        enqueued_at: Instant,
-        seq: u64,
-        holdout: bool,
-    ) -> Call {
-        let queue = &self.queues[q];
-        let sl_deadline = enqueued_at.checked_add(queue.policy.sl_threshold).unwrap_or(enqueued_at);
-        let deadline = if queue.max_wait.is_zero() { None } else { now.checked_add(queue.max_wait) };
-        Call {
-            queue: q,
-            key: (Reverse(priority), sl_deadline, enqueued_at, seq),
-            deadline,
-            holdout,
-            state: CallState::Waiting { timer: None, relax_timer: None },
-        }
-    }
-
-    /// Ends an offer or a call without fault: Ready (or the pending NotReady).
-    fn after_call(&mut self, a: usize, now: Instant, keep_idle: bool, cause: StateCause) {
-        let target = match self.agents[a].pending_not_ready.take() {
-            Some(reason) => AgentState::NotReady { reason },
-            None => AgentState::Ready,
-        };
-        self.enter_state(a, target, now, keep_idle, cause);
-    }
-
-    /// Moves an agent to `state`: cancels the old state's timer, starts the wrap-up timer, updates
-    /// idle time, occupancy and indexes, and emits `AgentStateChanged`. With `keep_idle`, an agent
-    /// becoming Ready keeps its previous idle time (an offer released through no fault of the agent).
-    fn enter_state(&mut self, a: usize, state: AgentState, now: Instant, keep_idle: bool, cause: StateCause) {
-        if let Some(key) = self.agents[a].timer.take() {
-            self.timers.remove(&key);
-        }
-        let occupancy = self.occupancy_at(a, now);
-        let agent = &mut self.agents[a];
-        agent.occupancy = occupancy;
-        agent.occupancy_at = Some(now);
-        let becomes_ready = state == AgentState::Ready && agent.state != AgentState::Ready;
-        if becomes_ready && !(keep_idle && agent.idle_since.is_some()) {
-            let seq = self.next_seq();
-            self.agents[a].idle_since = Some(now);
-            self.agents[a].ready_seq = seq;
-        }
-        if let AgentState::WrapUp { until } = state {
-            let key = (until, self.next_seq());
-            self.timers.insert(key, Timer::WrapUpEnd { agent: a });
-            self.agents[a].timer = Some(key);
-        }
-        self.agents[a].state = state.clone();
-        self.sync_agent_indexes(a);
-        self.events.push_back(AcdEvent::AgentStateChanged { agent: self.agents[a].id.clone(), state, cause });
-    }
-
-    /// Brings the agent's pools (available sets, staffed counts) in line with its state.
-    fn sync_agent_indexes(&mut self, a: usize) {
-        let agent = &self.agents[a];
-        let was = agent.indexed;
-        let wanted = match (&agent.state, agent.registered, agent.idle_since) {
-            (AgentState::Ready, true, Some(since)) => Some((since, agent.ready_seq)),
-            _ => None,
-        };
-        let p = agent.profile;
-        if was != wanted {
-            for i in 0..self.profiles[p].memberships.len() {
-                let m = self.profiles[p].memberships[i];
-                if was.is_some() {
-                    self.merit_leave(m.queue, a);
-                }
-                let best_skill = self.queues[m.queue].strategy == Strategy::BestSkill;
-                let pool = &mut self.queues[m.queue].pools[m.ring as usize];
-                if let Some((since, seq)) = was {
-                    pool.by_idle.remove(&(since, seq, a));
-                    if best_skill {
-                        pool.by_skill.remove(&(Reverse(m.skill_score), since, seq, a));
-                    }
-                }
-                if let Some((since, seq)) = wanted {
-                    pool.by_idle.insert((since, seq, a));
-                    if best_skill {
-                        pool.by_skill.insert((Reverse(m.skill_score), since, seq, a));
-                    }
-                }
-                let queue = &mut self.queues[m.queue];
-                if was.is_some() {
-                    mark_fair_share(queue, a, m.ring, false);
-                }
-                if let Some(idle) = wanted {
-                    mark_fair_share(queue, a, m.ring, true);
-                    self.merit_enter(m.queue, m.ring, a, idle);
-                }
-            }
-            match (was.is_some(), wanted.is_some()) {
-                (true, false) => self.available_total -= 1,
-                (false, true) => self.available_total += 1,
-                _ => {}
-            }
-            self.agents[a].indexed = wanted;
-        }
-        let agent = &mut self.agents[a];
-        let staffed = agent.state != AgentState::LoggedOut;
-        if staffed != agent.staffed {
-            for m in &self.profiles[p].memberships {
-                let pool = &mut self.queues[m.queue].pools[m.ring as usize];
-                if staffed {
-                    pool.staffed += 1;
-                } else {
-                    pool.staffed = pool.staffed.saturating_sub(1);
-                }
-            }
-            agent.staffed = staffed;
-        }
-    }
-
-    /// Puts a known call into its queue's waiting set and arms its max-wait and relax timers.
-    fn wait_in_queue(&mut self, now: Instant, call: CallId) {
-        let Some(entry) = self.calls.get(&call).copied() else {
-            return;
-        };
-        let timer = entry.deadline.map(|deadline| {
-            let key = (deadline, self.next_seq());
-            self.timers.insert(key, Timer::MaxWait { call });
-            key
-        });
-        if let Some(stored) = self.calls.get_mut(&call) {
-            stored.state = CallState::Waiting { timer, relax_timer: None };
-        }
-        self.arm_relax_timer(now, call);
-        let q = entry.queue;
-        let queue = &mut self.queues[q];
-        let old_head = queue.waiting.first_key_value().map(|(key, _)| *key);
-        queue.waiting.insert(entry.key, call);
-        queue.by_age.insert((entry.key.2, entry.key.3));
-        self.update_head(q, old_head);
-    }
-
-    /// Arms the timer for the waiting call's next bullseye ring, if there is one.
-    fn arm_relax_timer(&mut self, now: Instant, call: CallId) {
-        let Some(entry) = self.calls.get(&call).copied() else {
-            return;
-        };
-        let q = entry.queue;
-        let step = self.relax_step(q, entry.enqueued_at(), now);
-        let Some(next) = self.queues[q].rings.get(step + 1) else {
-            return;
-        };
-        let Some(at) = entry.enqueued_at().checked_add(next.after) else {
-            return;
-        };
-        let key = (at.max(now + Duration::from_nanos(1)), self.next_seq());
-        self.timers.insert(key, Timer::Relax { call });
-        if let Some(stored) = self.calls.get_mut(&call) {
-            if let CallState::Waiting { relax_timer, .. } = &mut stored.state {
-                if let Some(old) = relax_timer.replace(key) {
-                    self.timers.remove(&old);
-                }
-            }
-        }
-    }
-
-    /// Takes a call key out of its queue's waiting set (the call entry itself is untouched).
-    fn leave_queue(&mut self, q: usize, key: CallKey) {
-        let queue = &mut self.queues[q];
-        let old_head = queue.waiting.first_key_value().map(|(key, _)| *key);
-        queue.waiting.remove(&key);
-        queue.by_age.remove(&(key.2, key.3));
-        self.update_head(q, old_head);
-    }
-
-    fn update_head(&mut self, q: usize, old_head: Option<CallKey>) {
-        let new_head = self.queues[q].waiting.first_key_value().map(|(key, _)| *key);
-        if old_head != new_head {
-            if let Some(old) = old_head {
-                self.heads.remove(&(old, q));
-            }
-            if let Some(new) = new_head {
-                self.heads.insert((new, q));
-            }
-        }
-    }
-
-    /// Returns an offered call to its queue with its original key (hence at the head of its
-    /// priority class), or expires it if its max wait has already passed.
-    fn requeue(&mut self, now: Instant, call: CallId, entry: Call) {
-        if entry.deadline.is_some_and(|deadline| deadline <= now) {
-            self.calls.remove(&call);
-            self.expire(now, call, entry);
-            return;
-        }
-        self.wait_in_queue(now, call);
-    }
-
-    /// A call (already out of the waiting set and the call table) reached its max wait: it moves to
-    /// the overflow queue with its original enqueue time (`CallOverflowed`, queued before the
-    /// dispatch that may offer it from there), or is dropped with `CallTimedOut`.
-    fn expire(&mut self, now: Instant, call: CallId, entry: Call) {
-        let overflow = self.queues[entry.queue].policy.overflow.as_deref().and_then(|n| self.queue_by_name.get(n));
-        match overflow.copied() {
-            Some(target) if target != entry.queue => {
-                let moved =
-                    self.new_call_entry(now, target, entry.priority(), entry.enqueued_at(), entry.key.3, entry.holdout);
-                self.calls.insert(call, moved);
-                self.events.push_back(AcdEvent::CallOverflowed {
-                    call,
-                    from: self.queues[entry.queue].name.clone(),
-                    to: self.queues[target].name.clone(),
-                    waited: now.saturating_duration_since(entry.enqueued_at()),
-                });
-                self.wait_in_queue(now, call);
-            }
-            _ => {
-                self.events.push_back(AcdEvent::CallTimedOut {
-                    call,
-                    queue: self.queues[entry.queue].name.clone(),
-                    waited: now.saturating_duration_since(entry.enqueued_at()),
-                });
-            }
-        }
-    }
-
-    fn snapshot(&self, a: usize) -> AgentSnapshot {
-        let agent = &self.agents[a];
-        AgentSnapshot {
-            id: agent.id.clone(),
-            state: agent.state.clone(),
-            not_ready_reason: match &agent.state {
-                AgentState::NotReady { reason } => Some(reason.clone()),
-                _ => None,
-            },
-            pending_not_ready: agent.pending_not_ready.clone(),
-            skills: agent.skill_names.clone(),
-            registered: agent.registered,
-            available: agent.indexed.is_some(),
-            idle_since: if agent.state == AgentState::Ready { agent.idle_since } else { None },
-            calls_handled: agent.calls_handled,
-            missed_offers: agent.missed_offers,
-            skill_levels: agent.skill_levels.clone(),
-            occupancy: self.last_now.map_or(agent.occupancy, |now| self.occupancy_at(a, now)),
-        }
-    }
-}
-
-/// Floor-share bookkeeping when agent `a` enters (`entering`) or leaves the available pool of
-/// `ring` in a merit queue: entering marks the ring's credit, leaving settles what accrued since.
-fn mark_fair_share(queue: &mut Queue, a: usize, ring: u8, entering: bool) {
-    let Some(floor) = &queue.floor else {
-        return;
-    };
-    let credit = floor.credit[ring as usize];
-    let stats = queue.agent_stats.entry(a).or_default();
-    if entering {
-        stats.fair_mark = credit;
-    } else {
-        stats.fair += credit - stats.fair_mark;
-        stats.fair_mark = credit;
-    }
-}
-
-/// Books one offer of a merit queue to agent `a`, made at relax `step` among `eligible` available
-/// agents: everything older decays one step, and every ring up to `step` earns `1/eligible`.
-fn record_floor_offer(queue: &mut Queue, a: usize, step: usize, eligible: usize) {
-    let Some(floor) = &mut queue.floor else {
-        return;
-    };
-    floor.scale *= floor.growth;
-    let share = floor.scale / eligible.max(1) as f64;
-    for credit in floor.credit.iter_mut().take(step + 1) {
-        *credit += share;
-    }
-    queue.agent_stats.entry(a).or_default().offers += floor.scale;
-    if floor.scale > FLOOR_RESCALE_AT {
-        let k = floor.scale;
-        floor.scale = 1.0;
-        for credit in &mut floor.credit {
-            *credit /= k;
-        }
-        for stats in queue.agent_stats.values_mut() {
-            stats.offers /= k;
-            stats.fair /= k;
-            stats.fair_mark /= k;
-            if let Some(slot) = &mut stats.slot {
-                slot.floor /= k;
-            }
-        }
-        for pool in &mut queue.pools {
-            if let Some(merit) = &mut pool.merit {
-                merit.rescale_floor(k);
-            }
-        }
-    }
-}
-
-fn is_busy(state: &AgentState) -> bool {
-    matches!(state, AgentState::Offered { .. } | AgentState::OnCall { .. } | AgentState::WrapUp { .. })
-}
-
-/// Score blended from the neutral prior to the real one over the first `ramp_calls` answers.
-fn ramped(stats: AgentQueueStats, ramp_calls: u32) -> f64 {
-    let score = stats.score.unwrap_or(NEUTRAL_SCORE);
-    let weight = if ramp_calls == 0 { 1.0 } else { (f64::from(stats.answered) / f64::from(ramp_calls)).min(1.0) };
-    NEUTRAL_SCORE + (score - NEUTRAL_SCORE) * weight
-}
-
-/// Estimated wait for the call at `position` in `queue`.
-fn ewt(queue: &Queue, position: usize) -> Duration {
-    let pool = &queue.pools[0];
-    if pool.staffed == 0 {
-        return Duration::MAX;
-    }
-    if position <= pool.by_idle.len() {
-        return Duration::ZERO;
-    }
-    let seconds = position as f64 * queue.handle_time.max(0.0) / pool.staffed as f64;
-    Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX)
-}
-
-/// Whether leveled `skills` meet `requirement` (both sorted by skill id).
-fn meets(requirement: &[(u32, u8)], skills: &[(u32, u8)]) -> bool {
-    requirement
-        .iter()
-        .all(|&(skill, min)| skills.binary_search_by_key(&skill, |&(s, _)| s).is_ok_and(|i| skills[i].1 >= min))
-}
-
-/// In which ring of `queue` a profile with `skills` is eligible, if any.
-fn membership(queue: &Queue, q: usize, skills: &[(u32, u8)]) -> Option<Membership> {
-    let ring = queue.rings.iter().position(|ring| meets(&ring.requirement, skills))?;
-    let skill_score = queue.rings[0]
-        .requirement
-        .iter()
-        .map(|&(skill, _)| skills.binary_search_by_key(&skill, |&(s, _)| s).map_or(0, |i| u32::from(skills[i].1)))
-        .sum();
-    Some(Membership { queue: q, ring: ring as u8, skill_score })
-}
-
-#[cfg(test)]
-impl Acd {
-    /// Test hook: the choice is an available agent eligible at the call's ring, the eligible
-    /// count equals a brute-force scan, and longest-idle / best-skill picks equal the brute-force
-    /// best.
-    fn verify_choice(&self, now: Instant, q: usize, key: CallKey, choice: Choice) {
-        let queue = &self.queues[q];
-        let step = self.relax_step(q, key.2, now);
-        assert_eq!(step as u8, choice.relax_step);
-        let holdout = queue.waiting.get(&key).and_then(|c| self.calls.get(c)).is_some_and(|c| c.holdout);
-        let mut eligible = 0;
-        let mut best_idle: Option<(Instant, u64, usize)> = None;
-        let mut best_skill: Option<(Reverse<u32>, Instant, u64, usize)> = None;
-        for (a, agent) in self.agents.iter().enumerate() {
-            let skills = &self.profiles[agent.profile].skills;
-            let ring = queue.rings.iter().position(|r| meets(&r.requirement, skills));
-            let skilled = ring.is_some_and(|r| r <= step);
-            let available = agent.state == AgentState::Ready && agent.registered;
-            if skilled && available {
-                eligible += 1;
-                let since = agent.idle_since.unwrap_or_else(|| panic!("ready without idle"));
-                let key = (since, agent.ready_seq, a);
-                if best_idle.is_none_or(|b| key < b) {
-                    best_idle = Some(key);
-                }
-                let score = membership(queue, q, skills).map_or(0, |m| m.skill_score);
-                let skey = (Reverse(score), since, agent.ready_seq, a);
-                if best_skill.is_none_or(|b| skey < b) {
-                    best_skill = Some(skey);
-                }
-                if a == choice.agent {
-                    assert!(available);
-                }
-            }
-        }
-        assert_eq!(eligible, choice.eligible, "eligible count");
-        let chosen = &self.agents[choice.agent];
-        assert!(chosen.state == AgentState::Ready && chosen.registered, "chosen agent not available");
-        match (holdout, queue.strategy) {
-            (true, _) | (false, Strategy::LongestIdle) => {
-                assert_eq!(best_idle.map(|b| b.2), Some(choice.agent), "longest idle agent")
-            }
-            (false, Strategy::BestSkill) => assert_eq!(best_skill.map(|b| b.3), Some(choice.agent), "best skill"),
-            (false, Strategy::MeritWeighted { floor_share, occupancy_cap, ramp_calls, .. }) => {
-                let skills = &self.profiles[chosen.profile].skills;
-                let ring = queue.rings.iter().position(|r| meets(&r.requirement, skills));
-                assert!(ring.is_some_and(|r| r <= step), "merit pick not eligible");
-                // Brute force over all agents, from the books rather than the indexes.
-                let floor = queue.floor.as_ref().unwrap_or_else(|| panic!("merit queue without ledger"));
-                let available = |agent: &Agent| {
-                    let r = membership(queue, q, &self.profiles[agent.profile].skills)?.ring as usize;
-                    (agent.state == AgentState::Ready && agent.registered && r <= step).then_some(r)
-                };
-                let stats = |a: usize| queue.agent_stats.get(&a).copied().unwrap_or_default();
-                let shortfall = |a: usize, r: usize| {
-                    let s = stats(a);
-                    floor_share * (s.fair + floor.credit[r] - s.fair_mark) - s.offers
-                };
-                let mut worst = f64::NEG_INFINITY;
-                let (mut above, mut any_uncapped) = (0, false);
-                let chosen_score = ramped(stats(choice.agent), ramp_calls);
-                assert_eq!(chosen_score, choice.score, "reported score");
-                for (a, agent) in self.agents.iter().enumerate() {
-                    let Some(r) = available(agent) else { continue };
-                    worst = worst.max(shortfall(a, r));
-                    above += usize::from(ramped(stats(a), ramp_calls) > chosen_score);
-                    any_uncapped |= occupancy_cap >= 1.0 || self.occupancy_at(a, now) <= occupancy_cap;
-                }
-                assert_eq!(choice.rank, above, "rank = available eligible agents with a higher score");
-                // The floor rule fires exactly when some eligible available agent is short of its
-                // floor (beyond rounding), and then picks the largest shortfall.
-                let threshold = FLOOR_EPSILON * floor.scale;
-                if worst > 2.0 * threshold {
-                    assert_eq!(choice.rule, PickRule::FloorShare, "an agent is short of its floor");
-                    let mine = ring.map_or(f64::NAN, |r| shortfall(choice.agent, r));
-                    assert!(
-                        mine >= worst - 1e-9 * worst.abs().max(floor.scale),
-                        "floor pick is not the largest shortfall"
-                    );
-                } else if worst < 0.5 * threshold {
-                    assert_ne!(choice.rule, PickRule::FloorShare, "nobody is short of the floor");
-                }
-                if choice.rule != PickRule::FloorShare {
-                    let capped = occupancy_cap < 1.0 && self.occupancy_at(choice.agent, now) > occupancy_cap;
-                    if any_uncapped {
-                        assert_eq!(choice.rule, PickRule::Weighted, "an agent under the cap is available");
-                        assert!(!capped, "weighted draw picked an agent over the cap");
-                    } else {
-                        assert_eq!(choice.rule, PickRule::OverCap, "everyone is over the cap");
-                    }
-                }
-            }
-        }
-    }
-
-    /// Test hook: checks every cross-structure invariant; panics with a description on violation.
-    pub(super) fn check_invariants(&self) {
-        let mut available_total = 0;
-        let mut offered_calls = BTreeSet::new();
-        let mut expected_pools: Vec<Vec<(BTreeSet<IdleKey>, usize)>> =
-            self.queues.iter().map(|q| q.pools.iter().map(|_| (BTreeSet::new(), 0)).collect()).collect();
-        for (a, agent) in self.agents.iter().enumerate() {
-            let profile = &self.profiles[agent.profile];
-            let should_index = agent.state == AgentState::Ready && agent.registered;
-            assert_eq!(agent.indexed.is_some(), should_index, "agent {} index flag", agent.id);
-            for m in &profile.memberships {
-                let slot = &mut expected_pools[m.queue][m.ring as usize];
-                if let Some((since, seq)) = agent.indexed {
-                    slot.0.insert((since, seq, a));
-                }
-                if agent.state != AgentState::LoggedOut {
-                    slot.1 += 1;
-                }
-            }
-            if let Some((since, _)) = agent.indexed {
-                assert_eq!(Some(since), agent.idle_since);
-                available_total += 1;
-            }
-            match &agent.state {
-                AgentState::Offered { call } => {
-                    assert!(offered_calls.insert(*call), "call {call} offered twice");
-                    let entry = self.calls.get(call).unwrap_or_else(|| panic!("offered call {call} unknown"));
-                    assert!(matches!(entry.state, CallState::Offered { agent } if agent == a));
-                    if let Some(key) = agent.timer {
-                        assert_eq!(self.timers.get(&key), Some(&Timer::Ring { agent: a, call: *call }));
-                    }
-                }
-                AgentState::WrapUp { until } => {
-                    let key = agent.timer.unwrap_or_else(|| panic!("wrap-up without timer"));
-                    assert_eq!(key.0, *until);
-                    assert_eq!(self.timers.get(&key), Some(&Timer::WrapUpEnd { agent: a }));
-                }
-                AgentState::OnCall { .. } => assert!(agent.timer.is_none()),
-                _ => assert!(agent.timer.is_none(), "agent {} has a stray timer", agent.id),
-            }
-        }
-        assert_eq!(available_total, self.available_total);
-        for (q, queue) in self.queues.iter().enumerate() {
-            for (r, pool) in queue.pools.iter().enumerate() {
-                assert_eq!(pool.by_idle, expected_pools[q][r].0, "queue {} ring {r} pool", queue.name);
-                assert_eq!(pool.staffed, expected_pools[q][r].1, "queue {} ring {r} staffed", queue.name);
-                if queue.strategy == Strategy::BestSkill {
-                    assert_eq!(pool.by_skill.len(), pool.by_idle.len());
-                } else {
-                    assert!(pool.by_skill.is_empty());
-                }
-            }
-            if let Strategy::MeritWeighted { ramp_calls, .. } = queue.strategy {
-                for (r, pool) in queue.pools.iter().enumerate() {
-                    let merit = pool.merit.as_ref().unwrap_or_else(|| panic!("merit queue pool without index"));
-                    assert_eq!(merit.len(), pool.by_idle.len(), "queue {} ring {r} merit index", queue.name);
-                    for &(since, seq, a) in &pool.by_idle {
-                        let stats = queue.agent_stats.get(&a).copied().unwrap_or_default();
-                        let slot = stats.slot.unwrap_or_else(|| panic!("available agent without merit slot"));
-                        assert_eq!((slot.ring as usize, slot.idle), (r, (since, seq)));
-                        assert_eq!(slot.score, ramped(stats, ramp_calls), "indexed score is current");
-                    }
-                }
-                let slots = queue.agent_stats.values().filter(|s| s.slot.is_some()).count();
-                let available: usize = queue.pools.iter().map(|p| p.by_idle.len()).sum();
-                assert_eq!(slots, available, "no stale merit slots");
-            }
-            if let Some(floor) = &queue.floor {
-                assert!(floor.scale >= 1.0 && floor.scale <= FLOOR_RESCALE_AT * floor.growth);
-                assert!(floor.credit.windows(2).all(|w| w[0] >= w[1]), "inner rings earn every outer offer");
-                for stats in queue.agent_stats.values() {
-                    assert!(stats.offers >= 0.0 && stats.fair >= 0.0 && stats.fair_mark >= 0.0);
-                }
-            } else {
-                assert!(queue.agent_stats.values().all(|s| s.offers == 0.0 && s.fair == 0.0));
-            }
-        }
-        let mut waiting_total = 0;
-        let mut offered_per_queue = vec![0usize; self.queues.len()];
-        for (call, entry) in &self.calls {
-            let queue = &self.queues[entry.queue];
-            match entry.state {
-                CallState::Waiting { timer, relax_timer } => {
-                    waiting_total += 1;
-                    assert_eq!(queue.waiting.get(&entry.key), Some(call));
-                    assert!(queue.by_age.contains(&(entry.key.2, entry.key.3)));
-                    assert_eq!(timer.is_some(), entry.deadline.is_some());
-                    if let Some(key) = timer {
-                        assert_eq!(self.timers.get(&key), Some(&Timer::MaxWait { call: *call }));
-                    }
-                    if let Some(key) = relax_timer {
-                        assert_eq!(self.timers.get(&key), Some(&Timer::Relax { call: *call }));
-                    }
-                }
-                CallState::Offered { agent } => {
-                    offered_per_queue[entry.queue] += 1;
-                    assert_eq!(self.agents[agent].state, AgentState::Offered { call: *call });
-                }
-            }
-        }
-        let queued: usize = self.queues.iter().map(|q| q.waiting.len()).sum();
-        assert_eq!(queued, waiting_total);
-        let mut heads = BTreeSet::new();
-        let now = self.last_now;
-        for (q, queue) in self.queues.iter().enumerate() {
-            assert_eq!(queue.offered, offered_per_queue[q], "queue {} offered count", queue.name);
-            assert_eq!(queue.by_age.len(), queue.waiting.len());
-            if let Some((&key, _)) = queue.waiting.first_key_value() {
-                heads.insert((key, q));
-                // The decision loop ran to completion: nobody could take this queue's head.
-                if let Some(now) = now {
-                    let step = self.relax_step(q, key.2, now);
-                    assert_eq!(self.eligible_available(q, step), 0, "queue {} has a servable head", queue.name);
-                }
-            }
-        }
-        assert_eq!(heads, self.heads);
-        // Every timer belongs to a live owner.
-        for (key, timer) in &self.timers {
-            match *timer {
-                Timer::Ring { agent, .. } | Timer::WrapUpEnd { agent } => {
-                    assert_eq!(self.agents[agent].timer, Some(*key));
-                }
-                Timer::MaxWait { call } => {
-                    let entry = self.calls.get(&call).unwrap_or_else(|| panic!("timer of gone call"));
-                    assert!(matches!(entry.state, CallState::Waiting { timer: Some(k), .. } if k == *key));
-                }
-                Timer::Relax { call } => {
-                    let entry = self.calls.get(&call).unwrap_or_else(|| panic!("relax timer of gone call"));
-                    assert!(matches!(entry.state, CallState::Waiting { relax_timer: Some(k), .. } if k == *key));
-                }
-            }
-        }
     }
 }

@@ -7,14 +7,14 @@
 //!   join and leave between draws. Agents above the occupancy cap run in a second race of their
 //!   own (drawn from only when every available agent is over the cap) and wait in `capped`,
 //!   ordered by the time their decaying occupancy falls back under the cap, to join the first;
-//! - the floor order: largest `floor_share * (fair - mark) - offers` first (see the engine's
-//!   `FloorLedger`), constant while the agent is available, so the agent furthest below its floor
-//!   is the first entry once the ring's credit is added;
+//! - the floor order: largest `floor_share * (fair - mark) - offers` first (see `FloorLedger` in
+//!   `merit.rs`), constant while the agent is available, so the agent furthest below its floor is
+//!   the first entry once the ring's credit is added;
 //! - a score order plus a `Fenwick` tree of score buckets, so the rank that every offer reports
 //!   (agents with a higher score) is a logarithmic count.
 //!
-//! The engine owns the keys (in its per-agent stats) and calls these helpers; nothing here knows
-//! time except as ordered keys.
+//! The merit draw in `merit.rs` owns the keys (in the queue's per-agent stats) and calls these
+//! helpers; nothing here knows time except as ordered keys.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BTreeSet;
