@@ -10,6 +10,11 @@ use super::engine::{Acd, CallState, Queue};
 use super::types::{AgentSnapshot, AgentState, CallId, QueueSnapshot, WaitingCall};
 
 impl Acd {
+    /// Calls waiting in all queues (not those being offered). O(queues).
+    pub fn waiting_total(&self) -> usize {
+        self.queues.iter().map(|q| q.waiting.len()).sum()
+    }
+
     /// Entries held per call (waiting and offered calls, their timers, undelivered events):
     /// what a memory bound is checked against. Per-agent and per-queue state is not counted.
     pub fn retained_per_call(&self) -> usize {

@@ -597,8 +597,8 @@ impl Engine {
             }
         }
         metrics::gauge!(m::CALLS_ACTIVE).set(self.calls.len() as f64);
-        let queued = self.calls.values().filter(|c| c.phase == Phase::Queued).count();
-        metrics::gauge!(m::CALLS_QUEUED).set(queued as f64);
+        // From the ACD's queues (O(queues)), not a scan of every call on every input.
+        metrics::gauge!(m::CALLS_QUEUED).set(self.acd.waiting_total() as f64);
     }
 
     fn on_tx_event(&mut self, now: Instant, ev: TxEvent) {

@@ -114,14 +114,14 @@ async fn udp_reader(sock: Arc<UdpSocket>, inbound: mpsc::Sender<Inbound>, mut sh
         if buf.capacity() < MAX_DATAGRAM {
             buf.reserve(MAX_DATAGRAM * 4);
         }
-        buf.resize(MAX_DATAGRAM, 0);
+        // Reads into the spare capacity as it is: no 64 KiB zero-fill per datagram.
+        buf.clear();
         let res = tokio::select! {
-            r = sock.recv_from(&mut buf[..]) => r,
+            r = sock.recv_buf_from(&mut buf) => r,
             _ = shutdown.changed() => return,
         };
         match res {
-            Ok((n, source)) => {
-                buf.truncate(n);
+            Ok((_, source)) => {
                 let payload = buf.split().freeze();
                 if inbound.send(Inbound { transport: Transport::Udp, source, payload }).await.is_err() {
                     return;
