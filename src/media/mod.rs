@@ -8,8 +8,8 @@
 //! [`CallMedia::close`] or when every handle is dropped). Prometheus metrics are emitted through
 //! the `metrics` crate. This module knows nothing of SIP or SDP: the lead passes plain parameters.
 
+pub mod codec;
 pub mod dtmf;
-pub mod g711;
 pub mod prompts;
 pub mod rtp;
 pub mod session;
@@ -25,41 +25,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
+pub use codec::{g711, Codec};
 pub use dtmf::DtmfDigit;
 pub use session::{DropReason, Leg, LegRemote, LegStats};
 pub use wav::Prompt;
 
 use session::{Action, LegOutput, Relay, RelayEvent};
-
-/// The G.711 law used on a leg (the lead maps SDP's rtpmap to this).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Codec {
-    /// G.711 μ-law, static payload type 0.
-    Pcmu,
-    /// G.711 A-law, static payload type 8.
-    Pcma,
-}
-
-impl Codec {
-    /// The static RTP payload type (RFC 3551).
-    pub fn static_payload_type(self) -> u8 {
-        match self {
-            Codec::Pcmu => 0,
-            Codec::Pcma => 8,
-        }
-    }
-
-    /// Maps an rtpmap encoding name ("PCMU", "PCMA", any case) to a codec.
-    pub fn from_encoding_name(name: &str) -> Option<Codec> {
-        if name.eq_ignore_ascii_case("PCMU") {
-            Some(Codec::Pcmu)
-        } else if name.eq_ignore_ascii_case("PCMA") {
-            Some(Codec::Pcma)
-        } else {
-            None
-        }
-    }
-}
 
 /// Errors of the media plane.
 #[derive(Debug, thiserror::Error)]

@@ -17,11 +17,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::codec::{g711, Codec};
 use super::dtmf::{DtmfDetector, DtmfDigit};
-use super::g711;
 use super::rtp::{self, RtpHeaderMut};
 use super::wav::Prompt;
-use super::Codec;
 
 /// G.711 clock rate.
 pub const SAMPLE_RATE: u32 = 8000;
