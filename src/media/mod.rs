@@ -1,7 +1,7 @@
 //! Meritline's media plane for G.711 calls: the thin tokio shell around the sans-IO cores in
-//! [`session`] and [`dtmf`]. [`MediaEngine`] owns the RTP port pool and allocates, per call, two
+//! [`relay`], [`stream`], [`player`] and [`dtmf`]. [`MediaEngine`] owns the RTP port pool and allocates, per call, two
 //! even RTP ports (caller leg, agent leg; RTCP on port+1 of each). Each call runs one tokio task
-//! that owns its four sockets and a [`session::Relay`]; the [`CallMedia`] handle talks to it over a
+//! that owns its four sockets and a [`relay::Relay`]; the [`CallMedia`] handle talks to it over a
 //! channel (hold audio, prompts, bridging, stats, close), and the task reports the caller's DTMF
 //! digits and finished prompts as [`MediaEvent`]s on a channel given at allocation
 //! ([`MediaEngine::allocate_call_with_events`]). Ports return to the pool when the task ends (on
@@ -10,9 +10,12 @@
 
 pub mod codec;
 pub mod dtmf;
+pub mod player;
 pub mod prompts;
+pub mod relay;
 pub mod rtp;
 pub mod session;
+pub mod stream;
 pub mod wav;
 
 use std::collections::VecDeque;
@@ -27,10 +30,11 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use codec::{g711, Codec};
 pub use dtmf::DtmfDigit;
-pub use session::{DropReason, Leg, LegRemote, LegStats};
+pub use relay::{DropReason, Leg, LegRemote, LegStats};
 pub use wav::Prompt;
 
-use session::{Action, LegOutput, Relay, RelayEvent};
+use relay::{Action, Relay, RelayEvent};
+use stream::LegOutput;
 
 /// Errors of the media plane.
 #[derive(Debug, thiserror::Error)]
