@@ -1,18 +1,34 @@
-//! Meritline's media plane for G.711 calls: the thin tokio shell around the sans-IO cores in
-//! [`session`] and [`dtmf`]. [`MediaEngine`] owns the RTP port pool and allocates, per call, two
-//! even RTP ports (caller leg, agent leg; RTCP on port+1 of each). Each call runs one tokio task
-//! that owns its four sockets and a [`session::Relay`]; the [`CallMedia`] handle talks to it over a
-//! channel (hold audio, prompts, bridging, stats, close), and the task reports the caller's DTMF
-//! digits and finished prompts as [`MediaEvent`]s on a channel given at allocation
+//! Meritline's media plane for G.711 calls: a thin tokio shell (this file) around sans-IO rooms.
+//! [`MediaEngine`] owns the RTP port pool and allocates, per call, two even RTP ports (caller leg,
+//! agent leg; RTCP on port+1 of each). Each call runs one tokio task that owns its four sockets
+//! and a [`relay::Relay`]; the [`CallMedia`] handle talks to it over a channel (hold audio,
+//! prompts, bridging, stats, close), and the task reports the caller's DTMF digits and finished
+//! prompts as [`MediaEvent`]s on a channel given at allocation
 //! ([`MediaEngine::allocate_call_with_events`]). Ports return to the pool when the task ends (on
 //! [`CallMedia::close`] or when every handle is dropped). Prometheus metrics are emitted through
 //! the `metrics` crate. This module knows nothing of SIP or SDP: the lead passes plain parameters.
+//!
+//! The rooms (only this file imports tokio; the others take time as arguments and do no IO):
+//! - [`relay`]: the per-call core tying the two legs together: forwarding, latching, bridging,
+//!   drop reasons ([`DropReason`]), transcoding decisions, RTCP termination, DTMF and prompt
+//!   events.
+//! - [`stream`]: the RTP re-stamping: each leg's outgoing SSRC, sequence and timestamp
+//!   continuity across hold/prompt/bridge switches.
+//! - [`player`]: the hold prompt and announcement player: paced 20 ms frames, loop or play-once.
+//! - [`codec`]: [`Codec`] and the G.711 tables ([`codec::g711`], also at `media::g711`).
+//! - [`dtmf`]: RFC 4733 telephone-event parsing and one-digit-per-key-press detection.
+//! - [`rtp`]: zero-copy RTP header view and rewrite, RTCP demultiplexing.
+//! - [`wav`]: loading prompt files into a [`Prompt`]; [`prompts`]: which prompts a switch plays.
+//! - [`session`]: re-exports of the relay, stream and player items under their old path.
 
+pub mod codec;
 pub mod dtmf;
-pub mod g711;
+pub mod player;
 pub mod prompts;
+pub mod relay;
 pub mod rtp;
 pub mod session;
+pub mod stream;
 pub mod wav;
 
 use std::collections::VecDeque;
@@ -25,41 +41,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
+pub use codec::{g711, Codec};
 pub use dtmf::DtmfDigit;
-pub use session::{DropReason, Leg, LegRemote, LegStats};
+pub use relay::{DropReason, Leg, LegRemote, LegStats};
 pub use wav::Prompt;
 
-use session::{Action, LegOutput, Relay, RelayEvent};
-
-/// The G.711 law used on a leg (the lead maps SDP's rtpmap to this).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Codec {
-    /// G.711 μ-law, static payload type 0.
-    Pcmu,
-    /// G.711 A-law, static payload type 8.
-    Pcma,
-}
-
-impl Codec {
-    /// The static RTP payload type (RFC 3551).
-    pub fn static_payload_type(self) -> u8 {
-        match self {
-            Codec::Pcmu => 0,
-            Codec::Pcma => 8,
-        }
-    }
-
-    /// Maps an rtpmap encoding name ("PCMU", "PCMA", any case) to a codec.
-    pub fn from_encoding_name(name: &str) -> Option<Codec> {
-        if name.eq_ignore_ascii_case("PCMU") {
-            Some(Codec::Pcmu)
-        } else if name.eq_ignore_ascii_case("PCMA") {
-            Some(Codec::Pcma)
-        } else {
-            None
-        }
-    }
-}
+use relay::{Action, Relay, RelayEvent};
+use stream::LegOutput;
 
 /// Errors of the media plane.
 #[derive(Debug, thiserror::Error)]

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use super::g711;
-use super::{Codec, MediaError};
+use super::codec::{g711, Codec};
+use super::MediaError;
 
 /// The only sample rate a prompt may have.
 pub const PROMPT_SAMPLE_RATE: u32 = 8000;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
 
-use super::rtp::{write_fixed_header, RtpHeader};
-use super::*;
+use crate::media::rtp::{write_fixed_header, RtpHeader};
+use crate::media::*;
 
 const WAIT: Duration = Duration::from_secs(5);
 
