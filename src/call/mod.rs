@@ -12,12 +12,23 @@
 //! terminate, at most 64×T1 later); the ended-call memory for late events is capped at
 //! [`ENDED_CALLS_REMEMBERED`] entries; agent streams hold one counter per configured agent.
 //! [`Engine::retained`] reports these sizes and a simulation of 20,000 calls checks them.
+//!
+//! Rooms: `routing` (which leg a SIP event belongs to, and our responses), `caller_leg` (answer
+//! modes, CANCEL, re-INVITE), `agent_leg` (ringing the agent, RONA by CANCEL, bridging),
+//! `survey_leg` (the post-call survey on the caller leg), `register` (REGISTER and digest),
+//! `acd_link` (following the ACD's offers and agents' states), `ending` (how a call ends, wrap-up,
+//! dispositions), `numbering` (the streams' sequence numbers), `status` (snapshots and errors for
+//! the outside), `durable` + `recovery` (what survives a restart), `sip_util` (message helpers).
 
+mod acd_link;
 mod agent_leg;
 mod caller_leg;
 pub mod durable;
+mod ending;
+mod numbering;
 mod recovery;
 mod register;
+mod routing;
 mod sip_util;
 mod status;
 mod survey_leg;
@@ -33,7 +44,7 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
-use crate::acd::{self, Acd, AcdEvent, CallId};
+use crate::acd::{self, Acd, CallId};
 use crate::config::{Config, DigestAlgorithmName};
 use crate::events::{CallEvent, EventKind, HangupSide};
 use crate::media::Codec;
@@ -41,9 +52,9 @@ use crate::metrics as m;
 use crate::sdp::SessionDescription;
 use crate::sip::auth::{DigestAlgorithm, DigestAuthenticator};
 use crate::sip::dialog::Dialog;
-use crate::sip::message::{Method, SipMessage};
-use crate::sip::registrar::{Registrar, RegistrarConfig, RegistrarEvent};
-use crate::sip::transaction::{TimerConfig, TransactionLayer, Transmit, Transport, TxEvent, TxId};
+use crate::sip::message::SipMessage;
+use crate::sip::registrar::{Registrar, RegistrarConfig};
+use crate::sip::transaction::{TimerConfig, TransactionLayer, Transmit, Transport, TxId};
 use crate::survey::{PromptId, SurveyRun};
 
 pub use status::{AgentPhase, AgentStatus, CallError, QueueStatus, WaitingCallStatus};
@@ -252,12 +263,8 @@ pub struct Engine {
     by_sip_call_id: HashMap<String, (CallRef, Leg)>,
     by_tx: HashMap<TxId, (CallRef, TxRole)>,
     wrapups: HashMap<Arc<str>, WrapUp>,
-    /// Last sequence numbers of recently ended calls, and their age order for eviction.
-    ended_seqs: HashMap<String, u32>,
-    ended_order: VecDeque<String>,
-    /// Last sequence number of each agent's stream (state changes, registrations); one entry per
-    /// configured agent at most.
-    agent_seqs: HashMap<Arc<str>, u32>,
+    /// Counters of ended calls' and agents' streams.
+    numbering: numbering::Numbering,
     /// Calls in the post-call survey (their timers are polled).
     survey_calls: std::collections::BTreeSet<CallRef>,
     outputs: VecDeque<Output>,
@@ -346,9 +353,7 @@ impl Engine {
             by_tx: HashMap::new(),
             wrapups: HashMap::new(),
             survey_calls: std::collections::BTreeSet::new(),
-            ended_seqs: HashMap::new(),
-            ended_order: VecDeque::new(),
-            agent_seqs: HashMap::new(),
+            numbering: numbering::Numbering::default(),
             outputs: VecDeque::new(),
             rng,
             epoch: now,
@@ -493,7 +498,7 @@ impl Engine {
             sip_call_ids: self.by_sip_call_id.len(),
             client_transactions: self.by_tx.len(),
             wrapups: self.wrapups.len(),
-            ended_calls: self.ended_seqs.len().max(self.ended_order.len()),
+            ended_calls: self.numbering.ended_len(),
             survey_calls: self.survey_calls.len(),
             transaction_layer: self.txl.retained(),
             acd: self.acd.retained_per_call(),
@@ -548,30 +553,6 @@ impl Engine {
         out
     }
 
-    /// Appends an event to an agent's own stream ([`crate::events::agent_stream`]).
-    fn emit_agent(&mut self, now: Instant, agent: &Arc<str>, kind: EventKind) {
-        let at_ms = self.unix_ms(now);
-        let seq = self.agent_seqs.entry(agent.clone()).or_insert(0);
-        *seq += 1;
-        let ev = CallEvent {
-            call_id: crate::events::agent_stream(agent),
-            seq: *seq,
-            at_ms,
-            agent: Some(agent.to_string()),
-            kind,
-        };
-        self.outputs.push_back(Output::Event(ev));
-    }
-
-    /// Appends an event to a call's log.
-    fn emit(&mut self, now: Instant, call: CallRef, agent: Option<&str>, kind: EventKind) {
-        let at_ms = self.unix_ms(now);
-        let Some(c) = self.calls.get_mut(&call) else { return };
-        c.seq += 1;
-        let ev = CallEvent { call_id: c.id.clone(), seq: c.seq, at_ms, agent: agent.map(str::to_string), kind };
-        self.outputs.push_back(Output::Event(ev));
-    }
-
     fn media(&mut self, cmd: MediaCommand) {
         self.outputs.push_back(Output::Media(cmd));
     }
@@ -599,372 +580,5 @@ impl Engine {
         metrics::gauge!(m::CALLS_ACTIVE).set(self.calls.len() as f64);
         // From the ACD's queues (O(queues)), not a scan of every call on every input.
         metrics::gauge!(m::CALLS_QUEUED).set(self.acd.waiting_total() as f64);
-    }
-
-    fn on_tx_event(&mut self, now: Instant, ev: TxEvent) {
-        match ev {
-            TxEvent::Request { tx, msg, source, transport } => self.on_request(now, tx, msg, source, transport),
-            TxEvent::CancelReceived { invite_tx, .. } => caller_leg::cancelled(self, now, invite_tx),
-            TxEvent::Response { tx, msg } => {
-                match self.by_tx.get(&tx).copied() {
-                    Some((call, TxRole::AgentInvite { dest, transport })) => {
-                        if self.calls.contains_key(&call) {
-                            agent_leg::invite_response(self, now, call, tx, msg, dest, transport);
-                        } else if msg.status().is_some_and(|s| (200..300).contains(&s)) {
-                            // The call is gone but the phone answered: don't leave it in a dead call.
-                            agent_leg::ack_and_bye(self, now, tx, &msg, dest, transport);
-                        }
-                    }
-                    Some((_, TxRole::Bye(_))) if msg.status().is_some_and(|s| s >= 200) => {
-                        self.by_tx.remove(&tx);
-                    }
-                    Some((_, TxRole::Bye(_))) | None => {}
-                }
-            }
-            TxEvent::StrayResponse { msg, source, .. } => {
-                // Retransmitted 2xx are re-ACKed by the transaction layer; anything else that
-                // matches nothing is logged and dropped.
-                tracing::debug!(%source, status = ?msg.status(), "stray response");
-            }
-            TxEvent::Timeout { tx } | TxEvent::TransportError { tx } => {
-                if let Some(&(call, TxRole::AgentInvite { .. })) = self.by_tx.get(&tx) {
-                    agent_leg::invite_failed(self, now, call, tx);
-                }
-            }
-            TxEvent::AckFor2xx { invite_tx, msg, .. } => caller_leg::acked(self, now, invite_tx, &msg),
-            TxEvent::StrayAck { .. } => {}
-            TxEvent::AckTimeout { tx } => {
-                // The caller never ACKed our 200: the dialog is dead (RFC 3261 13.3.1.4).
-                if let Some(call) = self.calls.iter().find(|(_, c)| c.caller.invite_tx == tx).map(|(k, _)| *k) {
-                    self.hang_up(now, call, HangupSide::System, "no_ack");
-                }
-            }
-            TxEvent::Terminated { tx } => {
-                self.by_tx.remove(&tx);
-            }
-        }
-    }
-
-    fn on_request(&mut self, now: Instant, tx: TxId, msg: SipMessage, source: SocketAddr, transport: Transport) {
-        let method = msg.method().unwrap_or(Method::Other("?".into()));
-        let in_dialog = msg.to().ok().and_then(|t| t.tag().map(str::to_string)).is_some();
-        match method {
-            Method::Register => register::handle(self, now, tx, &msg, source, transport),
-            Method::Invite if !in_dialog => caller_leg::new_invite(self, now, tx, msg, source, transport),
-            Method::Invite => self.reinvite(now, tx, &msg),
-            Method::Bye => self.on_bye(now, tx, &msg),
-            Method::Options => {
-                let resp = sip_util::options_reply(&msg, self.sip_ip, self.sip_port);
-                self.respond_built(now, tx, resp);
-            }
-            Method::Info | Method::Update | Method::Notify if in_dialog => {
-                let found = msg.call_id().ok().and_then(|id| self.by_sip_call_id.get(id).copied());
-                if let Some((call, leg)) = found {
-                    self.respond(now, tx, &msg, 200, "OK");
-                    // SIP INFO DTMF, the fallback for phones that don't send RFC 4733.
-                    if method == Method::Info && leg == Leg::Caller {
-                        let ct = msg.content_type().unwrap_or("");
-                        if let Some(d) = survey_leg::digit_from_info(ct, msg.body()) {
-                            survey_leg::digit(self, now, call, d);
-                        }
-                    }
-                } else {
-                    self.respond(now, tx, &msg, 481, "Call/Transaction Does Not Exist");
-                }
-            }
-            Method::Ack | Method::Cancel => {}
-            _ => {
-                let resp =
-                    sip_util::response(&msg, 405, "Method Not Allowed", None).header("Allow", sip_util::ALLOW).build();
-                self.respond_built(now, tx, resp);
-            }
-        }
-    }
-
-    /// A re-INVITE (hold, session refresh, codec change) inside a dialog we know: we keep our
-    /// media where it is and answer with the same SDP, updating where we send.
-    fn reinvite(&mut self, now: Instant, tx: TxId, msg: &SipMessage) {
-        let Some((call, leg)) = msg.call_id().ok().and_then(|id| self.by_sip_call_id.get(id).copied()) else {
-            self.respond(now, tx, msg, 481, "Call/Transaction Does Not Exist");
-            return;
-        };
-        match leg {
-            Leg::Caller => caller_leg::reinvite(self, now, call, tx, msg),
-            Leg::Agent => agent_leg::reinvite(self, now, call, tx, msg),
-        }
-    }
-
-    fn on_bye(&mut self, now: Instant, tx: TxId, msg: &SipMessage) {
-        let found = msg.call_id().ok().and_then(|id| self.by_sip_call_id.get(id).copied());
-        let Some((call, leg)) = found else {
-            self.respond(now, tx, msg, 481, "Call/Transaction Does Not Exist");
-            return;
-        };
-        self.respond(now, tx, msg, 200, "OK");
-        let side = match leg {
-            Leg::Caller => HangupSide::Caller,
-            Leg::Agent => HangupSide::Agent,
-        };
-        let cause = match leg {
-            Leg::Caller => "caller_hangup",
-            Leg::Agent => "agent_hangup",
-        };
-        if leg == Leg::Agent && survey_leg::start_after_agent_hangup(self, now, call) {
-            return;
-        }
-        // The leg that sent BYE is gone already: don't BYE it back.
-        if let Some(c) = self.calls.get_mut(&call) {
-            match leg {
-                Leg::Caller => c.caller.dialog = None,
-                Leg::Agent => {
-                    if let Some(a) = c.agent.as_mut() {
-                        a.dialog = None;
-                    }
-                }
-            }
-        }
-        self.hang_up(now, call, side, cause);
-    }
-
-    /// Ends a call from any phase: releases the agent or the queue slot, BYEs or CANCELs the
-    /// legs still up, closes media and writes the final events.
-    fn hang_up(&mut self, now: Instant, call: CallRef, mut side: HangupSide, mut cause: &str) {
-        let Some(c) = self.calls.get(&call) else { return };
-        let phase = c.phase;
-        let queue = c.queue.clone();
-        match phase {
-            Phase::AwaitingMedia => {
-                caller_leg::refuse_pending(self, now, call, 503, "Service Unavailable");
-                return;
-            }
-            Phase::Queued | Phase::Offering => {
-                let removed = self.acd.remove_call(now, call);
-                if side == HangupSide::Caller {
-                    let wait_ms = removed.as_ref().map(|r| r.waited.as_millis() as u64).unwrap_or(0);
-                    self.emit(now, call, None, EventKind::CallAbandoned { queue, wait_ms });
-                }
-                agent_leg::abort(self, now, call);
-            }
-            Phase::Bridged => {
-                let agent = self.calls.get(&call).and_then(|c| c.agent.as_ref().map(|a| a.agent.clone()));
-                agent_leg::send_bye(self, now, call);
-                if let Some(agent) = agent {
-                    self.finish_agent_call(now, call, &agent);
-                }
-            }
-            Phase::Survey => {
-                // The conversation ended with the agent's hangup; the survey only followed it.
-                survey_leg::abandon_if_unfinished(self, now, call);
-                self.survey_calls.remove(&call);
-                if side != HangupSide::System {
-                    side = HangupSide::Agent;
-                    cause = "agent_hangup";
-                }
-            }
-        }
-        let sip_status = caller_leg::disconnect(self, now, call, side);
-        self.emit(now, call, None, EventKind::CallEnded { side, cause: cause.to_string(), sip_status });
-        self.remove_call(call);
-    }
-
-    /// The agent's part of a call ended: wrap-up starts (events go to this call's log).
-    fn finish_agent_call(&mut self, now: Instant, call: CallRef, agent: &Arc<str>) {
-        let wrapup = self.config.agent(agent).map(|a| a.wrapup_seconds).unwrap_or(0);
-        if let Err(e) = self.acd.call_ended(now, agent, call) {
-            tracing::warn!(%agent, error = %e, "acd call_ended");
-        }
-        if wrapup > 0 {
-            self.emit(now, call, Some(agent), EventKind::WrapUpStarted { agent: agent.to_string(), seconds: wrapup });
-        }
-        if wrapup > 0 {
-            if let Some(c) = self.calls.get(&call) {
-                // `next_seq` is fixed when the call leaves `calls`, after its last event.
-                self.wrapups.insert(agent.clone(), WrapUp { call_id: c.id.clone() });
-            }
-        }
-    }
-
-    /// Keeps an ended call's last sequence number for events that come after its end.
-    fn remember_ended(&mut self, id: String, last_seq: u32) {
-        if self.ended_seqs.insert(id.clone(), last_seq).is_none() {
-            self.ended_order.push_back(id);
-            while self.ended_order.len() > ENDED_CALLS_REMEMBERED {
-                if let Some(old) = self.ended_order.pop_front() {
-                    self.ended_seqs.remove(&old);
-                }
-            }
-        }
-    }
-
-    /// Appends an event to the log of a call that has left `calls`.
-    fn emit_after_end(&mut self, now: Instant, call_id: &str, agent: Option<&str>, kind: EventKind) -> bool {
-        let Some(last) = self.ended_seqs.get_mut(call_id) else { return false };
-        *last += 1;
-        let ev = CallEvent {
-            call_id: call_id.to_string(),
-            seq: *last,
-            at_ms: self.unix_ms(now),
-            agent: agent.map(str::to_string),
-            kind,
-        };
-        self.outputs.push_back(Output::Event(ev));
-        true
-    }
-
-    /// Records a call's outcome (`POST /api/calls/{id}/disposition`). `store_last_seq` is the
-    /// highest sequence number the store holds for the call (for calls this engine no longer
-    /// remembers, e.g. after a restart).
-    pub fn record_disposition(
-        &mut self,
-        now: Instant,
-        call_id: &str,
-        outcome: &str,
-        revenue: Option<f64>,
-        store_last_seq: Option<u32>,
-    ) -> Result<(), CallError> {
-        let valid = !outcome.is_empty()
-            && outcome.len() <= 64
-            && outcome.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !valid {
-            return Err(CallError::Invalid("outcome must be 1-64 letters, digits, '_' or '-'".into()));
-        }
-        if revenue.is_some_and(|r| !r.is_finite() || r < 0.0) {
-            return Err(CallError::Invalid("revenue must be a non-negative number".into()));
-        }
-        let kind = EventKind::DispositionRecorded { outcome: outcome.to_string(), revenue };
-        let live = self
-            .calls
-            .iter()
-            .find(|(_, c)| c.id == call_id)
-            .map(|(k, c)| (*k, c.agent.as_ref().map(|a| a.agent.clone())));
-        if let Some((call, agent)) = live {
-            self.emit(now, call, agent.as_deref(), kind);
-            return Ok(());
-        }
-        if !self.ended_seqs.contains_key(call_id) {
-            match store_last_seq {
-                Some(last) => self.remember_ended(call_id.to_string(), last),
-                None => return Err(CallError::NotFound(format!("call {call_id} not found"))),
-            }
-        }
-        self.emit_after_end(now, call_id, None, kind);
-        Ok(())
-    }
-
-    fn remove_call(&mut self, call: CallRef) {
-        if let Some(c) = self.calls.remove(&call) {
-            if c.persisted_dialogs {
-                self.outputs.push_back(Output::Durable(durable::DurableWrite::RemoveDialogs { call_id: c.id.clone() }));
-            }
-            self.remember_ended(c.id.clone(), c.seq);
-            self.by_sip_call_id.remove(&c.caller.sip_call_id);
-            if let Some(a) = &c.agent {
-                self.by_sip_call_id.remove(&a.sip_call_id);
-            }
-            // by_tx entries stay until their transactions terminate: a late 2xx to an agent
-            // INVITE of this call must still be ACKed and hung up.
-            if c.media_ports.is_some() {
-                self.media(MediaCommand::Close { call });
-            }
-            let outcome = if c.agent.as_ref().map(|a| a.state == AgentLegState::Answered).unwrap_or(false) {
-                "answered"
-            } else {
-                "not_answered"
-            };
-            metrics::counter!(m::CALLS_TOTAL, "outcome" => outcome).increment(1);
-        }
-    }
-
-    fn on_registrar_event(&mut self, now: Instant, ev: RegistrarEvent) {
-        self.persist_binding(now, &ev);
-        let (user, registered) = match &ev {
-            RegistrarEvent::Registered { user, .. } | RegistrarEvent::Refreshed { user, .. } => (user.clone(), true),
-            RegistrarEvent::Unregistered { user, remaining, .. } | RegistrarEvent::Expired { user, remaining, .. } => {
-                (user.clone(), *remaining > 0)
-            }
-        };
-        let known = self.acd.agent(&user).map(|a| (a.id.clone(), a.registered));
-        if let Err(e) = self.acd.set_registered(now, &user, registered) {
-            tracing::debug!(%user, error = %e, "registration for an agent the ACD does not know");
-        }
-        if let Some((agent, _)) = known.filter(|(_, was)| *was != registered) {
-            let kind = match &ev {
-                RegistrarEvent::Registered { contact, .. } | RegistrarEvent::Refreshed { contact, .. } => {
-                    EventKind::AgentRegistered { agent: user.clone(), contact: contact.clone() }
-                }
-                RegistrarEvent::Unregistered { .. } => {
-                    EventKind::AgentUnregistered { agent: user.clone(), cause: "unregistered".into() }
-                }
-                RegistrarEvent::Expired { .. } => {
-                    EventKind::AgentUnregistered { agent: user.clone(), cause: "expired".into() }
-                }
-            };
-            self.emit_agent(now, &agent, kind);
-        }
-        metrics::gauge!(m::REGISTRATIONS).set(self.registrar.registered_users(now).count() as f64);
-    }
-
-    fn on_acd_event(&mut self, now: Instant, ev: AcdEvent) {
-        match ev {
-            AcdEvent::Offer { call, agent, decision, .. } => agent_leg::offer(self, now, call, agent, decision),
-            AcdEvent::OfferTimedOut { call, agent } => agent_leg::ring_timeout(self, now, call, &agent),
-            AcdEvent::CallTimedOut { call, .. } => {
-                self.hang_up(now, call, HangupSide::System, "max_wait");
-            }
-            AcdEvent::CallOverflowed { call, from, to, waited } => {
-                // From here on the call belongs to `to`: its abandon event and survey are `to`'s.
-                let Some(c) = self.calls.get_mut(&call) else { return };
-                c.queue = to.to_string();
-                tracing::info!(call = %c.id, from = %from, to = %to, "call overflowed to another queue");
-                let waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
-                let kind =
-                    EventKind::CallOverflowed { from_queue: from.to_string(), to_queue: to.to_string(), waited_ms };
-                self.emit(now, call, None, kind);
-            }
-            AcdEvent::AgentStateChanged { agent, state, cause } => {
-                let wrapup_call = self.wrapups.get(&agent).map(|w| w.call_id.clone());
-                if !matches!(state, acd::AgentState::WrapUp { .. }) {
-                    if let Some(w) = self.wrapups.remove(&agent) {
-                        let kind = EventKind::WrapUpEnded { agent: agent.to_string() };
-                        self.emit_after_end(now, &w.call_id, Some(&agent), kind);
-                    }
-                }
-                let call_id = |c: &CallRef| self.calls.get(c).map(|c| c.id.clone());
-                let (reason, call) = match &state {
-                    acd::AgentState::NotReady { reason } => (Some(reason.clone()), None),
-                    acd::AgentState::Offered { call } | acd::AgentState::OnCall { call } => (None, call_id(call)),
-                    acd::AgentState::WrapUp { .. } => (None, wrapup_call),
-                    acd::AgentState::Ready | acd::AgentState::LoggedOut => (None, None),
-                };
-                let kind = EventKind::AgentStateChanged {
-                    agent: agent.to_string(),
-                    state: state.name().to_string(),
-                    reason,
-                    cause: cause.as_str().to_string(),
-                    call,
-                };
-                self.emit_agent(now, &agent, kind);
-            }
-        }
-    }
-
-    // ------------------------------------------------------------------ replying
-
-    fn respond(&mut self, now: Instant, tx: TxId, req: &SipMessage, status: u16, reason: &str) {
-        let resp = sip_util::response(req, status, reason, None).build();
-        self.respond_built(now, tx, resp);
-    }
-
-    fn respond_built(&mut self, now: Instant, tx: TxId, resp: Result<SipMessage, crate::sip::message::ParseError>) {
-        match resp {
-            Ok(msg) => self.respond_msg(now, tx, msg),
-            Err(e) => tracing::warn!(error = %e, "could not build a response"),
-        }
-    }
-
-    fn respond_msg(&mut self, now: Instant, tx: TxId, resp: SipMessage) {
-        if let Err(e) = self.txl.send_response(now, tx, resp) {
-            tracing::debug!(%tx, error = %e, "response not sent");
-        }
     }
 }

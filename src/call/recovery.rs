@@ -89,7 +89,7 @@ impl Engine {
         let restored_calls = recovery.unfinished_calls.len();
         for agent in &recovery.agents {
             if let Some(id) = self.acd.agent(&agent.agent).map(|a| a.id.clone()) {
-                self.agent_seqs.insert(id, agent.last_seq);
+                self.numbering.resume_agent(id, agent.last_seq);
             }
         }
         for b in recovery.bindings {
@@ -115,7 +115,7 @@ impl Engine {
             }
         }
         for call in recovery.unfinished_calls {
-            self.remember_ended(call.call_id.clone(), call.last_seq);
+            self.numbering.remember_ended(call.call_id.clone(), call.last_seq);
             let kind = EventKind::CallEnded { side: HangupSide::System, cause: CAUSE_RESTART.into(), sip_status: None };
             self.emit_after_end(now, &call.call_id, None, kind);
         }
