@@ -123,6 +123,7 @@ pub fn new_invite(e: &mut Engine, now: Instant, tx: TxId, msg: SipMessage, sourc
             media_ports: None,
             survey: None,
             on_hold: false,
+            playback: None,
             persisted_dialogs: false,
         },
     );

@@ -115,11 +115,14 @@ pub enum MediaCommand {
         call: CallRef,
     },
     /// Play a prompt once to the caller. With `after_commit`, only after every event emitted so
-    /// far is durable (the survey's thank-you: an answer is never lost once it is heard).
+    /// far is durable (the survey's thank-you: an answer is never lost once it is heard): the
+    /// barrier is the shell's to keep. `playback` numbers the prompt; the shell reports its end
+    /// with it ([`Engine::handle_prompt_finished`]), and the engine ignores any but the latest.
     PlayPrompt {
         call: CallRef,
         prompt: PromptId,
         after_commit: bool,
+        playback: u64,
     },
     /// Release the call's ports.
     Close {
@@ -223,6 +226,8 @@ struct Call {
     survey: Option<SurveyRun>,
     /// A re-INVITE put the call on hold (sendonly, inactive or a null address).
     on_hold: bool,
+    /// The number of the prompt playing to the caller, until it is reported finished.
+    playback: Option<u64>,
     /// A dialog of this call was written for restart recovery (so its end is written too).
     persisted_dialogs: bool,
 }
@@ -272,6 +277,8 @@ pub struct Engine {
     epoch: Instant,
     epoch_unix_ms: i64,
     next_call: u64,
+    /// The last prompt number handed out (`MediaCommand::PlayPrompt::playback`).
+    last_playback: u64,
     draining: bool,
     /// The calls live when the drain began: the drain waits for their BYEs only.
     drained_calls: std::collections::HashSet<CallRef>,
@@ -359,6 +366,7 @@ impl Engine {
             epoch: now,
             epoch_unix_ms: unix_ms,
             next_call: 1,
+            last_playback: 0,
             draining: false,
             drained_calls: std::collections::HashSet::new(),
         }
@@ -425,8 +433,15 @@ impl Engine {
         self.pump(now);
     }
 
-    /// A prompt started with `MediaCommand::PlayPrompt` has played to its end.
-    pub fn handle_prompt_finished(&mut self, now: Instant, call: CallRef) {
+    /// The prompt `MediaCommand::PlayPrompt` numbered `playback` has played to its end. A report
+    /// for any but the call's latest prompt is stale (it crossed a newer prompt) and is ignored.
+    pub fn handle_prompt_finished(&mut self, now: Instant, call: CallRef, playback: u64) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        if c.playback != Some(playback) {
+            tracing::debug!(playback, "stale prompt-finished report ignored");
+            return;
+        }
+        c.playback = None;
         survey_leg::prompt_finished(self, now, call);
         self.pump(now);
     }

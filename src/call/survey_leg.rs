@@ -95,7 +95,12 @@ fn drive(e: &mut Engine, now: Instant, call: CallRef) {
         match action {
             SurveyAction::Play(prompt) => {
                 let after_commit = prompt == PromptId::SurveyThanks;
-                e.media(MediaCommand::PlayPrompt { call, prompt, after_commit });
+                e.last_playback += 1;
+                let playback = e.last_playback;
+                if let Some(c) = e.calls.get_mut(&call) {
+                    c.playback = Some(playback);
+                }
+                e.media(MediaCommand::PlayPrompt { call, prompt, after_commit, playback });
             }
             SurveyAction::Answered { question, digit } => {
                 e.emit(now, call, None, EventKind::SurveyAnswered { question: question.name().to_string(), digit });

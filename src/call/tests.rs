@@ -136,6 +136,8 @@ struct Sim {
     prompts: Vec<(super::CallRef, PromptId, bool)>,
     /// Addresses whose packets are lost (a peer that has gone away).
     blackholes: Vec<SocketAddr>,
+    /// The number of the latest prompt the engine asked to play, per call.
+    playbacks: HashMap<super::CallRef, u64>,
     /// What the engine asked to keep across a restart, in order.
     durable: Vec<super::durable::DurableWrite>,
 }
@@ -191,6 +193,7 @@ impl Sim {
             next_port: 20000,
             prompts: Vec::new(),
             blackholes: Vec::new(),
+            playbacks: HashMap::new(),
             durable: Vec::new(),
         }
     }
@@ -331,8 +334,9 @@ impl Sim {
             match out {
                 Output::Transmit(t) => self.send(switch_addr(), t.dest, t.payload),
                 Output::Media(MediaCommand::Allocate { call }) => self.pending_media.push_back(call),
-                Output::Media(MediaCommand::PlayPrompt { call, prompt, after_commit }) => {
-                    self.prompts.push((call, prompt, after_commit))
+                Output::Media(MediaCommand::PlayPrompt { call, prompt, after_commit, playback }) => {
+                    self.prompts.push((call, prompt, after_commit));
+                    self.playbacks.insert(call, playback);
                 }
                 Output::Media(_) => {}
                 Output::Durable(write) => self.durable.push(write),
@@ -589,6 +593,14 @@ impl Sim {
             m.entry(e.call_id.clone()).or_default().push(e);
         }
         m
+    }
+
+    /// The media plane reports that the latest prompt of `call` has played out.
+    fn prompt_finished(&mut self, now: Instant, call: super::CallRef) {
+        // The media plane has started every prompt the engine asked for so far.
+        self.flush();
+        let playback = self.playbacks.get(&call).copied().unwrap_or(0);
+        self.engine.handle_prompt_finished(now, call, playback);
     }
 
     /// `agent`'s state changes as (state, reason, cause).
@@ -939,6 +951,31 @@ fn kinds(sim: &Sim) -> Vec<String> {
         .collect()
 }
 
+/// The engine numbers its prompts and ignores a "finished" for any but the latest: a report that
+/// crossed a newer prompt does not advance the survey (this check used to live in the shell).
+#[test]
+fn a_stale_prompt_finished_report_is_ignored() {
+    let mut sim = survey_sim();
+    let call = sim.prompts.first().map(|p| p.0).expect("a survey prompt");
+    let now = sim.now;
+    let csat = sim.playbacks[&call];
+    sim.engine.handle_prompt_finished(now, call, csat + 7);
+    sim.engine.handle_prompt_finished(now, call, csat.wrapping_sub(1));
+    sim.flush();
+    assert_eq!(sim.prompts.len(), 1, "no report but the current prompt's counts: {:?}", sim.prompts);
+    // The caller answers while the question plays; then the current prompt's report arrives
+    // twice (a duplicate): only the first counts.
+    sim.engine.handle_prompt_finished(now, call, csat);
+    sim.engine.handle_dtmf(now, call, '4');
+    sim.flush();
+    let resolved = sim.playbacks[&call];
+    assert!(resolved > csat);
+    sim.engine.handle_prompt_finished(now, call, csat);
+    sim.flush();
+    let played: Vec<PromptId> = sim.prompts.iter().map(|p| p.1).collect();
+    assert_eq!(played, vec![PromptId::SurveyCsat, PromptId::SurveyResolved]);
+}
+
 #[test]
 fn agent_hangup_starts_the_survey_and_answers_are_recorded_before_thanks() {
     let mut sim = survey_sim();
@@ -946,12 +983,12 @@ fn agent_hangup_starts_the_survey_and_answers_are_recorded_before_thanks() {
     assert_eq!(sim.prompts, vec![(call, PromptId::SurveyCsat, false)]);
     assert!(kinds(&sim).ends_with(&["agent.left".to_string(), "survey.started".to_string()]), "{:?}", kinds(&sim));
     let now = sim.now;
-    sim.engine.handle_prompt_finished(now, call);
+    sim.prompt_finished(now, call);
     sim.engine.handle_dtmf(now, call, '4');
     sim.engine.handle_dtmf(now, call, '9'); // invalid for "resolved": reprompt
     sim.flush();
-    sim.engine.handle_prompt_finished(now, call);
-    sim.engine.handle_prompt_finished(now, call);
+    sim.prompt_finished(now, call);
+    sim.prompt_finished(now, call);
     sim.engine.handle_dtmf(now, call, '1');
     sim.flush();
     let played: Vec<(PromptId, bool)> = sim.prompts.iter().map(|p| (p.1, p.2)).collect();
@@ -965,7 +1002,7 @@ fn agent_hangup_starts_the_survey_and_answers_are_recorded_before_thanks() {
             (PromptId::SurveyThanks, true),
         ]
     );
-    sim.engine.handle_prompt_finished(now, call);
+    sim.prompt_finished(now, call);
     let t = sim.now + Duration::from_secs(5);
     sim.run_until(t);
     assert_logs_are_gap_free(&sim);
@@ -1009,7 +1046,7 @@ fn silence_reprompts_then_the_survey_ends_without_an_answer() {
     // Each prompt "plays" instantly; the caller never presses anything.
     for _ in 0..12 {
         let now = sim.now;
-        sim.engine.handle_prompt_finished(now, call);
+        sim.prompt_finished(now, call);
         let t = sim.now + Duration::from_secs(6);
         sim.run_until(t);
     }

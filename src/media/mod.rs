@@ -389,6 +389,12 @@ impl CallMedia {
         Ok(playback_id)
     }
 
+    /// As [`CallMedia::play_prompt`], with the playback id chosen by the caller (the call engine
+    /// numbers its prompts itself, so it can tell a stale "finished" from the current one).
+    pub fn play_prompt_as(&self, prompt: Arc<Prompt>, playback_id: u64) -> Result<(), MediaError> {
+        self.send(Command::PlayPrompt(prompt, playback_id))
+    }
+
     /// Stops hold audio or a prompt: the caller receives nothing until the next `play_*` or
     /// [`CallMedia::bridge`]. A stopped prompt is not reported finished. Relaying is unaffected.
     pub fn stop_audio(&self) -> Result<(), MediaError> {

@@ -1,7 +1,8 @@
 //! The task that owns the engine and the per-call media handles: it turns socket input, API
 //! requests, media results, score changes and timer expiries into `handle_*` calls, then carries
 //! out what the engine polls out (datagrams, media commands, events and recovery writes for the
-//! store). It also keeps which prompt each call is hearing, so a stale "prompt finished" is dropped.
+//! store), and keeps the barrier the engine asks for: a prompt marked `after_commit` starts only
+//! once the event log has committed everything before it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,10 +38,6 @@ pub(super) struct Driver {
     calls: HashMap<CallRef, CallMedia>,
     /// Where per-call media tasks report DTMF digits and finished prompts.
     media_events_tx: mpsc::UnboundedSender<MediaEvent>,
-    /// The playback id of the prompt each call is hearing.
-    playing: HashMap<CallRef, u64>,
-    /// Prompts started after an event-log flush report their playback id here.
-    prompt_started_tx: Option<mpsc::UnboundedSender<(CallRef, u64)>>,
 }
 
 /// How long a drain waits for calls to end after BYEs went out.
@@ -56,18 +53,7 @@ impl Driver {
         store: Store,
         media_events_tx: mpsc::UnboundedSender<MediaEvent>,
     ) -> Driver {
-        Driver {
-            engine,
-            transports,
-            media,
-            hold,
-            prompts,
-            store,
-            calls: HashMap::new(),
-            media_events_tx,
-            playing: HashMap::new(),
-            prompt_started_tx: None,
-        }
+        Driver { engine, transports, media, hold, prompts, store, calls: HashMap::new(), media_events_tx }
     }
 
     pub(super) async fn run(
@@ -79,8 +65,6 @@ impl Driver {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let (media_tx, mut media_rx) = mpsc::channel::<MediaReady>(256);
-        let (prompt_started_tx, mut prompt_started) = mpsc::unbounded_channel::<(CallRef, u64)>();
-        self.prompt_started_tx = Some(prompt_started_tx);
         let mut drain_deadline: Option<tokio::time::Instant> = None;
         loop {
             self.flush_outputs(&media_tx);
@@ -128,21 +112,12 @@ impl Driver {
                 Some(change) = scores.recv() => {
                     self.engine.set_agent_score(&change.agent, &change.queue, change.score);
                 }
-                Some((call, id)) = prompt_started.recv() => {
-                    self.playing.insert(call, id);
-                }
                 Some(ev) = media_events.recv() => {
                     let now = Instant::now();
                     match ev {
                         MediaEvent::Dtmf { call_tag, digit, .. } => self.engine.handle_dtmf(now, CallId(call_tag), digit),
                         MediaEvent::PromptFinished { call_tag, playback_id } => {
-                            // Only the prompt playing now counts; a finish that crossed a newer
-                            // prompt in the channel is stale.
-                            let call = CallId(call_tag);
-                            if self.playing.get(&call) == Some(&playback_id) {
-                                self.playing.remove(&call);
-                                self.engine.handle_prompt_finished(now, call);
-                            }
+                            self.engine.handle_prompt_finished(now, CallId(call_tag), playback_id)
                         }
                     }
                 }
@@ -222,36 +197,27 @@ impl Driver {
                 Some(m) => m.unbridge(),
                 None => Ok(()),
             },
-            MediaCommand::PlayPrompt { call, prompt, after_commit } => {
+            MediaCommand::PlayPrompt { call, prompt, after_commit, playback } => {
                 match (self.calls.get(&call), self.prompts.get(&prompt)) {
                     (Some(m), Some(p)) if after_commit => {
-                        // Everything emitted so far (the survey's answers) is committed first.
-                        self.playing.remove(&call);
+                        // The barrier: everything emitted so far (the survey's answers) is
+                        // committed before the prompt starts.
                         let (m, p, log) = (m.clone(), p.clone(), self.store.event_log().clone());
-                        let started = self.prompt_started_tx.clone();
                         tokio::spawn(async move {
                             if let Err(e) = log.flush().await {
                                 tracing::error!(error = %e, "event log flush before a prompt failed");
                             }
-                            match m.play_prompt(p) {
-                                Ok(id) => {
-                                    if let Some(tx) = started {
-                                        let _ = tx.send((call, id));
-                                    }
-                                }
-                                Err(e) => tracing::debug!(error = %e, "prompt not played"),
+                            if let Err(e) = m.play_prompt_as(p, playback) {
+                                tracing::debug!(error = %e, "prompt not played");
                             }
                         });
                         Ok(())
                     }
-                    (Some(m), Some(p)) => m.play_prompt(p.clone()).map(|id| {
-                        self.playing.insert(call, id);
-                    }),
+                    (Some(m), Some(p)) => m.play_prompt_as(p.clone(), playback),
                     _ => Ok(()),
                 }
             }
             MediaCommand::Close { call } => {
-                self.playing.remove(&call);
                 if let Some(m) = self.calls.remove(&call) {
                     tokio::spawn(async move { m.close().await });
                 }
