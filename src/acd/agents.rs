@@ -81,16 +81,17 @@ impl Acd {
     }
 
     /// Records whether the agent's phone has a live registration; only registered Ready agents are
-    /// offered calls.
-    pub fn set_registered(&mut self, now: Instant, agent: &str, registered: bool) -> Result<(), AcdError> {
+    /// offered calls. Returns whether this changed the agent's flag.
+    pub fn set_registered(&mut self, now: Instant, agent: &str, registered: bool) -> Result<bool, AcdError> {
         let now = self.clock(now);
         let a = self.agent_index(agent)?;
-        if self.agents[a].registered != registered {
-            self.agents[a].registered = registered;
-            self.sync_agent_indexes(a);
-            self.dispatch(now);
+        if self.agents[a].registered == registered {
+            return Ok(false);
         }
-        Ok(())
+        self.agents[a].registered = registered;
+        self.sync_agent_indexes(a);
+        self.dispatch(now);
+        Ok(true)
     }
 
     /// Reports how the offer of `call` to `agent` ended. Answered puts the agent OnCall; any other

@@ -20,11 +20,15 @@ impl Engine {
                 (user.clone(), *remaining > 0)
             }
         };
-        let known = self.acd.agent(&user).map(|a| (a.id.clone(), a.registered));
-        if let Err(e) = self.acd.set_registered(now, &user, registered) {
-            tracing::debug!(%user, error = %e, "registration for an agent the ACD does not know");
-        }
-        if let Some((agent, _)) = known.filter(|(_, was)| *was != registered) {
+        let changed = match self.acd.set_registered(now, &user, registered) {
+            Ok(changed) => changed,
+            Err(e) => {
+                tracing::debug!(%user, error = %e, "registration for an agent the ACD does not know");
+                false
+            }
+        };
+        if changed {
+            let agent: std::sync::Arc<str> = user.as_str().into();
             let kind = match &ev {
                 RegistrarEvent::Registered { contact, .. } | RegistrarEvent::Refreshed { contact, .. } => {
                     EventKind::AgentRegistered { agent: user.clone(), contact: contact.clone() }

@@ -34,11 +34,7 @@ pub fn offer(e: &mut Engine, now: Instant, call: CallRef, agent: Arc<str>, d: Of
         return;
     };
     let Some((_, agent_port)) = c.media_ports else { return };
-    let binding_transport = match binding.transport {
-        crate::sip::registrar::Transport::Udp => Transport::Udp,
-        crate::sip::registrar::Transport::Tcp => Transport::Tcp,
-    };
-    let (dest, transport) = sip_util::uri_target(&binding.contact_uri, binding.source, binding_transport);
+    let (dest, transport) = sip_util::uri_target(&binding.contact_uri, binding.source, binding.transport.into());
     let ani = c.ani.clone();
     let branch = new_branch(&mut e.rng);
     let from_tag = e.random_hex(8);
@@ -222,10 +218,7 @@ fn answered(e: &mut Engine, now: Instant, call: CallRef, tx: TxId, msg: SipMessa
     leg.answered_at = Some(now);
     c.phase = Phase::Bridged;
     let agent = leg.agent.clone();
-    let persisted = leg.dialog.clone().map(|d| (d, leg.dest, leg.transport));
-    if let Some((dialog, dest, transport)) = persisted {
-        e.persist_dialog(call, DialogLeg::Agent, &dialog, dest, transport);
-    }
+    e.persist_dialog(call, DialogLeg::Agent);
     let Some(c) = e.calls.get_mut(&call) else { return };
     tracing::info!(call = %c.id, %agent, "agent answered, bridging");
     e.media(MediaCommand::SetAgentRemote { call, remote: RemoteMedia::from_negotiated(&neg) });

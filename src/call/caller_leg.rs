@@ -172,11 +172,8 @@ pub fn media_ready(e: &mut Engine, now: Instant, call: CallRef, caller_port: u16
         c.caller.state = CallerState::Answered { enqueue_since: Some(now) };
         c.caller.dialog = dialog;
     }
-    let persisted = c.caller.dialog.clone().map(|d| (d, c.caller.source, c.caller.transport));
     e.respond_msg(now, invite_tx, resp);
-    if let Some((dialog, dest, transport)) = persisted {
-        e.persist_dialog(call, DialogLeg::Caller, &dialog, dest, transport);
-    }
+    e.persist_dialog(call, DialogLeg::Caller);
     let remote = RemoteMedia::from_negotiated(&negotiated);
     e.media(MediaCommand::SetCallerRemote { call, remote });
     e.media(MediaCommand::PlayHold { call });
@@ -264,11 +261,8 @@ pub fn answer_after_early_media(e: &mut Engine, now: Instant, call: CallRef) -> 
     let Some(c) = e.calls.get_mut(&call) else { return false };
     c.caller.state = CallerState::Answered { enqueue_since: None };
     c.caller.dialog = dialog;
-    let persisted = c.caller.dialog.clone().map(|d| (d, c.caller.source, c.caller.transport));
     e.respond_msg(now, invite_tx, resp);
-    if let Some((dialog, dest, transport)) = persisted {
-        e.persist_dialog(call, DialogLeg::Caller, &dialog, dest, transport);
-    }
+    e.persist_dialog(call, DialogLeg::Caller);
     true
 }
 

@@ -5,16 +5,14 @@
 //! live, and puts each agent back in the state it had (`ready` stays ready; a call in progress
 //! becomes ready; not-ready keeps its reason).
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::durable::{BindingRecord, DialogLeg, DialogRecord, DurableWrite, Recovery};
 use super::{sip_util, CallRef, Engine, Output};
 use crate::acd::Requested;
 use crate::events::{EventKind, HangupSide, CAUSE_RESTART};
-use crate::sip::dialog::Dialog;
 use crate::sip::message::{Method, SipMessage};
-use crate::sip::registrar::{self, Binding, RegistrarEvent};
+use crate::sip::registrar::{Binding, RegistrarEvent};
 use crate::sip::transaction::{new_branch, Transport};
 
 fn transport_name(t: Transport) -> &'static str {
@@ -40,15 +38,11 @@ impl Engine {
                 let Some(b) = self.registrar.bindings(now, user).into_iter().find(|b| b.contact_uri == *contact) else {
                     return;
                 };
-                let transport = match b.transport {
-                    registrar::Transport::Udp => Transport::Udp,
-                    registrar::Transport::Tcp => Transport::Tcp,
-                };
                 DurableWrite::SaveBinding(BindingRecord {
                     agent: user.clone(),
                     contact: contact.clone(),
                     source: b.source,
-                    transport: transport_name(transport).to_string(),
+                    transport: transport_name(b.transport.into()).to_string(),
                     expires_at_ms: self.unix_ms(b.expires_at),
                 })
             }
@@ -59,20 +53,18 @@ impl Engine {
         self.outputs.push_back(Output::Durable(write));
     }
 
-    /// Writes an established dialog of `call` as the BYE that would end it, so that a restart can
-    /// hang the leg up. We send no other in-dialog request, so the stored CSeq stays valid.
-    pub(super) fn persist_dialog(
-        &mut self,
-        call: CallRef,
-        leg: DialogLeg,
-        dialog: &Dialog,
-        dest: SocketAddr,
-        transport: Transport,
-    ) {
-        let mut dialog = dialog.clone();
+    /// Writes the established dialog of `call`'s `leg` as the BYE that would end it, so that a
+    /// restart can hang the leg up; no dialog, nothing written. We send no other in-dialog
+    /// request, so the stored CSeq stays valid. In-dialog requests go where the leg's own do.
+    pub(super) fn persist_dialog(&mut self, call: CallRef, leg: DialogLeg) {
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let found = match leg {
+            DialogLeg::Caller => c.caller.dialog.clone().map(|d| (d, c.caller.source, c.caller.transport)),
+            DialogLeg::Agent => c.agent.as_ref().and_then(|a| a.dialog.clone().map(|d| (d, a.dest, a.transport))),
+        };
+        let Some((mut dialog, dest, transport)) = found else { return };
         let bye = dialog.create_request(Method::Bye).map(|b| b.header("Max-Forwards", "70").build());
         let Ok(Ok(bye)) = bye else { return };
-        let Some(c) = self.calls.get_mut(&call) else { return };
         c.persisted_dialogs = true;
         let record = DialogRecord {
             call_id: c.id.clone(),
@@ -99,10 +91,7 @@ impl Engine {
                 call_id: String::new(),
                 cseq: 0,
                 source: b.source,
-                transport: match transport_named(&b.transport) {
-                    Transport::Udp => registrar::Transport::Udp,
-                    Transport::Tcp => registrar::Transport::Tcp,
-                },
+                transport: transport_named(&b.transport).into(),
                 q: None,
                 registered_at: now,
                 refreshed_at: now,

@@ -10,7 +10,7 @@ use super::sip_util;
 use super::Engine;
 use crate::metrics as m;
 use crate::sip::message::{Contacts, SipMessage};
-use crate::sip::registrar::{self, ContactParam, RegisterRequest};
+use crate::sip::registrar::{ContactParam, RegisterRequest};
 use crate::sip::transaction::{Transport, TxId};
 
 pub fn handle(e: &mut Engine, now: Instant, tx: TxId, msg: &SipMessage, source: SocketAddr, transport: Transport) {
@@ -84,10 +84,7 @@ pub fn handle(e: &mut Engine, now: Instant, tx: TxId, msg: &SipMessage, source: 
         call_id: msg.call_id().unwrap_or_default().to_string(),
         cseq: msg.cseq().map(|c| c.seq).unwrap_or(0),
         source,
-        transport: match transport {
-            Transport::Udp => registrar::Transport::Udp,
-            Transport::Tcp => registrar::Transport::Tcp,
-        },
+        transport: transport.into(),
     };
     match e.registrar.handle_register(now, req) {
         Ok(bindings) => {

@@ -15,6 +15,24 @@ pub enum Transport {
     Tcp,
 }
 
+impl From<crate::sip::transaction::Transport> for Transport {
+    fn from(t: crate::sip::transaction::Transport) -> Transport {
+        match t {
+            crate::sip::transaction::Transport::Udp => Transport::Udp,
+            crate::sip::transaction::Transport::Tcp => Transport::Tcp,
+        }
+    }
+}
+
+impl From<Transport> for crate::sip::transaction::Transport {
+    fn from(t: Transport) -> crate::sip::transaction::Transport {
+        match t {
+            Transport::Udp => crate::sip::transaction::Transport::Udp,
+            Transport::Tcp => crate::sip::transaction::Transport::Tcp,
+        }
+    }
+}
+
 /// One Contact of a REGISTER, with its `expires` and `q` parameters if present.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContactParam {
